@@ -1,0 +1,44 @@
+# Weir — the two commands a newcomer needs are `make run` and `make test`.
+SWIFT ?= swift
+APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3
+CONFIG ?= examples/quickstart.yaml
+
+.PHONY: deps build release test run bench lint clean
+
+## deps: install the system packages Weir and its tests need (only what is missing).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq >/dev/null && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+## build: debug build of every product.
+build:
+	$(SWIFT) build
+
+## release: optimized build (used by run and bench).
+release:
+	$(SWIFT) build -c release
+
+## test: every test (unit, config, integration with real sockets and processes).
+test: deps
+	$(SWIFT) build
+	$(SWIFT) test
+
+## run: two demo model servers and weir in front of them, with a live rollout.
+run: deps release
+	@scripts/quickstart.sh $(CONFIG)
+
+## bench: throughput and latency of direct vs weir vs nginx vs haproxy (reports only).
+bench: deps release
+	@scripts/bench.sh
+
+## lint: swift format in lint mode.
+lint:
+	$(SWIFT) format lint --recursive --configuration .swift-format Sources Tests Package.swift
+
+clean:
+	rm -rf .build

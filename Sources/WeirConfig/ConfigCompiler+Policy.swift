@@ -1,0 +1,247 @@
+import WeirCore
+import Yams
+
+extension ConfigCompiler {
+    static let policyKeys = [
+        "steps", "interval", "warmup", "min_requests", "failure_limit", "promote", "errors", "checks", "webhooks",
+        "rollback_window",
+    ]
+
+    /// The policy block; nil when any part of it is invalid (the errors are recorded).
+    mutating func policy(_ node: Node, _ path: String) -> RolloutPolicy? {
+        guard let fields = reader.mapping(node, path, allowed: Self.policyKeys) else { return nil }
+        let errorCountBefore = reader.errors.count
+        var policy = RolloutPolicy()
+        if let stepsNode = fields["steps"], let steps = steps(stepsNode, YAMLReader.join(path, "steps")) {
+            policy.steps = steps
+        }
+        if let value = positiveDuration(fields["interval"], YAMLReader.join(path, "interval")) { policy.interval = value }
+        if let warmupNode = fields["warmup"], let value = reader.duration(warmupNode, YAMLReader.join(path, "warmup")) {
+            policy.warmup = value
+        }
+        if let minNode = fields["min_requests"],
+            let value = reader.int(minNode, YAMLReader.join(path, "min_requests"), range: 1...1_000_000_000)
+        {
+            policy.minRequests = value
+        }
+        if let limitNode = fields["failure_limit"],
+            let value = reader.int(limitNode, YAMLReader.join(path, "failure_limit"), range: 1...1000)
+        {
+            policy.failureLimit = value
+        }
+        if let promoteNode = fields["promote"], let text = reader.string(promoteNode, YAMLReader.join(path, "promote")) {
+            if let mode = RolloutPolicy.PromoteMode(rawValue: text) {
+                policy.promote = mode
+            } else {
+                reader.fail(promoteNode, YAMLReader.join(path, "promote"), "expected 'auto' or 'manual', found '\(text)'")
+            }
+        }
+        if let errorsNode = fields["errors"], let kinds = errorKinds(errorsNode, YAMLReader.join(path, "errors")) {
+            policy.errors = kinds
+        }
+        if let checksNode = fields["checks"], let checks = checks(checksNode, YAMLReader.join(path, "checks")) {
+            policy.checks = checks
+        }
+        if let hooksNode = fields["webhooks"], let hooks = webhooks(hooksNode, YAMLReader.join(path, "webhooks")) {
+            policy.webhooks = hooks
+        }
+        if let value = positiveDuration(fields["rollback_window"], YAMLReader.join(path, "rollback_window")) {
+            policy.rollbackWindow = value
+        }
+        if let warmupNode = fields["warmup"], policy.warmup >= policy.interval {
+            reader.fail(warmupNode, YAMLReader.join(path, "warmup"), "must be shorter than the interval (\(DurationText.format(policy.interval)))")
+        }
+        return reader.errors.count == errorCountBefore ? policy : nil
+    }
+
+    private mutating func positiveDuration(_ node: Node?, _ path: String) -> Duration? {
+        guard let node, let value = reader.duration(node, path) else { return nil }
+        guard value > .zero else {
+            reader.fail(node, path, "expected a duration above 0")
+            return nil
+        }
+        return value
+    }
+
+    private mutating func steps(_ node: Node, _ path: String) -> [RolloutPolicy.Step]? {
+        guard let items = reader.sequence(node, path, of: "canary weights") else { return nil }
+        if items.isEmpty {
+            reader.fail(node, path, "expected at least one step")
+            return nil
+        }
+        var steps: [RolloutPolicy.Step] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            let itemPath = YAMLReader.index(path, index)
+            var step: RolloutPolicy.Step?
+            var weightNode = item
+            if case .mapping = item {
+                if let fields = reader.mapping(item, itemPath, allowed: ["weight", "pause"]),
+                    let node = required(fields, "weight", in: item, itemPath)
+                {
+                    weightNode = node
+                    let pause = fields["pause"].flatMap { reader.bool($0, YAMLReader.join(itemPath, "pause")) } ?? false
+                    step = stepWeight(node, YAMLReader.join(itemPath, "weight")).map { RolloutPolicy.Step(weight: $0, pause: pause) }
+                }
+            } else {
+                step = stepWeight(item, itemPath).map { RolloutPolicy.Step(weight: $0) }
+            }
+            guard let step else {
+                valid = false
+                continue
+            }
+            if let previous = steps.last, step.weight <= previous.weight {
+                reader.fail(weightNode, itemPath, "steps must increase; \(Self.percent(step.weight)) follows \(Self.percent(previous.weight))")
+                valid = false
+            }
+            steps.append(step)
+        }
+        return valid ? steps : nil
+    }
+
+    private mutating func stepWeight(_ node: Node, _ path: String) -> Double? {
+        guard let weight = reader.number(node, path) else { return nil }
+        guard weight > 0 && weight <= 100 else {
+            reader.fail(node, path, "expected a canary weight above 0 and at most 100 (percent), found \(Self.percent(weight))")
+            return nil
+        }
+        guard (weight * 100).rounded() == weight * 100 else {
+            reader.fail(node, path, "expected a weight with at most two decimals, found \(weight)")
+            return nil
+        }
+        return weight
+    }
+
+    private mutating func errorKinds(_ node: Node, _ path: String) -> Set<ErrorKind>? {
+        guard let items = reader.sequence(node, path, of: "error kinds") else { return nil }
+        var kinds: Set<ErrorKind> = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            guard let text = reader.string(item, YAMLReader.index(path, index)) else {
+                valid = false
+                continue
+            }
+            guard let kind = ErrorKind(rawValue: text) else {
+                let known = ErrorKind.allCases.map(\.rawValue).joined(separator: ", ")
+                reader.fail(item, YAMLReader.index(path, index), "unknown error kind '\(text)'; expected one of: \(known)")
+                valid = false
+                continue
+            }
+            kinds.insert(kind)
+        }
+        return valid ? kinds : nil
+    }
+
+    private mutating func checks(_ node: Node, _ path: String) -> [Check]? {
+        guard let items = reader.sequence(node, path, of: "checks") else { return nil }
+        var checks: [Check] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            if let check = check(item, YAMLReader.index(path, index)) {
+                checks.append(check)
+            } else {
+                valid = false
+            }
+        }
+        return valid ? checks : nil
+    }
+
+    private mutating func check(_ node: Node, _ path: String) -> Check? {
+        guard let fields = reader.mapping(node, path, allowed: ["metric", "max", "max_increase", "max_ratio"]) else { return nil }
+        guard let metricNode = required(fields, "metric", in: node, path),
+            let name = reader.string(metricNode, YAMLReader.join(path, "metric"))
+        else { return nil }
+        guard let metric = Self.metric(named: name) else {
+            reader.fail(
+                metricNode, YAMLReader.join(path, "metric"),
+                "unknown metric '\(name)'; expected error_rate, latency_pNN or ttfb_pNN (e.g. latency_p99)"
+            )
+            return nil
+        }
+        let bounds = ["max", "max_increase", "max_ratio"].filter { fields[$0] != nil }
+        guard bounds.count == 1, let boundKey = bounds.first, let boundNode = fields[boundKey] else {
+            reader.fail(node, path, "expected exactly one of max, max_increase or max_ratio")
+            return nil
+        }
+        let boundPath = YAMLReader.join(path, boundKey)
+        let value: Double?
+        if boundKey == "max_ratio" {
+            value = reader.number(boundNode, boundPath)
+            if let value, value <= 0 {
+                reader.fail(boundNode, boundPath, "expected a ratio above 0, found \(value)")
+                return nil
+            }
+        } else if case .errorRate = metric {
+            value = reader.number(boundNode, boundPath)
+            if let value, !(0...1).contains(value) {
+                reader.fail(boundNode, boundPath, "expected an error rate from 0 to 1 (0.02 = 2 %), found \(value)")
+                return nil
+            }
+        } else {
+            value = reader.duration(boundNode, boundPath).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+        }
+        guard let value else { return nil }
+        let bound: Check.Bound =
+            switch boundKey {
+            case "max": .max(value)
+            case "max_increase": .maxIncrease(value)
+            default: .maxRatio(value)
+            }
+        return Check(metric: metric, bound: bound)
+    }
+
+    static func metric(named name: String) -> Check.Metric? {
+        if name == "error_rate" { return .errorRate }
+        for (prefix, make) in [("latency_p", Check.Metric.latency), ("ttfb_p", Check.Metric.timeToFirstByte)]
+        where name.hasPrefix(prefix) {
+            let digits = name.dropFirst(prefix.count)
+            guard let first = digits.first, first.isNumber else { return nil }
+            // p99 = 99, p999 = 99.9, p50 = 50
+            guard digits.allSatisfy({ $0.isASCII && $0.isNumber }), digits.count >= 2 else { return nil }
+            let value = Double(digits.prefix(2))! + (digits.count > 2 ? Double("0." + digits.dropFirst(2))! : 0)
+            guard value > 0 && value < 100 else { return nil }
+            return make(value)
+        }
+        return nil
+    }
+
+    private mutating func webhooks(_ node: Node, _ path: String) -> [Webhook]? {
+        guard let items = reader.sequence(node, path, of: "webhooks") else { return nil }
+        var hooks: [Webhook] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            let itemPath = YAMLReader.index(path, index)
+            guard let fields = reader.mapping(item, itemPath, allowed: ["on", "url"]),
+                let onNode = required(fields, "on", in: item, itemPath),
+                let urlNode = required(fields, "url", in: item, itemPath),
+                let url = reader.string(urlNode, YAMLReader.join(itemPath, "url")),
+                let events = reader.sequence(onNode, YAMLReader.join(itemPath, "on"), of: "events")
+            else {
+                valid = false
+                continue
+            }
+            if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "expected an http:// or https:// URL, found '\(url)'")
+                valid = false
+            }
+            var triggers: Set<Webhook.Trigger> = []
+            for (eventIndex, event) in events.enumerated() {
+                let eventPath = YAMLReader.index(YAMLReader.join(itemPath, "on"), eventIndex)
+                guard let text = reader.string(event, eventPath) else { continue }
+                if let trigger = Webhook.Trigger(rawValue: text) {
+                    triggers.insert(trigger)
+                } else {
+                    let known = Webhook.Trigger.allCases.map(\.rawValue).joined(separator: ", ")
+                    reader.fail(event, eventPath, "unknown event '\(text)'; expected one of: \(known)")
+                    valid = false
+                }
+            }
+            hooks.append(Webhook(on: triggers, url: url))
+        }
+        return valid ? hooks : nil
+    }
+
+    static func percent(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))" : "\(value)"
+    }
+}

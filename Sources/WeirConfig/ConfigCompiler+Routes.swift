@@ -1,0 +1,213 @@
+import WeirCore
+import Yams
+
+extension ConfigCompiler {
+    static let routeKeys = [
+        "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy",
+    ]
+
+    mutating func routes(_ node: Node) -> [RouteDefinition] {
+        guard let items = reader.sequence(node, "routes", of: "routes") else { return [] }
+        if items.isEmpty { reader.fail(node, "routes", "expected at least one route") }
+        var routes: [RouteDefinition] = []
+        var names: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let path = YAMLReader.index("routes", index)
+            guard let route = route(item, path) else { continue }
+            if let first = names[route.name] {
+                reader.fail(item, YAMLReader.join(path, "name"), "duplicate route name '\(route.name)' (also routes[\(first)])")
+                continue
+            }
+            names[route.name] = index
+            routes.append(route)
+        }
+        return routes
+    }
+
+    private mutating func route(_ node: Node, _ path: String) -> RouteDefinition? {
+        guard let fields = reader.mapping(node, path, allowed: Self.routeKeys) else { return nil }
+        let name = required(fields, "name", in: node, path).flatMap { routeName($0, YAMLReader.join(path, "name")) }
+        let match = required(fields, "match", in: node, path).flatMap { routeMatch($0, YAMLReader.join(path, "match")) }
+        var timeout = Duration.seconds(30)
+        if let timeoutNode = fields["timeout"], let value = reader.duration(timeoutNode, YAMLReader.join(path, "timeout")) {
+            if value <= .zero {
+                reader.fail(timeoutNode, YAMLReader.join(path, "timeout"), "expected a duration above 0")
+            } else {
+                timeout = value
+            }
+        }
+        let versions = required(fields, "versions", in: node, path).flatMap { versionList($0, YAMLReader.join(path, "versions")) }
+        let stable = required(fields, "stable", in: node, path).flatMap { versionRef($0, YAMLReader.join(path, "stable"), versions) }
+        var canary: Int?
+        if let canaryNode = fields["canary"] {
+            canary = versionRef(canaryNode, YAMLReader.join(path, "canary"), versions)
+            if let canary, let stable, canary == stable {
+                reader.fail(canaryNode, YAMLReader.join(path, "canary"), "the canary must differ from the stable version")
+            }
+        }
+        let sticky = fields["sticky"].flatMap { stickySource($0, YAMLReader.join(path, "sticky")) }
+        var overrideHeader = "x-weir-version"
+        if let overrideNode = fields["override_header"],
+            let value = headerName(overrideNode, YAMLReader.join(path, "override_header"))
+        {
+            overrideHeader = value
+        }
+        let policy = fields["policy"].map { self.policy($0, YAMLReader.join(path, "policy")) } ?? RolloutPolicy()
+        guard let name, let match, let versions, let stable, let policy else { return nil }
+        return RouteDefinition(
+            name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,
+            canaryIndex: canary, sticky: sticky, overrideHeader: overrideHeader, policy: policy
+        )
+    }
+
+    mutating func required(_ fields: [String: Node], _ key: String, in node: Node, _ path: String) -> Node? {
+        if let value = fields[key] { return value }
+        reader.fail(node, YAMLReader.join(path, key), "missing; this key is required")
+        return nil
+    }
+
+    private mutating func routeName(_ node: Node, _ path: String) -> String? {
+        guard let name = reader.string(node, path) else { return nil }
+        let valid = !name.isEmpty && name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
+        guard valid else {
+            reader.fail(node, path, "expected lowercase letters, digits and '-' ([a-z0-9-]+), found '\(name)'")
+            return nil
+        }
+        return name
+    }
+
+    private mutating func headerName(_ node: Node, _ path: String) -> String? {
+        guard let name = reader.string(node, path) else { return nil }
+        let tokenBytes = name.utf8.allSatisfy { byte in
+            (0x21...0x7e).contains(byte) && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
+        }
+        guard !name.isEmpty, tokenBytes else {
+            reader.fail(node, path, "expected an HTTP header name such as x-user-id, found '\(name)'")
+            return nil
+        }
+        return name.lowercased()
+    }
+
+    private mutating func routeMatch(_ node: Node, _ path: String) -> RouteMatch? {
+        guard let fields = reader.mapping(node, path, allowed: ["path_prefix", "host", "header"]) else { return nil }
+        var match = RouteMatch()
+        var valid = true
+        if let prefixNode = fields["path_prefix"], let prefix = reader.string(prefixNode, YAMLReader.join(path, "path_prefix")) {
+            if prefix.hasPrefix("/") {
+                match.pathPrefix = prefix
+            } else {
+                reader.fail(prefixNode, YAMLReader.join(path, "path_prefix"), "expected a path starting with '/', found '\(prefix)'")
+                valid = false
+            }
+        }
+        if let hostNode = fields["host"], let host = reader.string(hostNode, YAMLReader.join(path, "host")) {
+            match.host = host.lowercased()
+        }
+        if let headerNode = fields["header"] {
+            let headerPath = YAMLReader.join(path, "header")
+            if let entries = reader.namedMapping(headerNode, headerPath, what: "one header name to its value"), entries.count == 1,
+                let value = reader.string(entries[0].value, YAMLReader.join(headerPath, entries[0].name)),
+                let name = headerName(entries[0].key, headerPath)
+            {
+                match.header = RouteMatch.HeaderCondition(name: name, value: value)
+            } else {
+                reader.fail(headerNode, headerPath, "expected one header and its value, such as {x-tenant: acme}")
+                valid = false
+            }
+        }
+        return valid ? match : nil
+    }
+
+    private mutating func versionList(_ node: Node, _ path: String) -> [VersionDefinition]? {
+        guard let entries = reader.namedMapping(node, path, what: "version names to their upstreams") else { return nil }
+        if entries.isEmpty {
+            reader.fail(node, path, "expected at least one version")
+            return nil
+        }
+        var versions: [VersionDefinition] = []
+        var valid = true
+        for entry in entries {
+            let versionPath = YAMLReader.join(path, entry.name)
+            let nameIsValid = entry.name.utf8.allSatisfy { byte in
+                (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || "._-".utf8.contains(byte)
+            }
+            if !nameIsValid {
+                reader.fail(entry.key, versionPath, "expected a version name of letters, digits, '.', '_' and '-', found '\(entry.name)'")
+                valid = false
+            }
+            guard let version = version(entry.value, versionPath, name: entry.name) else {
+                valid = false
+                continue
+            }
+            versions.append(version)
+        }
+        return valid ? versions : nil
+    }
+
+    private mutating func version(_ node: Node, _ path: String, name: String) -> VersionDefinition? {
+        guard let fields = reader.mapping(node, path, allowed: ["upstreams", "metadata"]) else { return nil }
+        guard let upstreamsNode = required(fields, "upstreams", in: node, path) else { return nil }
+        let upstreamsPath = YAMLReader.join(path, "upstreams")
+        guard let items = reader.sequence(upstreamsNode, upstreamsPath, of: "upstream URLs") else { return nil }
+        if items.isEmpty {
+            reader.fail(upstreamsNode, upstreamsPath, "expected at least one upstream URL")
+            return nil
+        }
+        var upstreams: [UpstreamAddress] = []
+        var valid = true
+        for (index, item) in items.enumerated() {
+            let itemPath = YAMLReader.index(upstreamsPath, index)
+            guard let text = reader.string(item, itemPath) else {
+                valid = false
+                continue
+            }
+            guard let address = UpstreamAddress(parsing: text) else {
+                reader.fail(item, itemPath, "expected a URL such as http://127.0.0.1:9001 (http, h2c or https; no path), found '\(text)'")
+                valid = false
+                continue
+            }
+            if address.scheme != .http {
+                reader.fail(item, itemPath, "\(address.scheme.rawValue):// upstreams are not available in this build of weir yet; use http://")
+                valid = false
+                continue
+            }
+            upstreams.append(address)
+        }
+        var metadata: [String: String] = [:]
+        if let metadataNode = fields["metadata"] {
+            let metadataPath = YAMLReader.join(path, "metadata")
+            for entry in reader.namedMapping(metadataNode, metadataPath, what: "names to text values") ?? [] {
+                if case .scalar = entry.value, let value = entry.value.string {
+                    metadata[entry.name] = value
+                } else {
+                    reader.fail(entry.value, YAMLReader.join(metadataPath, entry.name), "expected a text value, found \(YAMLReader.describe(entry.value))")
+                }
+            }
+        }
+        return valid ? VersionDefinition(name: name, upstreams: upstreams, metadata: metadata) : nil
+    }
+
+    private mutating func versionRef(_ node: Node, _ path: String, _ versions: [VersionDefinition]?) -> Int? {
+        guard let name = reader.string(node, path) else { return nil }
+        guard let versions else { return nil }
+        guard let index = versions.firstIndex(where: { $0.name == name }) else {
+            let known = versions.map(\.name).joined(separator: ", ")
+            reader.fail(node, path, "unknown version '\(name)'; expected one of the route's versions: \(known)")
+            return nil
+        }
+        return index
+    }
+
+    private mutating func stickySource(_ node: Node, _ path: String) -> StickyKeySource? {
+        guard let fields = reader.mapping(node, path, allowed: ["header", "cookie"]) else { return nil }
+        switch (fields["header"], fields["cookie"]) {
+        case (let header?, nil):
+            return headerName(header, YAMLReader.join(path, "header")).map { .header($0) }
+        case (nil, let cookie?):
+            return reader.string(cookie, YAMLReader.join(path, "cookie")).map { .cookie($0) }
+        default:
+            reader.fail(node, path, "expected exactly one of 'header' or 'cookie'")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import WeirCore
+import Yams
+
+/// Turns a YAML file into a `WeirConfiguration`, or into every error it contains.
+public enum ConfigLoader {
+    /// Reads and validates a config file.
+    public static func load(path: String) throws(ConfigErrors) -> WeirConfiguration {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors([
+                ConfigError(file: path, line: 0, column: 0, path: "", message: "cannot read the file (\(Self.reason(error)))")
+            ])
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    /// Validates config text; `file` names it in errors.
+    public static func parse(yaml: String, file: String) throws(ConfigErrors) -> WeirConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigErrors([Self.syntaxError(error, file: file)])
+        } catch {
+            throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")])
+        }
+        guard let root else {
+            throw ConfigErrors([ConfigError(file: file, line: 1, column: 1, path: "", message: "the file is empty; expected at least 'routes'")])
+        }
+        var compiler = ConfigCompiler(reader: YAMLReader(file: file))
+        let config = compiler.compile(root)
+        guard compiler.reader.errors.isEmpty, let config else {
+            throw ConfigErrors(compiler.reader.errors.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+        return config
+    }
+
+    private static func syntaxError(_ error: YamlError, file: String) -> ConfigError {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+            let what = [context?.text, problem].compactMap { $0 }.joined(separator: ", ")
+            return ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: "not valid YAML: \(what)")
+        default:
+            return ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        let nsError = error as NSError
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return nsError.localizedDescription
+    }
+}
+
+/// The schema: reads each section of the document through a `YAMLReader` and compiles it into core values.
+struct ConfigCompiler {
+    var reader: YAMLReader
+
+    mutating func compile(_ root: Node) -> WeirConfiguration? {
+        guard let top = reader.mapping(root, "", allowed: ["server", "admin", "state", "routes"]) else { return nil }
+        let server = top["server"].map { serverSettings($0) } ?? ServerSettings(listen: ListenAddress(host: "0.0.0.0", port: 8080))
+        let admin = top["admin"].map { adminSettings($0) } ?? AdminSettings(listen: ListenAddress(host: "127.0.0.1", port: 9901), tokenFile: nil)
+        let state = top["state"].map { stateSettings($0) } ?? .sqlite(path: "weir-state.sqlite")
+        var routes: [RouteDefinition] = []
+        if let routesNode = top["routes"] {
+            routes = self.routes(routesNode)
+        } else {
+            reader.fail(root, "routes", "missing; expected a list of routes")
+        }
+        guard let server, let admin, let state else { return nil }
+        return WeirConfiguration(server: server, admin: admin, state: state, routes: routes)
+    }
+
+    private mutating func listen(_ node: Node, _ path: String) -> ListenAddress? {
+        guard let text = reader.string(node, path) else { return nil }
+        guard let address = ListenAddress(parsing: text) else {
+            reader.fail(node, path, "expected host:port such as 0.0.0.0:8080, found '\(text)'")
+            return nil
+        }
+        return address
+    }
+
+    private mutating func serverSettings(_ node: Node) -> ServerSettings? {
+        let path = "server"
+        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log"]) else {
+            return nil
+        }
+        var settings = ServerSettings(listen: ListenAddress(host: "0.0.0.0", port: 8080))
+        if let listenNode = fields["listen"] {
+            guard let address = listen(listenNode, "server.listen") else { return nil }
+            settings.listen = address
+        }
+        if let tls = fields["tls"] {
+            reader.fail(tls, "server.tls", "TLS termination is not available in this build of weir yet; remove 'tls'")
+        }
+        if let h2c = fields["h2c"], let enabled = reader.bool(h2c, "server.h2c"), enabled {
+            reader.fail(h2c, "server.h2c", "cleartext HTTP/2 is not available in this build of weir yet; remove 'h2c'")
+        }
+        if let drain = fields["drain_timeout"], let value = reader.duration(drain, "server.drain_timeout") {
+            settings.drainTimeout = value
+        }
+        if let accessLog = fields["access_log"], let value = reader.bool(accessLog, "server.access_log") {
+            settings.accessLog = value
+        }
+        return settings
+    }
+
+    private mutating func adminSettings(_ node: Node) -> AdminSettings? {
+        guard let fields = reader.mapping(node, "admin", allowed: ["listen", "token_file"]) else { return nil }
+        var settings = AdminSettings(listen: ListenAddress(host: "127.0.0.1", port: 9901), tokenFile: nil)
+        if let listenNode = fields["listen"] {
+            guard let address = listen(listenNode, "admin.listen") else { return nil }
+            settings.listen = address
+        }
+        if let tokenNode = fields["token_file"] {
+            settings.tokenFile = reader.string(tokenNode, "admin.token_file")
+        }
+        if !settings.listen.isLoopback && settings.tokenFile == nil {
+            reader.fail(
+                fields["listen"] ?? node, "admin.listen",
+                "the admin API listens beyond loopback (\(settings.listen)) without a token; set admin.token_file"
+            )
+        }
+        return settings
+    }
+
+    private mutating func stateSettings(_ node: Node) -> StateSettings? {
+        guard let fields = reader.mapping(node, "state", allowed: ["sqlite", "postgres"]) else { return nil }
+        switch (fields["sqlite"], fields["postgres"]) {
+        case (let sqlite?, nil):
+            return reader.string(sqlite, "state.sqlite").map { .sqlite(path: $0) }
+        case (nil, let postgres?):
+            guard let url = reader.string(postgres, "state.postgres") else { return nil }
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                reader.fail(postgres, "state.postgres", "expected a URL such as postgres://weir@db/weir, found '\(url)'")
+                return nil
+            }
+            return .postgres(url: url)
+        case (nil, nil):
+            return .sqlite(path: "weir-state.sqlite")
+        case (_, let postgres?):
+            reader.fail(postgres, "state", "set either 'sqlite' or 'postgres', not both")
+            return nil
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/// Per-second buckets of `RequestStats`, one open bucket per series, written by exactly one
+/// thread (an event loop) and emptied by a collector that merges them into `SlidingWindow`s.
+///
+/// Recording touches only this value: no lock, no allocation once a series' buckets exist
+/// (finished buckets are recycled after they have been drained).
+public struct PerSecondRecorder: Sendable {
+    /// One second of one series.
+    public struct Bucket: Sendable {
+        public var series: SeriesID
+        public var second: Int64
+        public var stats: RequestStats
+    }
+
+    private var open: [Bucket?] = []
+    private var finished: [Bucket] = []
+    private var spare: [RequestStats] = []
+
+    public init() {}
+
+    /// Records an outcome at `second` (seconds on the monotonic clock the collector uses too).
+    public mutating func record(_ outcome: RequestOutcome, series: SeriesID, second: Int64) {
+        let index = series.rawValue
+        if index >= open.count { open.append(contentsOf: repeatElement(nil, count: index - open.count + 1)) }
+        if let bucket = open[index], bucket.second == second {
+            open[index]!.stats.record(outcome)
+            return
+        }
+        if let previous = open[index] { finished.append(previous) }
+        var stats = spare.popLast() ?? RequestStats()
+        stats.record(outcome)
+        open[index] = Bucket(series: series, second: second, stats: stats)
+    }
+
+    /// Takes every bucket of a second earlier than `second` (those can no longer change).
+    public mutating func drain(before second: Int64) -> [Bucket] {
+        var out = finished
+        finished.removeAll(keepingCapacity: true)
+        for index in open.indices {
+            if let bucket = open[index], bucket.second < second {
+                out.append(bucket)
+                open[index] = nil
+            }
+        }
+        return out
+    }
+
+    /// Gives emptied statistics back for reuse, bounded so a burst does not pin memory.
+    public mutating func recycle(_ stats: RequestStats) {
+        guard spare.count < 8 else { return }
+        var stats = stats
+        stats.reset()
+        spare.append(stats)
+    }
+}

@@ -1,0 +1,109 @@
+/// How a route's canary is walked forward or rolled back: the `policy` block of the config,
+/// compiled. The rollout engine reads it; the data plane reads `errors` to classify outcomes.
+public struct RolloutPolicy: Sendable, Hashable {
+    /// One step of the rollout: a canary weight and whether to wait for an operator there.
+    public struct Step: Sendable, Hashable {
+        /// Canary share in percent, 0 < weight ≤ 100.
+        public var weight: Double
+        public var pause: Bool
+        public init(weight: Double, pause: Bool = false) {
+            self.weight = weight
+            self.pause = pause
+        }
+    }
+
+    /// What happens after the last step succeeds.
+    public enum PromoteMode: String, Sendable, Hashable {
+        case auto
+        case manual
+    }
+
+    public var steps: [Step]
+    public var interval: Duration
+    public var warmup: Duration
+    public var minRequests: Int
+    public var failureLimit: Int
+    public var promote: PromoteMode
+    public var errors: Set<ErrorKind>
+    public var checks: [Check]
+    public var webhooks: [Webhook]
+    /// How long after a promotion `undo` may send traffic back to the previous stable.
+    public var rollbackWindow: Duration
+
+    public init(
+        steps: [Step] = RolloutPolicy.defaultSteps,
+        interval: Duration = .seconds(30),
+        warmup: Duration = .seconds(10),
+        minRequests: Int = 100,
+        failureLimit: Int = 2,
+        promote: PromoteMode = .auto,
+        errors: Set<ErrorKind> = RolloutPolicy.defaultErrors,
+        checks: [Check] = RolloutPolicy.defaultChecks,
+        webhooks: [Webhook] = [],
+        rollbackWindow: Duration = .seconds(3600)
+    ) {
+        self.steps = steps
+        self.interval = interval
+        self.warmup = warmup
+        self.minRequests = minRequests
+        self.failureLimit = failureLimit
+        self.promote = promote
+        self.errors = errors
+        self.checks = checks
+        self.webhooks = webhooks
+        self.rollbackWindow = rollbackWindow
+    }
+
+    public static let defaultSteps: [Step] = [5, 10, 25, 50].map { Step(weight: $0) }
+    public static let defaultErrors: Set<ErrorKind> = [.http5xx, .connect, .timeout, .reset]
+    public static let defaultChecks: [Check] = [Check(metric: .errorRate, bound: .maxIncrease(0.02))]
+}
+
+/// One analysis check: a metric of the canary compared to a limit or to the stable version.
+public struct Check: Sendable, Hashable {
+    /// The measured quantity.
+    public enum Metric: Sendable, Hashable {
+        case errorRate
+        /// Latency to the last byte at a percentile (e.g. 99 for `latency_p99`).
+        case latency(percentile: Double)
+        /// Latency to the first response byte at a percentile (`ttfb_p99`).
+        case timeToFirstByte(percentile: Double)
+    }
+
+    /// The limit the canary's value must respect.
+    public enum Bound: Sendable, Hashable {
+        /// Absolute ceiling: a rate (0–1) for error_rate, seconds for latencies.
+        case max(Double)
+        /// Canary minus stable must not exceed this (same units as `max`).
+        case maxIncrease(Double)
+        /// Canary divided by stable must not exceed this.
+        case maxRatio(Double)
+    }
+
+    public var metric: Metric
+    public var bound: Bound
+
+    public init(metric: Metric, bound: Bound) {
+        self.metric = metric
+        self.bound = bound
+    }
+}
+
+/// A URL notified with a JSON POST when the named transitions happen.
+public struct Webhook: Sendable, Hashable {
+    /// The transitions a webhook can subscribe to.
+    public enum Trigger: String, Sendable, Hashable, CaseIterable {
+        case rollback
+        case promote
+        case step
+        case pause
+    }
+
+    public var on: Set<Trigger>
+    public var url: String
+
+    public init(on: Set<Trigger>, url: String) {
+        self.on = on
+        self.url = url
+    }
+}

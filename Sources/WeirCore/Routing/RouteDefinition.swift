@@ -1,0 +1,64 @@
+/// One model version behind a route: the servers that run it and free-form metadata shown to operators.
+public struct VersionDefinition: Sendable, Hashable {
+    public var name: String
+    public var upstreams: [UpstreamAddress]
+    public var metadata: [String: String]
+
+    public init(name: String, upstreams: [UpstreamAddress], metadata: [String: String] = [:]) {
+        self.name = name
+        self.upstreams = upstreams
+        self.metadata = metadata
+    }
+}
+
+/// Where a sticky routing key is read from.
+public enum StickyKeySource: Sendable, Hashable {
+    /// A request header, name lowercased.
+    case header(String)
+    /// A cookie by name.
+    case cookie(String)
+}
+
+/// A route as compiled from the config: immutable, validated, ready for the data plane and the
+/// rollout engine. Nothing downstream re-validates it.
+public struct RouteDefinition: Sendable, Hashable {
+    public var name: String
+    public var match: RouteMatch
+    /// Whole-request timeout per try.
+    public var timeout: Duration
+    /// The versions in config order; indices into this array identify versions everywhere.
+    public var versions: [VersionDefinition]
+    public var stableIndex: Int
+    public var canaryIndex: Int?
+    public var sticky: StickyKeySource?
+    /// Lowercased name of the header that pins a request to a named version.
+    public var overrideHeader: String
+    public var policy: RolloutPolicy
+
+    public init(
+        name: String,
+        match: RouteMatch,
+        timeout: Duration,
+        versions: [VersionDefinition],
+        stableIndex: Int,
+        canaryIndex: Int?,
+        sticky: StickyKeySource?,
+        overrideHeader: String,
+        policy: RolloutPolicy
+    ) {
+        self.name = name
+        self.match = match
+        self.timeout = timeout
+        self.versions = versions
+        self.stableIndex = stableIndex
+        self.canaryIndex = canaryIndex
+        self.sticky = sticky
+        self.overrideHeader = overrideHeader.lowercased()
+        self.policy = policy
+    }
+
+    /// The index of the version with this name, if configured.
+    public func versionIndex(named name: String) -> Int? {
+        versions.firstIndex { $0.name == name }
+    }
+}

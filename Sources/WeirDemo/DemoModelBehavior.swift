@@ -1,0 +1,32 @@
+/// How a demo model server behaves: which version it claims to be, how often it fails and how slow
+/// it is. The quickstart runs a healthy v1 and a v2 whose faults show a rollback.
+public struct DemoModelBehavior: Sendable {
+    /// The version name reported in responses (`model_version`, `x-demo-version`).
+    public var version: String
+    /// Share of inference requests answered with 500 (0–1).
+    public var errorRate: Double
+    /// Added latency per inference request, in milliseconds.
+    public var latencyMillis: Int
+    /// Extra latency drawn uniformly from 0 up to this many milliseconds.
+    public var jitterMillis: Int
+    /// Events per streamed (SSE) response.
+    public var streamChunks: Int
+    /// Milliseconds between streamed events.
+    public var streamIntervalMillis: Int
+
+    public init(
+        version: String,
+        errorRate: Double = 0,
+        latencyMillis: Int = 0,
+        jitterMillis: Int = 0,
+        streamChunks: Int = 5,
+        streamIntervalMillis: Int = 200
+    ) {
+        self.version = version
+        self.errorRate = errorRate
+        self.latencyMillis = latencyMillis
+        self.jitterMillis = jitterMillis
+        self.streamChunks = streamChunks
+        self.streamIntervalMillis = streamIntervalMillis
+    }
+}

@@ -1,0 +1,189 @@
+import NIOCore
+import NIOHTTP1
+
+/// Serves one connection of a `DemoModelServer`.
+final class DemoRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let behavior: DemoModelBehavior
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+    private var keepAlive = true
+    /// Bytes still to send of a `/bytes/N` response, written as the client drains them.
+    private var remainingBytes = 0
+    private var chunk: ByteBuffer?
+    private var random = SystemRandomNumberGenerator()
+
+    init(behavior: DemoModelBehavior) {
+        self.behavior = behavior
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+            keepAlive = head.isKeepAlive
+        case .body(let body):
+            bodyBytes += body.readableBytes
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { pumpBytes(context: context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        let query = head.uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
+        let parts = path.split(separator: "/")
+        switch (head.method, parts.first) {
+        case (.GET, "v2") where parts.count >= 2 && parts[1] == "health":
+            send(status: .ok, json: "{\"ready\":true}", context: context)
+        case (.POST, "v2") where path.hasSuffix("/generate_stream") || (path.hasSuffix("/infer") && query.contains("stream=true")):
+            stream(model: Self.modelName(parts), context: context)
+        case (.POST, "v2") where path.hasSuffix("/infer"):
+            infer(model: Self.modelName(parts), context: context)
+        case (.GET, "v2") where parts.count == 3 && parts[1] == "models":
+            send(status: .ok, json: "{\"name\":\"\(parts[2])\",\"versions\":[\"\(behavior.version)\"],\"platform\":\"weir-demo\"}", context: context)
+        case (.GET, "bytes") where parts.count == 2:
+            startBytes(Int(parts[1]) ?? 0, context: context)
+        case (_, "count"):
+            send(status: .ok, json: "{\"bytes\":\(bodyBytes)}", context: context)
+        case (.GET, "die") where parts.count == 2:
+            die(after: Int(parts[1]) ?? 0, context: context)
+        case (.GET, "sleep") where parts.count == 2:
+            let millis = Int64(parts[1]) ?? 0
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(millis)) { [self] in
+                send(status: .ok, json: "{\"slept_ms\":\(millis)}", context: context)
+            }
+        case (.GET, "status") where parts.count == 2:
+            let code = Int(parts[1]) ?? 500
+            send(status: HTTPResponseStatus(statusCode: code), json: "{\"status\":\(code)}", context: context)
+        case (.GET, "headers"):
+            let pairs = head.headers.map { "\(Self.quote($0.name.lowercased())):\(Self.quote($0.value))" }
+            send(status: .ok, json: "{" + pairs.joined(separator: ",") + "}", context: context)
+        default:
+            send(status: .notFound, json: "{\"error\":\"not found: \(head.method) \(path)\"}", context: context)
+        }
+    }
+
+    private static func modelName(_ parts: [Substring]) -> String {
+        parts.count >= 3 ? String(parts[2]) : "model"
+    }
+
+    private func infer(model: String, context: ChannelHandlerContext) {
+        let fails = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
+        let delay = behavior.latencyMillis + (behavior.jitterMillis > 0 ? Int.random(in: 0...behavior.jitterMillis, using: &random) : 0)
+        let respond = { [self] in
+            if fails {
+                send(status: .internalServerError, json: "{\"error\":\"model \(model) \(behavior.version) failed (injected)\"}", context: context)
+            } else {
+                let score = Double.random(in: 0..<1, using: &random)
+                send(
+                    status: .ok,
+                    json: "{\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"outputs\":[{\"name\":\"score\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\(String(score.description.prefix(6)))]}]}",
+                    context: context
+                )
+            }
+        }
+        if delay > 0 {
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(delay))) { respond() }
+        } else {
+            respond()
+        }
+    }
+
+    private func stream(model: String, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
+        headers.add(name: "x-demo-version", value: behavior.version)
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        sendEvent(index: 0, model: model, context: context)
+    }
+
+    private func sendEvent(index: Int, model: String, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let event = "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index)}\n\n"
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
+        if index + 1 >= behavior.streamChunks {
+            finish(context: context)
+            return
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(behavior.streamIntervalMillis))) { [self] in
+            sendEvent(index: index + 1, model: model, context: context)
+        }
+    }
+
+    private func startBytes(_ count: Int, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(count))
+        headers.add(name: "content-type", value: "application/octet-stream")
+        headers.add(name: "x-demo-version", value: behavior.version)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        remainingBytes = count
+        if chunk == nil { chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "w"), count: 64 * 1024) }
+        pumpBytes(context: context)
+    }
+
+    private func pumpBytes(context: ChannelHandlerContext) {
+        guard remainingBytes > 0, let chunk else { return }
+        while remainingBytes > 0 && context.channel.isWritable {
+            let size = min(remainingBytes, chunk.readableBytes)
+            remainingBytes -= size
+            context.write(wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: chunk.readerIndex, length: size)!))), promise: nil)
+        }
+        context.flush()
+        if remainingBytes == 0 { finish(context: context) }
+    }
+
+    private func die(after count: Int, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(count * 10 + 1000))
+        headers.add(name: "x-demo-version", value: behavior.version)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        let body = context.channel.allocator.buffer(repeating: UInt8(ascii: "d"), count: count)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
+            context.close(promise: nil)
+        }
+    }
+
+    private func send(status: HTTPResponseStatus, json: String, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        let body = context.channel.allocator.buffer(string: json)
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.readableBytes))
+        headers.add(name: "x-demo-version", value: behavior.version)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        finish(context: context)
+    }
+
+    private func finish(context: ChannelHandlerContext) {
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    private static func quote(_ text: String) -> String {
+        var out = "\""
+        for character in text {
+            if character == "\"" || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out + "\""
+    }
+}
+
+@available(*, unavailable)
+extension DemoRequestHandler: Sendable {}

@@ -1,0 +1,54 @@
+import NIOCore
+import NIOHTTP1
+
+/// A response Weir writes itself (no route, upstream unreachable, timeout): a status and a JSON
+/// body that names the route and version, so a client's logs say where the request died.
+struct ErrorResponse {
+    var status: HTTPResponseStatus
+    var code: String
+    var message: String
+    var route: String?
+    var version: String?
+
+    func head(version httpVersion: HTTPVersion, closeConnection: Bool, bodyLength: Int) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(6)
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(bodyLength))
+        if let route { headers.add(name: "x-weir-route", value: route) }
+        if let version { headers.add(name: "x-weir-version", value: version) }
+        if closeConnection { headers.add(name: "connection", value: "close") }
+        return HTTPResponseHead(version: httpVersion, status: status, headers: headers)
+    }
+
+    func body(allocator: ByteBufferAllocator) -> ByteBuffer {
+        var fields = ["\"error\":\(Self.quote(code))", "\"message\":\(Self.quote(message))"]
+        if let route { fields.append("\"route\":\(Self.quote(route))") }
+        if let version { fields.append("\"version\":\(Self.quote(version))") }
+        return allocator.buffer(string: "{" + fields.joined(separator: ",") + "}\n")
+    }
+
+    /// A JSON string literal.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    fileprivate init(format value: UInt32) {
+        let hex = String(value, radix: 16)
+        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+    }
+}

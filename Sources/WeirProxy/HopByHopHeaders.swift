@@ -1,0 +1,55 @@
+import NIOHTTP1
+
+/// The headers that describe one connection rather than the message (RFC 9110 §7.6.1); a proxy
+/// must not forward them. Message framing is re-created by NIO's encoders on the next hop.
+enum HopByHopHeaders {
+    static let names = [
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+        "proxy-authorization", "proxy-authenticate",
+    ]
+
+    /// What `strip` found while removing headers.
+    struct Findings {
+        /// The message used chunked transfer coding.
+        var wasChunked = false
+        /// The client sent `Expect: 100-continue` (removed: Weir answers it itself).
+        var expectsContinue = false
+    }
+
+    /// Removes the hop-by-hop headers, any header the `Connection` header names, and `Expect`.
+    /// One scan when there is nothing to remove, which is the common case.
+    static func strip(_ headers: inout HTTPHeaders) -> Findings {
+        var findings = Findings()
+        var removeHopByHop = false
+        var removeExpect = false
+        for header in headers {
+            if names.contains(where: { equalsIgnoringCase(header.name, $0) }) {
+                removeHopByHop = true
+                if equalsIgnoringCase(header.name, "transfer-encoding"), header.value.lowercased().hasSuffix("chunked") {
+                    findings.wasChunked = true
+                }
+            } else if equalsIgnoringCase(header.name, "expect") {
+                removeExpect = true
+                findings.expectsContinue = equalsIgnoringCase(header.value, "100-continue")
+            }
+        }
+        if removeExpect { headers.remove(name: "expect") }
+        guard removeHopByHop else { return findings }
+        for listed in headers[canonicalForm: "connection"] where !equalsIgnoringCase(listed, "close") {
+            headers.remove(name: String(listed))
+        }
+        for name in names { headers.remove(name: name) }
+        return findings
+    }
+
+    /// ASCII case-insensitive equality without allocating lowercased copies.
+    @inline(__always)
+    static func equalsIgnoringCase(_ lhs: some StringProtocol, _ rhs: some StringProtocol) -> Bool {
+        let left = lhs.utf8
+        let right = rhs.utf8
+        guard left.count == right.count else { return false }
+        return zip(left, right).allSatisfy { a, b in
+            a == b || (a ^ 0x20 == b && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7a)
+        }
+    }
+}

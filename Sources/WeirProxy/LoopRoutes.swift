@@ -1,0 +1,48 @@
+import NIOCore
+import WeirCore
+
+/// One version as a given event loop sees it: its series for measurement, the loop's pools for its
+/// upstreams, and the round-robin cursor. Rebuilt (pools reused) whenever a new table is installed.
+final class LoopVersion {
+    let name: String
+    let series: SeriesID
+    let upstreams: [UpstreamPool]
+    private var cursor = 0
+
+    init(name: String, series: SeriesID, upstreams: [UpstreamPool]) {
+        self.name = name
+        self.series = series
+        self.upstreams = upstreams
+    }
+
+    /// The next upstream in round-robin order.
+    func nextUpstream() -> UpstreamPool {
+        if upstreams.count == 1 { return upstreams[0] }
+        cursor = cursor &+ 1
+        return upstreams[cursor % upstreams.count]
+    }
+}
+
+/// One route compiled for a loop: the definition, the current split, and its versions.
+struct LoopRoute {
+    let definition: RouteDefinition
+    let split: TrafficSplit
+    let versions: [LoopVersion]
+    let timeout: TimeAmount
+    let errorKinds: Set<ErrorKind>
+
+    /// The version a request's override header names, if any.
+    func overrideIndex(for value: String?) -> Int? {
+        guard let value else { return nil }
+        return versions.firstIndex { $0.name == value }
+    }
+}
+
+/// The routing table as one event loop uses it. Replaced whole when the rollout engine publishes a
+/// new `RoutingTable`; never mutated in place, so a request sees one consistent set of weights.
+struct LoopRoutes {
+    let table: RoutingTable
+    let routes: [LoopRoute]
+
+    static var empty: LoopRoutes { LoopRoutes(table: RoutingTable(routes: [], splits: [], generation: 0), routes: []) }
+}

@@ -1,0 +1,63 @@
+import NIOCore
+import WeirCore
+
+/// Everything the data plane keeps per event loop: the installed routes, the pools, the loop's
+/// measurement buckets and random source. Touched only on its loop, so the request path takes no
+/// lock and makes no thread hop.
+final class LoopState {
+    let eventLoop: any EventLoop
+    private(set) var routes = LoopRoutes.empty
+    var recorder = PerSecondRecorder()
+    var random: SplitMix64
+    private var pools: [UpstreamAddress: UpstreamPool] = [:]
+    /// Client connections open on this loop.
+    var openConnections = 0
+    /// Exchanges in flight on this loop (for the drain on shutdown).
+    var inFlight = 0
+
+    init(eventLoop: any EventLoop, seed: UInt64) {
+        self.eventLoop = eventLoop
+        self.random = SplitMix64(seed: seed)
+    }
+
+    /// Installs a new table; `series[r][v]` is the measurement series of route r's version v.
+    func install(_ table: RoutingTable, series: [[SeriesID]]) {
+        guard table.generation > routes.table.generation else { return }
+        var used: [UpstreamAddress: UpstreamPool] = [:]
+        let compiled = table.routes.enumerated().map { routeIndex, route in
+            LoopRoute(
+                definition: route,
+                split: table.splits[routeIndex],
+                versions: route.versions.enumerated().map { versionIndex, version in
+                    LoopVersion(
+                        name: version.name,
+                        series: series[routeIndex][versionIndex],
+                        upstreams: version.upstreams.map { address in
+                            let pool = pools[address] ?? UpstreamPool(address: address, eventLoop: eventLoop)
+                            used[address] = pool
+                            return pool
+                        }
+                    )
+                },
+                timeout: TimeAmount.nanoseconds(Int64(route.timeout.components.seconds) * 1_000_000_000
+                    + route.timeout.components.attoseconds / 1_000_000_000),
+                errorKinds: route.policy.errors
+            )
+        }
+        for (address, pool) in pools where used[address] == nil { pool.closeAll() }
+        pools = used
+        routes = LoopRoutes(table: table, routes: compiled)
+    }
+
+    /// Records one finished exchange into this loop's current second.
+    func record(_ outcome: RequestOutcome, series: SeriesID, at now: NIODeadline) {
+        recorder.record(outcome, series: series, second: Int64(now.uptimeNanoseconds / 1_000_000_000))
+    }
+
+    func closeIdleConnections() {
+        for pool in pools.values { pool.closeAll() }
+    }
+}
+
+@available(*, unavailable)
+extension LoopState: Sendable {}

@@ -1,0 +1,55 @@
+import Synchronization
+import WeirCore
+
+/// The merged per-second statistics of every (route, version) series, fed by the collector from
+/// the event loops' recorders and read by the rollout engine and the admin API.
+public final class Measurements: Sendable {
+    private struct Store {
+        var registry = SeriesRegistry()
+        var windows: [SeriesID: SlidingWindow] = [:]
+    }
+
+    private let store: Mutex<Store>
+    private let capacitySeconds: Int
+
+    /// - Parameter capacitySeconds: how much history each series keeps (the longest policy
+    ///   interval plus warm-up, at least).
+    public init(capacitySeconds: Int) {
+        self.capacitySeconds = capacitySeconds
+        self.store = Mutex(Store())
+    }
+
+    /// The series id for a route's version, created on first use.
+    public func seriesID(for key: SeriesKey) -> SeriesID {
+        store.withLock { $0.registry.id(for: key) }
+    }
+
+    /// Merges drained buckets in; returns storage freed by old seconds, for the recorders to reuse.
+    func add(_ buckets: [PerSecondRecorder.Bucket]) {
+        let capacity = capacitySeconds
+        store.withLock { store in
+            for bucket in buckets {
+                store.windows[bucket.series, default: SlidingWindow(capacitySeconds: capacity)]
+                    .add(second: bucket.second, stats: bucket.stats)
+            }
+        }
+    }
+
+    /// The statistics of one series over seconds `[from, to)` of the monotonic clock.
+    public func stats(for key: SeriesKey, from: Int64, to: Int64) -> RequestStats {
+        store.withLock { store in
+            guard let id = store.registry.existingID(for: key), let window = store.windows[id] else { return RequestStats() }
+            return window.stats(from: from, to: to)
+        }
+    }
+
+    /// Requests and errors by kind since the process started.
+    public func lifetime(for key: SeriesKey) -> (requests: UInt64, errorsByKind: [UInt64]) {
+        store.withLock { store in
+            guard let id = store.registry.existingID(for: key), let window = store.windows[id] else {
+                return (0, Array(repeating: 0, count: ErrorKind.count))
+            }
+            return (window.lifetimeRequests, window.lifetimeErrorsByKind)
+        }
+    }
+}

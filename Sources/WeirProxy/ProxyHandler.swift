@@ -1,0 +1,430 @@
+import NIOCore
+import NIOHTTP1
+import WeirCore
+
+/// Serves one client connection: routes each request, picks the version and upstream, streams the
+/// request to a pooled upstream connection and the response back, and records the outcome.
+///
+/// One request at a time (NIO's pipelining handler queues the next); everything happens on the
+/// connection's event loop. Backpressure both ways: the client is not read while the upstream
+/// cannot take more, and the upstream is not read while the client cannot.
+final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Where the current exchange stands.
+    private enum State {
+        /// Between requests.
+        case idle
+        /// Waiting for an upstream connection; request parts are held in `buffered` (one read's worth).
+        case connecting
+        /// Request and response stream through `upstream`.
+        case proxying
+        /// Weir has answered (or given up on) this request itself; the rest of its body is dropped.
+        case discarding
+    }
+
+    private let loop: LoopState
+    private var context: ChannelHandlerContext!
+    private var clientAddress: String?
+    private var localScheme = "http"
+
+    private var state = State.idle
+    private var readPending = false
+
+    // The current exchange. Plain fields, reset per request, so a request allocates no exchange object.
+    private var route: LoopRoute?
+    private var version: LoopVersion?
+    private var upstream: UpstreamHandler?
+    private var upstreamHead: HTTPRequestHead?
+    private var buffered: [HTTPClientRequestPart] = []
+    private var startedAt = NIODeadline.uptimeNanoseconds(0)
+    private var firstByteAt: NIODeadline?
+    private var responseStatus: Int?
+    private var requestComplete = false
+    private var requestHadBody = false
+    private var responseComplete = false
+    private var keepAlive = true
+    private var retriedStaleConnection = false
+    /// Numbers exchanges so a late callback (a connect that completes after a timeout) cannot
+    /// touch a later exchange on the same connection.
+    private var exchangeNumber = 0
+    private var timeoutTask: Scheduled<Void>?
+    private var requestVersion = HTTPVersion.http1_1
+
+    init(loop: LoopState) {
+        self.loop = loop
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        clientAddress = context.channel.remoteAddress?.ipAddress
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        loop.openConnections += 1
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        loop.openConnections -= 1
+        if state == .connecting || state == .proxying {
+            // The client left mid-exchange: not the version's fault, so nothing is recorded.
+            upstream?.detach(reusable: false)
+            finishExchange(outcome: nil)
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            startExchange(head)
+        case .body(let body):
+            requestHadBody = true
+            forward(.body(.byteBuffer(body)))
+        case .end(let trailers):
+            requestComplete = true
+            forward(.end(trailers))
+            if state == .discarding && responseComplete { endDiscarding() }
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if state == .proxying { upstream?.flush() }
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        switch state {
+        case .connecting:
+            readPending = true
+        case .proxying where !(upstream?.isWritable ?? true):
+            readPending = true
+        default:
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { upstream?.resumeReading() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    // MARK: Request side
+
+    private func startExchange(_ head: HTTPRequestHead) {
+        startedAt = .now()
+        exchangeNumber &+= 1
+        firstByteAt = nil
+        responseStatus = nil
+        requestComplete = false
+        requestHadBody = false
+        responseComplete = false
+        retriedStaleConnection = false
+        keepAlive = head.isKeepAlive
+        requestVersion = head.version
+        route = nil
+        version = nil
+
+        let routes = loop.routes
+        let path = head.uri
+        guard
+            let routeIndex = routes.table.routeIndex(
+                path: path,
+                host: head.headers.first(name: "host"),
+                headerValue: { head.headers.first(name: $0) }
+            )
+        else {
+            respondLocally(ErrorResponse(status: .notFound, code: "no_route", message: "no route matches \(head.method) \(Self.pathOnly(path))"))
+            return
+        }
+        let route = routes.routes[routeIndex]
+        let definition = route.definition
+        let overrideIndex = route.overrideIndex(for: head.headers.first(name: definition.overrideHeader))
+        let stickyKey = definition.sticky.flatMap { Self.stickyKey($0, in: head.headers) }
+        let chosen = VersionSelector.select(
+            split: route.split,
+            overrideIndex: overrideIndex,
+            stickyKey: stickyKey,
+            using: &loop.random
+        )
+        let version = route.versions[chosen.index]
+        self.route = route
+        self.version = version
+        loop.inFlight += 1
+
+        var forwarded = head
+        forwarded.version = .http1_1
+        let findings = HopByHopHeaders.strip(&forwarded.headers)
+        if findings.wasChunked && !forwarded.headers.contains(name: "content-length") {
+            forwarded.headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        addForwardingHeaders(&forwarded.headers, original: head.headers)
+        upstreamHead = forwarded
+        buffered.removeAll(keepingCapacity: true)
+        buffered.append(.head(forwarded))
+
+        if findings.expectsContinue {
+            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: route.timeout) { [self] in
+            timedOut()
+        }
+        acquireUpstream(version.nextUpstream(), allowReuse: true)
+    }
+
+    private func acquireUpstream(_ pool: UpstreamPool, allowReuse: Bool) {
+        state = .connecting
+        if allowReuse, let idle = pool.takeIdle() {
+            attach(idle)
+            return
+        }
+        let remaining = (route?.timeout ?? .seconds(30)) - TimeAmount.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - startedAt.uptimeNanoseconds))
+        let exchange = exchangeNumber
+        pool.connect(timeout: max(remaining, .milliseconds(1))) { [self] result in
+            guard state == .connecting, exchange == exchangeNumber else {
+                // The exchange ended (timeout, client gone) while connecting.
+                if case .success(let handler) = result { handler.detach(reusable: true) }
+                return
+            }
+            switch result {
+            case .success(let handler):
+                attach(handler)
+            case .failure(let error):
+                failBeforeResponse(
+                    kind: .connect,
+                    status: .badGateway,
+                    code: "upstream_unreachable",
+                    message: "cannot connect to \(pool.address) (\(error))"
+                )
+            }
+        }
+    }
+
+    private func attach(_ handler: UpstreamHandler) {
+        handler.attach(self)
+        upstream = handler
+        state = .proxying
+        for part in buffered { handler.write(part) }
+        buffered.removeAll(keepingCapacity: true)
+        handler.flush()
+        if readPending && handler.isWritable {
+            readPending = false
+            context.read()
+        }
+    }
+
+    private func forward(_ part: HTTPClientRequestPart) {
+        switch state {
+        case .connecting:
+            buffered.append(part)
+        case .proxying:
+            upstream?.write(part)
+        case .idle, .discarding:
+            break
+        }
+    }
+
+    private func addForwardingHeaders(_ headers: inout HTTPHeaders, original: HTTPHeaders) {
+        if let clientAddress {
+            if let previous = original.first(name: "x-forwarded-for") {
+                headers.replaceOrAdd(name: "x-forwarded-for", value: previous + ", " + clientAddress)
+            } else {
+                headers.add(name: "x-forwarded-for", value: clientAddress)
+            }
+        }
+        if !original.contains(name: "x-forwarded-proto") { headers.add(name: "x-forwarded-proto", value: localScheme) }
+        if !original.contains(name: "x-forwarded-host"), let host = original.first(name: "host") {
+            headers.add(name: "x-forwarded-host", value: host)
+        }
+    }
+
+    // MARK: Response side (UpstreamResponseSink)
+
+    var clientIsWritable: Bool { context.channel.isWritable }
+
+    func upstreamResponseHead(_ head: HTTPResponseHead) {
+        guard state == .proxying, let route, let version else { return }
+        firstByteAt = .now()
+        responseStatus = Int(head.status.code)
+        var response = head
+        response.version = requestVersion
+        let findings = HopByHopHeaders.strip(&response.headers)
+        if findings.wasChunked && !response.headers.contains(name: "content-length") {
+            response.headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        response.headers.add(name: "x-weir-version", value: version.name)
+        response.headers.add(name: "x-weir-route", value: route.definition.name)
+        if !keepAlive { response.headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    func upstreamResponseBody(_ body: ByteBuffer) {
+        guard state == .proxying else { return }
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+    }
+
+    func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
+        guard state == .proxying, let upstream else { return }
+        responseComplete = true
+        let now = NIODeadline.now()
+        upstream.detach(reusable: requestComplete)
+        self.upstream = nil
+        finishExchange(outcome: outcome(failure: nil, at: now))
+        if !requestComplete {
+            // The upstream answered before the request body ended: finish the answer, then close.
+            keepAlive = false
+        }
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        if !keepAlive { context.close(promise: nil) }
+    }
+
+    func upstreamReadComplete() {
+        context.flush()
+    }
+
+    func upstreamWritabilityChanged(isWritable: Bool) {
+        if isWritable && readPending && state == .proxying {
+            readPending = false
+            context.read()
+        }
+    }
+
+    func upstreamClosed(error: (any Error)?) {
+        guard state == .proxying, let upstream else { return }
+        self.upstream = nil
+        if firstByteAt == nil, upstream.uses > 1, requestComplete, !requestHadBody, !retriedStaleConnection,
+            let version, let upstreamHead
+        {
+            // A pooled connection the upstream had closed while idle: the request never reached it,
+            // so sending it again on a fresh connection is safe.
+            retriedStaleConnection = true
+            buffered = [.head(upstreamHead), .end(nil)]
+            acquireUpstream(version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(), allowReuse: false)
+            return
+        }
+        if firstByteAt == nil {
+            failBeforeResponse(kind: .reset, status: .badGateway, code: "upstream_reset", message: "the upstream closed the connection before answering")
+        } else {
+            // The response already began: cut it so the client sees a truncated body.
+            finishExchange(outcome: outcome(failure: .reset, at: .now()))
+            context.close(promise: nil)
+        }
+    }
+
+    // MARK: Ending an exchange
+
+    private func timedOut() {
+        guard state == .connecting || state == .proxying else { return }
+        timeoutTask = nil
+        let timeout = route?.timeout ?? .zero
+        if let upstream {
+            upstream.detach(reusable: false)
+            self.upstream = nil
+        }
+        if firstByteAt == nil {
+            failBeforeResponse(
+                kind: .timeout,
+                status: .gatewayTimeout,
+                code: "upstream_timeout",
+                message: "no answer from the upstream within \(Self.describe(timeout))"
+            )
+        } else {
+            finishExchange(outcome: outcome(failure: .timeout, at: .now()))
+            context.close(promise: nil)
+        }
+    }
+
+    /// The upstream failed before any response byte: answer with a JSON error and count it.
+    private func failBeforeResponse(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
+        let outcome = outcome(failure: kind, at: .now())
+        let response = ErrorResponse(status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
+        finishExchange(outcome: outcome)
+        respondLocally(response)
+    }
+
+    private func finishExchange(outcome: RequestOutcome?) {
+        timeoutTask?.cancel()
+        timeoutTask = nil
+        if let outcome, let version {
+            loop.record(outcome, series: version.series, at: .now())
+        }
+        if route != nil { loop.inFlight -= 1 }
+        route = nil
+        buffered.removeAll(keepingCapacity: true)
+        upstreamHead = nil
+        state = .idle
+    }
+
+    private func outcome(failure: ErrorKind?, at now: NIODeadline) -> RequestOutcome {
+        RequestOutcome(
+            status: failure == nil ? responseStatus : nil,
+            failure: failure,
+            firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
+            totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
+        )
+    }
+
+    /// Writes a response of Weir's own. With keep-alive the connection stays open and any rest of the
+    /// request body is read and dropped; otherwise it closes.
+    private func respondLocally(_ response: ErrorResponse) {
+        let close = !keepAlive
+        let body = response.body(allocator: context.channel.allocator)
+        context.write(wrapOutboundOut(.head(response.head(version: requestVersion, closeConnection: close, bodyLength: body.readableBytes))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        responseComplete = true
+        if close {
+            state = .discarding
+            context.close(promise: nil)
+        } else if requestComplete {
+            state = .idle
+        } else {
+            state = .discarding
+        }
+    }
+
+    private func endDiscarding() {
+        state = .idle
+    }
+
+    // MARK: Helpers
+
+    private static func stickyKey(_ source: StickyKeySource, in headers: HTTPHeaders) -> Substring? {
+        switch source {
+        case .header(let name):
+            return headers.first(name: name).map { Substring($0) }
+        case .cookie(let name):
+            for cookieHeader in headers[canonicalForm: "cookie"] {
+                for pair in cookieHeader.split(separator: ";") {
+                    let trimmed = pair.drop { $0 == " " }
+                    if trimmed.hasPrefix(name), trimmed.dropFirst(name.count).first == "=" {
+                        return trimmed.dropFirst(name.count + 1)
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    private static func pathOnly(_ uri: String) -> Substring {
+        uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(uri)
+    }
+
+    private static func describe(_ amount: TimeAmount) -> String {
+        let millis = amount.nanoseconds / 1_000_000
+        return millis % 1000 == 0 ? "\(millis / 1000)s" : "\(millis)ms"
+    }
+}
+
+@available(*, unavailable)
+extension ProxyHandler: Sendable {}

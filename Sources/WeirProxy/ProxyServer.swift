@@ -1,0 +1,112 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+import WeirCore
+
+/// The data plane: an HTTP/1.1 listener whose connections are served by `ProxyHandler`s, with one
+/// `LoopState` per event loop. Routing tables are published to every loop; measurements are
+/// drained from every loop by `collect()`.
+public final class ProxyServer: Sendable {
+    private let group: any EventLoopGroup
+    private let loops: [NIOLoopBound<LoopState>]
+    public let measurements: Measurements
+    private let serverChannel = Mutex<(any Channel)?>(nil)
+    private let published = Mutex<UInt64>(0)
+
+    /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
+    /// nil seeds from the system's random source.
+    public init(group: any EventLoopGroup, measurements: Measurements, seed: UInt64? = nil) async throws {
+        self.group = group
+        self.measurements = measurements
+        var loops: [NIOLoopBound<LoopState>] = []
+        for (index, loop) in group.makeIterator().enumerated() {
+            let loopSeed = seed.map { $0 &+ UInt64(index) &* 0x9e37_79b9 } ?? UInt64.random(in: .min ... .max)
+            loops.append(try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop, seed: loopSeed), eventLoop: loop) }.get())
+        }
+        self.loops = loops
+    }
+
+    /// Starts listening; returns the bound address (port 0 picks a free port).
+    public func start(host: String, port: Int) async throws -> SocketAddress {
+        let loops = self.loops
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let state = loops.first(where: { $0.eventLoop === channel.eventLoop }) else {
+                        throw ChannelError.ioOnClosedChannel
+                    }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: true
+                    )
+                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: state.value))
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        serverChannel.withLock { $0 = channel }
+        guard let address = channel.localAddress else { throw ChannelError.unknownLocalAddress }
+        return address
+    }
+
+    /// Makes `table` the routing state of every loop. Tables older than the newest published one
+    /// are ignored, so concurrent publishers cannot roll weights back.
+    public func publish(_ table: RoutingTable) async {
+        let series = table.routes.map { route in
+            route.versions.map { measurements.seriesID(for: SeriesKey(route: route.name, version: $0.name)) }
+        }
+        let isNewest = published.withLock { newest in
+            guard table.generation > newest else { return false }
+            newest = table.generation
+            return true
+        }
+        guard isNewest else { return }
+        await withTaskGroup(of: Void.self) { tasks in
+            for loop in loops {
+                tasks.addTask {
+                    try? await loop.eventLoop.submit { loop.value.install(table, series: series) }.get()
+                }
+            }
+        }
+    }
+
+    /// Moves every finished second of measurements from the loops into `measurements`.
+    public func collect() async {
+        let nowSecond = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+        for loop in loops {
+            let buckets = try? await loop.eventLoop.submit { loop.value.recorder.drain(before: nowSecond) }.get()
+            if let buckets, !buckets.isEmpty { measurements.add(buckets) }
+        }
+    }
+
+    /// Requests being proxied right now, over all loops.
+    public func inFlightRequests() async -> Int {
+        var total = 0
+        for loop in loops {
+            total += (try? await loop.eventLoop.submit { loop.value.inFlight }.get()) ?? 0
+        }
+        return total
+    }
+
+    /// Stops accepting connections, waits up to `drainTimeout` for in-flight requests, then closes
+    /// the pooled upstream connections.
+    public func shutdown(drainTimeout: Duration) async {
+        let channel = serverChannel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await channel?.close()
+        let deadline = ContinuousClock.now + drainTimeout
+        while await inFlightRequests() > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        for loop in loops {
+            try? await loop.eventLoop.submit { loop.value.closeIdleConnections() }.get()
+        }
+    }
+}

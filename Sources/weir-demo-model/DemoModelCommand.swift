@@ -1,0 +1,40 @@
+import ArgumentParser
+import NIOPosix
+import WeirDemo
+
+/// `weir-demo-model`: a small V2-inference model server for the quickstart and the tests.
+@main
+struct DemoModelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "weir-demo-model",
+        abstract: "A demo model server speaking the KServe V2 inference protocol over HTTP/1.1."
+    )
+
+    @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 9001
+    @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
+    @Option(help: "Version name reported in responses.") var version: String = "v1"
+    @Option(help: "Share of inference requests that fail with 500 (0-1).") var errorRate: Double = 0
+    @Option(help: "Added latency per inference, in milliseconds.") var latencyMs: Int = 0
+    @Option(help: "Random extra latency up to this many milliseconds.") var jitterMs: Int = 0
+    @Option(help: "Events per streamed (SSE) response.") var streamChunks: Int = 5
+    @Option(help: "Milliseconds between streamed events.") var streamIntervalMs: Int = 200
+
+    func validate() throws {
+        guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate must be between 0 and 1") }
+        guard latencyMs >= 0, jitterMs >= 0 else { throw ValidationError("latencies must not be negative") }
+    }
+
+    func run() async throws {
+        let behavior = DemoModelBehavior(
+            version: version,
+            errorRate: errorRate,
+            latencyMillis: latencyMs,
+            jitterMillis: jitterMs,
+            streamChunks: streamChunks,
+            streamIntervalMillis: streamIntervalMs
+        )
+        let server = try await DemoModelServer.start(behavior: behavior, host: host, port: port)
+        print("weir-demo-model \(version) listening on \(host):\(server.port) (error rate \(errorRate), latency \(latencyMs) ms)")
+        try await server.wait()
+    }
+}
