@@ -1,0 +1,92 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import WeirConfig
+import WeirCore
+import WeirDemo
+import WeirProxy
+
+/// A real data plane on 127.0.0.1 (port 0) in the test process, configured from YAML.
+struct ProxyHarness {
+    let proxy: ProxyServer
+    let port: Int
+    let config: WeirConfiguration
+
+    static func run<T>(
+        yaml: String,
+        seed: UInt64 = 42,
+        _ body: (ProxyHarness) async throws -> T
+    ) async throws -> T {
+        let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let proxy = try await ProxyServer(group: group, measurements: Measurements(capacitySeconds: 60), seed: seed)
+        await proxy.publish(RoutingTable(initialFor: config.routes))
+        let address = try await proxy.start(host: "127.0.0.1", port: 0)
+        let harness = ProxyHarness(proxy: proxy, port: address.port!, config: config)
+        do {
+            let result = try await body(harness)
+            await proxy.shutdown(drainTimeout: .seconds(1))
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            await proxy.shutdown(drainTimeout: .seconds(1))
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Waits until the current second is over, then collects, so every request made so far is in
+    /// `proxy.measurements`.
+    func settleMeasurements() async {
+        // The recorders bucket by seconds of the monotonic clock NIO uses.
+        let intoSecond = NIODeadline.now().uptimeNanoseconds % 1_000_000_000
+        try? await Task.sleep(for: .nanoseconds(Int(1_000_000_000 - intoSecond) + 50_000_000))
+        await proxy.collect()
+    }
+
+    func lifetime(route: String, version: String) -> (requests: UInt64, errorsByKind: [UInt64]) {
+        proxy.measurements.lifetime(for: SeriesKey(route: route, version: version))
+    }
+}
+
+/// Starts demo model servers for a test and stops them afterwards.
+func withDemoServers<T>(
+    _ behaviors: [DemoModelBehavior],
+    _ body: ([DemoModelServer]) async throws -> T
+) async throws -> T {
+    var servers: [DemoModelServer] = []
+    for behavior in behaviors { servers.append(try await DemoModelServer.start(behavior: behavior)) }
+    do {
+        let result = try await body(servers)
+        for server in servers { await server.stop() }
+        return result
+    } catch {
+        for server in servers { await server.stop() }
+        throw error
+    }
+}
+
+/// A one-route config in front of the given version URLs.
+func routeYAML(
+    versions: [(String, String)],
+    stable: String = "v1",
+    canary: String? = "v2",
+    steps: String = "[10, 50]",
+    timeout: String = "10s",
+    extra: String = ""
+) -> String {
+    let versionLines = versions.map { "      \($0.0): { upstreams: [\"\($0.1)\"] }" }.joined(separator: "\n")
+    return """
+        routes:
+          - name: fraud
+            match: { path_prefix: / }
+            timeout: \(timeout)
+            versions:
+        \(versionLines)
+            stable: \(stable)
+        \(canary.map { "    canary: \($0)" } ?? "")
+        \(extra)
+            policy:
+              steps: \(steps)
+        """
+}
