@@ -21,11 +21,13 @@ public struct PerSecondRecorder: Sendable {
     public mutating func record(_ outcome: RequestOutcome, series: SeriesID, second: Int64) {
         let index = series.rawValue
         if index >= open.count { open.append(contentsOf: repeatElement(nil, count: index - open.count + 1)) }
-        if let bucket = open[index], bucket.second == second {
+        // Compare through the optional without binding a copy: a copy would make the in-place
+        // record below copy the histograms.
+        if open[index]?.second == second {
             open[index]!.stats.record(outcome)
             return
         }
-        if let previous = open[index] { finished.append(previous) }
+        if let previous = open[index].take() { finished.append(previous) }
         var stats = spare.popLast() ?? RequestStats()
         stats.record(outcome)
         open[index] = Bucket(series: series, second: second, stats: stats)

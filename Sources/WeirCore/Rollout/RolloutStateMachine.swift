@@ -1,0 +1,205 @@
+/// The rollout state machine of one route (CONTRACT §4): analysis windows and operator commands
+/// in, transitions out. A plain value with no I/O and no clock of its own — time arrives as
+/// instants of `C` — so tests and `weir simulate` drive it on virtual time, and the controller
+/// persists each returned transition before applying its weights.
+public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Duration, C.Instant: Sendable {
+    public let route: RouteDefinition
+    public private(set) var status: RolloutStatus
+    /// When the current analysis window began.
+    public private(set) var windowStart: C.Instant
+    /// Measurements before this instant are not judged (warm-up after a weight change).
+    public private(set) var measureFrom: C.Instant
+    /// When the current promotion happened, for `undo`'s rollback window.
+    public private(set) var promotedAt: C.Instant?
+    /// The verdict of the last window, shown to operators.
+    public private(set) var lastVerdict: Verdict?
+
+    private var policy: RolloutPolicy { route.policy }
+
+    /// A machine resuming `status` at `now`; the first window starts now, after a warm-up.
+    public init(route: RouteDefinition, status: RolloutStatus, now: C.Instant) {
+        self.route = route
+        self.status = status
+        self.windowStart = now
+        self.measureFrom = now.advanced(by: route.policy.warmup)
+        self.promotedAt = status.phase == .promoted ? now : nil
+    }
+
+    /// When the running window ends.
+    public var windowEnd: C.Instant { windowStart.advanced(by: policy.interval) }
+
+    /// Whether a progressing rollout's window has ended and wants a verdict.
+    public func isWindowDue(at now: C.Instant) -> Bool {
+        status.phase == .progressing && now >= windowEnd
+    }
+
+    /// The traffic split the current state means.
+    public var split: TrafficSplit { status.split(for: route) }
+
+    // MARK: Analysis
+
+    /// Judges the window that just ended on what canary and stable served over `[measureFrom, now)`.
+    /// Returns the transition it causes, if any; an inconclusive or passing-but-not-yet-advancing
+    /// window only starts the next one.
+    public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats) -> RolloutTransition? {
+        guard status.phase == .progressing, let canaryName = status.canary else {
+            startWindow(at: now, warmup: false)
+            return nil
+        }
+        let verdict = WindowAnalysis.judge(canary: canary, stable: stable, policy: policy)
+        lastVerdict = verdict
+        var next = status
+        switch verdict {
+        case .inconclusive:
+            startWindow(at: now, warmup: false)
+            return nil
+        case .success(let reason):
+            next.consecutiveFailures = 0
+            let last = policy.steps.count - 1
+            if status.step >= last {
+                if policy.promote == .auto {
+                    return promote(at: now, actor: .policy, reason: "step \(status.step) passed: \(reason); \(canaryName) promoted")
+                }
+                next.phase = .paused
+                return apply(next, at: now, actor: .policy, kind: .pause,
+                    reason: "last step passed: \(reason); waiting for weirctl promote (promote: manual)")
+            }
+            next.step = status.step + 1
+            next.pinnedPercent = nil
+            let pauses = policy.steps[next.step].pause
+            if pauses { next.phase = .paused }
+            let arrow = "step \(status.step) -> \(next.step): \(reason)"
+            return apply(next, at: now, actor: .policy, kind: pauses ? .pause : .step,
+                reason: pauses ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
+        case .failure(let reason):
+            next.consecutiveFailures = status.consecutiveFailures + 1
+            if next.consecutiveFailures >= policy.failureLimit {
+                return rollback(at: now, actor: .policy,
+                    reason: "rolled back after \(next.consecutiveFailures) failed window\(next.consecutiveFailures == 1 ? "" : "s"): \(reason)")
+            }
+            return apply(next, at: now, actor: .policy, kind: .failedWindow,
+                reason: "window failed (\(next.consecutiveFailures)/\(policy.failureLimit)): \(reason)")
+        }
+    }
+
+    // MARK: Commands
+
+    /// Applies an operator's command, or says why it cannot apply.
+    public mutating func handle(_ command: RolloutCommand, at now: C.Instant) -> Result<RolloutTransition, RolloutRefusal> {
+        if let refusal = refusal(of: command, at: now) { return .failure(refusal) }
+        var next = status
+        switch command {
+        case .promote(let full):
+            if full || status.step >= policy.steps.count - 1 {
+                return .success(promote(at: now, actor: .admin, reason: "promoted by operator" + (full ? " (full)" : "")))
+            }
+            next.step = status.step + 1
+            next.pinnedPercent = nil
+            next.phase = policy.steps[next.step].pause ? .paused : .progressing
+            return .success(apply(next, at: now, actor: .admin, kind: .step, reason: "step \(status.step) -> \(next.step) by operator"))
+        case .pause:
+            next.phase = .paused
+            return .success(apply(next, at: now, actor: .admin, kind: .pause, reason: "paused by operator"))
+        case .resume:
+            next.phase = .progressing
+            next.pinnedPercent = nil
+            return .success(apply(next, at: now, actor: .admin, kind: .resume, reason: "resumed by operator"))
+        case .retry:
+            next = RolloutStatus(phase: .progressing, step: 0, stable: status.stable, canary: status.canary)
+            return .success(apply(next, at: now, actor: .admin, kind: .retry, reason: "retry by operator: starting again at step 0"))
+        case .rollback(let reason):
+            return .success(rollback(at: now, actor: .admin, reason: "rolled back by operator" + (reason.map { ": \($0)" } ?? "")))
+        case .setWeight(let percent):
+            next.phase = .paused
+            next.pinnedPercent = percent
+            return .success(apply(next, at: now, actor: .admin, kind: .weight,
+                reason: "canary weight pinned at \(Format.weight(percent))% by operator; policy paused"))
+        case .undo:
+            next = RolloutStatus(phase: .rolledBack, step: status.step, stable: status.previousStable ?? status.stable, canary: status.stable)
+            promotedAt = nil
+            return .success(apply(next, at: now, actor: .admin, kind: .rollback,
+                reason: "promotion undone by operator: all traffic back to \(next.stable)"))
+        }
+    }
+
+    private func refusal(of command: RolloutCommand, at now: C.Instant) -> RolloutRefusal? {
+        let phase = status.phase
+        let active = phase == .progressing || phase == .paused
+        switch command {
+        case .promote, .rollback, .setWeight:
+            if active {
+                if case .setWeight(let percent) = command, !(0...100).contains(percent) {
+                    return RolloutRefusal(code: "bad_weight", message: "a canary weight is 0–100 %, not \(percent)")
+                }
+                return nil
+            }
+            return inactiveRefusal(for: command)
+        case .pause:
+            if phase == .progressing { return nil }
+            if phase == .paused { return RolloutRefusal(code: "already_paused", message: "the rollout of \(route.name) is already paused") }
+            return inactiveRefusal(for: command)
+        case .resume:
+            if phase == .paused { return nil }
+            if phase == .progressing { return RolloutRefusal(code: "not_paused", message: "the rollout of \(route.name) is not paused") }
+            return inactiveRefusal(for: command)
+        case .retry:
+            if phase == .rolledBack, status.canary != nil { return nil }
+            return RolloutRefusal(code: "not_rolled_back", message: "only a rolled-back canary can be retried; \(route.name) is \(phase.rawValue)")
+        case .undo:
+            guard phase == .promoted, status.previousStable != nil else {
+                return RolloutRefusal(code: "not_promoted", message: "undo reverses a promotion; \(route.name) is \(phase.rawValue)")
+            }
+            guard let promotedAt, now < promotedAt.advanced(by: policy.rollbackWindow) else {
+                return RolloutRefusal(code: "rollback_window_passed",
+                    message: "the rollback window (\(policy.rollbackWindow)) after the promotion of \(status.stable) has passed")
+            }
+            return nil
+        }
+    }
+
+    private func inactiveRefusal(for command: RolloutCommand) -> RolloutRefusal {
+        switch status.phase {
+        case .idle:
+            RolloutRefusal(code: "no_canary", message: "\(route.name) has no canary; name one in the config to start a rollout")
+        case .promoted:
+            RolloutRefusal(code: "already_promoted",
+                message: "\(route.name)'s canary \(status.stable) is already promoted" + (command.name == "rollback" ? "; use undo to go back" : ""))
+        case .rolledBack:
+            RolloutRefusal(code: "already_rolled_back", message: "\(route.name)'s canary is rolled back; use retry to start again")
+        case .progressing, .paused:
+            RolloutRefusal(code: "refused", message: "\(command.name) does not apply now")
+        }
+    }
+
+    // MARK: Transitions
+
+    private mutating func promote(at now: C.Instant, actor: RolloutActor, reason: String) -> RolloutTransition {
+        let canary = status.canary ?? status.stable
+        let next = RolloutStatus(phase: .promoted, step: policy.steps.count - 1, stable: canary, canary: canary, previousStable: status.stable)
+        promotedAt = now
+        return apply(next, at: now, actor: actor, kind: .promote, reason: reason)
+    }
+
+    private mutating func rollback(at now: C.Instant, actor: RolloutActor, reason: String) -> RolloutTransition {
+        var next = status
+        next.phase = .rolledBack
+        next.pinnedPercent = nil
+        next.consecutiveFailures = max(status.consecutiveFailures, actor == .policy ? policy.failureLimit : 0)
+        return apply(next, at: now, actor: actor, kind: .rollback, reason: reason)
+    }
+
+    private mutating func apply(_ next: RolloutStatus, at now: C.Instant, actor: RolloutActor, kind: RolloutTransition.Kind, reason: String) -> RolloutTransition {
+        let transition = RolloutTransition(
+            route: route.name, from: status, to: next, weights: next.weights(policy: policy), actor: actor, reason: reason, kind: kind
+        )
+        let weightsChanged = transition.changesWeights(policy: policy)
+        status = next
+        startWindow(at: now, warmup: weightsChanged)
+        return transition
+    }
+
+    private mutating func startWindow(at now: C.Instant, warmup: Bool) {
+        windowStart = now
+        measureFrom = warmup ? now.advanced(by: policy.warmup) : max(measureFrom, now)
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make run: two demo model servers (v1 stable, v2 canary) and weir in front of them, plus a gentle
+# load generator that prints which version served each second's requests, so the split is visible.
+# Ctrl-C stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONFIG=${1:-examples/quickstart.yaml}
+BIN=.build/release
+V2_ERROR_RATE=${V2_ERROR_RATE:-0}
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+$BIN/weir-demo-model --port 9001 --version v1 --latency-ms 5 --jitter-ms 5 & PIDS+=($!)
+$BIN/weir-demo-model --port 9002 --version v2 --latency-ms 5 --jitter-ms 5 --error-rate "$V2_ERROR_RATE" & PIDS+=($!)
+$BIN/weir check -c "$CONFIG"
+$BIN/weir serve -c "$CONFIG" & PIDS+=($!)
+sleep 1
+
+cat <<MSG
+
+weir is routing http://127.0.0.1:8080/v2/models/fraud to v1 (stable) and v2 (canary).
+Try, in another terminal:
+  curl -i -X POST http://127.0.0.1:8080/v2/models/fraud/infer -d '{"inputs":[]}'
+  curl -i -H 'x-weir-version: v2' -X POST http://127.0.0.1:8080/v2/models/fraud/infer -d '{}'
+  curl -N -X POST http://127.0.0.1:8080/v2/models/fraud/generate_stream -d '{}'
+To see a rollback instead of a promotion:  V2_ERROR_RATE=0.3 make run
+Load: ~100 requests/s; each line shows who served the last second.
+
+MSG
+python3 scripts/load.py --url http://127.0.0.1:8080/v2/models/fraud/infer --rps 100 &
+PIDS+=($!)
+wait "${PIDS[2]}"
