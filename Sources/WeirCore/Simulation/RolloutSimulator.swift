@@ -1,0 +1,121 @@
+import RealModule
+
+/// Replays a `Scenario` through the real analysis and state machine on a `VirtualClock`: every
+/// simulated request is drawn (version by weight, error, latency), recorded into the same
+/// per-second windows the data plane feeds, and judged exactly as the controller judges it.
+/// Deterministic for a seed.
+public struct RolloutSimulator {
+    /// One transition and when it happened.
+    public struct Decision: Sendable {
+        public var at: Duration
+        public var transition: RolloutTransition
+    }
+
+    /// How a run ended.
+    public struct Outcome: Sendable {
+        public var decisions: [Decision]
+        public var final: RolloutStatus
+        /// When the rollout was promoted or rolled back, if it was.
+        public var decidedAt: Duration?
+        public var requests: (stable: UInt64, canary: UInt64)
+
+        public var endedPromoted: Bool { final.phase == .promoted }
+        public var endedRolledBack: Bool { final.phase == .rolledBack }
+    }
+
+    public let route: RouteDefinition
+    public let scenario: Scenario
+
+    public init(route: RouteDefinition, scenario: Scenario) {
+        precondition(route.canaryIndex != nil, "simulate needs a route with a canary")
+        self.route = route
+        self.scenario = scenario
+    }
+
+    /// Runs the scenario once. `stopAtDecision` ends the run at promotion or rollback (for `--runs`).
+    public func run(seed: UInt64, stopAtDecision: Bool = false) -> Outcome {
+        var random = SplitMix64(seed: seed)
+        let zero = VirtualClock.Instant(offset: .zero)
+        var machine = RolloutStateMachine<VirtualClock>(route: route, status: .initial(for: route), now: zero)
+        let history = Int(((route.policy.interval + route.policy.warmup).components.seconds)) + 2
+        var stableWindow = SlidingWindow(capacitySeconds: history)
+        var canaryWindow = SlidingWindow(capacitySeconds: history)
+        var decisions: [Decision] = []
+        var decidedAt: Duration?
+        var carry = 0.0
+        var totals: (stable: UInt64, canary: UInt64) = (0, 0)
+        let seconds = scenario.totalDuration.components.seconds
+
+        for second in 0..<seconds {
+            guard let phase = scenario.phase(at: .seconds(second)) else { break }
+            // Traffic of this second, split by the weights in force now.
+            let split = machine.split
+            carry += phase.rps
+            let count = Int(carry)
+            carry -= Double(count)
+            var stableStats = RequestStats()
+            var canaryStats = RequestStats()
+            let stableModel = LatencyModel(phase.stable)
+            let canaryModel = LatencyModel(phase.canary)
+            for _ in 0..<count {
+                let toCanary = VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index == split.canaryIndex
+                let behavior = toCanary ? phase.canary : phase.stable
+                let model = toCanary ? canaryModel : stableModel
+                let failed = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
+                let latency = model.sample(using: &random)
+                let outcome = RequestOutcome(status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
+                if toCanary { canaryStats.record(outcome) } else { stableStats.record(outcome) }
+            }
+            totals.stable += stableStats.requests
+            totals.canary += canaryStats.requests
+            stableWindow.add(second: second, stats: stableStats)
+            canaryWindow.add(second: second, stats: canaryStats)
+
+            let now = VirtualClock.Instant(offset: .seconds(second + 1))
+            guard machine.isWindowDue(at: now) else { continue }
+            let from = Self.ceilSecond(machine.measureFrom)
+            let to = now.second
+            let transition = machine.windowEnded(
+                at: now,
+                canary: canaryWindow.stats(from: from, to: to),
+                stable: stableWindow.stats(from: from, to: to)
+            )
+            if let transition {
+                decisions.append(Decision(at: now.offset, transition: transition))
+                if transition.to.phase == .promoted || transition.to.phase == .rolledBack {
+                    decidedAt = decidedAt ?? now.offset
+                    if stopAtDecision { break }
+                }
+            }
+        }
+        return Outcome(decisions: decisions, final: machine.status, decidedAt: decidedAt, requests: totals)
+    }
+
+    static func ceilSecond(_ instant: VirtualClock.Instant) -> Int64 {
+        let whole = instant.second
+        return VirtualClock.Instant(offset: .seconds(whole)) == instant ? whole : whole + 1
+    }
+}
+
+/// A log-normal latency distribution fitted to a median and a 99th percentile.
+struct LatencyModel {
+    let mu: Double
+    let sigma: Double
+
+    init(_ behavior: Scenario.VersionBehavior) {
+        let p50 = max(behavior.latencyP50, 1e-6)
+        let p99 = max(behavior.latencyP99, p50)
+        mu = Double.log(p50)
+        sigma = (Double.log(p99) - mu) / 2.326_347_874
+    }
+
+    /// One latency in nanoseconds.
+    func sample(using random: inout SplitMix64) -> UInt64 {
+        // Box–Muller: one standard normal from two uniforms.
+        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &random)
+        let u2 = Double.random(in: 0..<1, using: &random)
+        let normal = (-2 * Double.log(u1)).squareRoot() * Double.cos(2 * Double.pi * u2)
+        let seconds = Double.exp(mu + sigma * normal)
+        return UInt64(min(seconds, 120) * 1e9)
+    }
+}

@@ -1,0 +1,53 @@
+/// Synthetic traffic for `weir simulate`: phases of steady load with each version's error
+/// probability and latency distribution.
+public struct Scenario: Sendable, Hashable {
+    /// How one version behaves during a phase.
+    public struct VersionBehavior: Sendable, Hashable {
+        /// Probability that a request fails with a 5xx.
+        public var errorRate: Double
+        /// Median latency, seconds.
+        public var latencyP50: Double
+        /// 99th-percentile latency, seconds (a log-normal distribution is fitted to both).
+        public var latencyP99: Double
+
+        public init(errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080) {
+            self.errorRate = errorRate
+            self.latencyP50 = latencyP50
+            self.latencyP99 = latencyP99
+        }
+    }
+
+    /// A stretch of time with steady traffic.
+    public struct Phase: Sendable, Hashable {
+        public var duration: Duration
+        /// Requests per second over the whole route.
+        public var rps: Double
+        public var stable: VersionBehavior
+        public var canary: VersionBehavior
+
+        public init(duration: Duration, rps: Double, stable: VersionBehavior, canary: VersionBehavior) {
+            self.duration = duration
+            self.rps = rps
+            self.stable = stable
+            self.canary = canary
+        }
+    }
+
+    public var phases: [Phase]
+
+    public init(phases: [Phase]) {
+        self.phases = phases
+    }
+
+    public var totalDuration: Duration { phases.reduce(.zero) { $0 + $1.duration } }
+
+    /// The phase in force at `offset`, or nil after the last one.
+    public func phase(at offset: Duration) -> Phase? {
+        var end = Duration.zero
+        for phase in phases {
+            end += phase.duration
+            if offset < end { return phase }
+        }
+        return nil
+    }
+}

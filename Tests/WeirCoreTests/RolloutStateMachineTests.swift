@@ -1,0 +1,279 @@
+import Testing
+import WeirCore
+
+@Suite struct RolloutStateMachineTests {
+    typealias Machine = RolloutStateMachine<VirtualClock>
+
+    static func route(
+        steps: [RolloutPolicy.Step] = [5, 10, 25, 50].map { .init(weight: $0) },
+        promote: RolloutPolicy.PromoteMode = .auto,
+        checks: [Check] = [Check(metric: .errorRate, bound: .maxIncrease(0.02))],
+        failureLimit: Int = 2
+    ) -> RouteDefinition {
+        RouteDefinition(
+            name: "fraud", match: RouteMatch(pathPrefix: "/"), timeout: .seconds(10),
+            versions: [
+                VersionDefinition(name: "v1", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 1)]),
+                VersionDefinition(name: "v2", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 2)]),
+            ],
+            stableIndex: 0, canaryIndex: 1, sticky: nil, overrideHeader: "x-weir-version",
+            policy: RolloutPolicy(
+                steps: steps, interval: .seconds(30), warmup: .seconds(10), minRequests: 100, failureLimit: failureLimit,
+                promote: promote, checks: checks
+            )
+        )
+    }
+
+    /// `n` requests with `errors` 500s and the given latency.
+    static func stats(_ n: Int, errors: Int = 0, millis: UInt64 = 10) -> RequestStats {
+        var stats = RequestStats()
+        for index in 0..<n {
+            stats.record(RequestOutcome(status: index < errors ? 500 : 200, failure: nil, firstByteNanos: millis * 1_000_000 / 2, totalNanos: millis * 1_000_000))
+        }
+        return stats
+    }
+
+    var start: VirtualClock.Instant { VirtualClock.Instant(offset: .zero) }
+
+    func at(_ seconds: Int) -> VirtualClock.Instant { start.advanced(by: .seconds(seconds)) }
+
+    func newMachine(_ route: RouteDefinition = route()) -> Machine {
+        Machine(route: route, status: .initial(for: route), now: start)
+    }
+
+    @Test func healthyCanaryWalksEveryStepAndIsPromoted() {
+        var machine = newMachine()
+        #expect(machine.status.phase == .progressing && machine.split.canaryBasisPoints == 500)
+        var time = 0
+        var weights: [Double] = []
+        while machine.status.phase == .progressing {
+            time += 30
+            #expect(machine.isWindowDue(at: at(time)))
+            let transition = machine.windowEnded(at: at(time), canary: Self.stats(400, errors: 1), stable: Self.stats(4000, errors: 10))
+            #expect(transition != nil)
+            weights.append(machine.status.canaryPercent(policy: machine.route.policy))
+        }
+        #expect(machine.status.phase == .promoted)
+        #expect(machine.status.stable == "v2")
+        #expect(machine.status.previousStable == "v1")
+        #expect(weights == [10, 25, 50, 0])
+        #expect(machine.split == .allTo(1))
+        #expect(time == 120)
+    }
+
+    @Test func errorRegressionRollsBackAfterExactlyFailureLimitWindows() {
+        var machine = newMachine()
+        let first = machine.windowEnded(at: at(30), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
+        #expect(first?.kind == .failedWindow)
+        #expect(machine.status.phase == .progressing && machine.status.consecutiveFailures == 1)
+        #expect(machine.split.canaryBasisPoints == 500)
+        let second = machine.windowEnded(at: at(60), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
+        #expect(second?.kind == .rollback)
+        #expect(second?.actor == .policy)
+        #expect(machine.status.phase == .rolledBack)
+        #expect(machine.split.canaryBasisPoints == 0)
+        #expect(second?.weights == ["v1": 100, "v2": 0])
+        #expect(second?.reason.contains("error_rate 11.0% > stable 1.0% + 2.0% (n=400)") == true, "\(second?.reason ?? "")")
+        // Stays rolled back.
+        #expect(machine.windowEnded(at: at(90), canary: Self.stats(400), stable: Self.stats(4000)) == nil)
+        #expect(machine.status.phase == .rolledBack)
+    }
+
+    @Test func aSuccessBetweenFailuresResetsTheCount() {
+        var machine = newMachine()
+        _ = machine.windowEnded(at: at(30), canary: Self.stats(400, errors: 100), stable: Self.stats(4000))
+        _ = machine.windowEnded(at: at(60), canary: Self.stats(400), stable: Self.stats(4000))
+        #expect(machine.status.consecutiveFailures == 0 && machine.status.step == 1)
+        _ = machine.windowEnded(at: at(90), canary: Self.stats(400, errors: 100), stable: Self.stats(4000))
+        #expect(machine.status.phase == .progressing)
+    }
+
+    @Test func latencyRegressionOverMaxRatioRollsBack() {
+        var machine = newMachine(Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
+        let transition = machine.windowEnded(at: at(30), canary: Self.stats(400, millis: 40), stable: Self.stats(4000, millis: 20))
+        #expect(machine.status.phase == .rolledBack)
+        #expect(transition?.reason.contains("latency_p99 40.0ms = 2.00x stable 20.0ms > max_ratio 1.50") == true, "\(transition?.reason ?? "")")
+        var healthy = newMachine(Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
+        _ = healthy.windowEnded(at: at(30), canary: Self.stats(400, millis: 25), stable: Self.stats(4000, millis: 20))
+        #expect(healthy.status.phase == .progressing && healthy.status.step == 1)
+    }
+
+    @Test func absoluteLatencyAndTimeToFirstByteChecks() {
+        let checks = [Check(metric: .timeToFirstByte(percentile: 95), bound: .max(0.030))]
+        var machine = newMachine(Self.route(checks: checks, failureLimit: 1))
+        let transition = machine.windowEnded(at: at(30), canary: Self.stats(400, millis: 100), stable: Self.stats(4000, millis: 100))
+        #expect(transition?.reason.contains("ttfb_p95 50.0ms > max 30.0ms") == true, "\(transition?.reason ?? "")")
+    }
+
+    @Test func lowTrafficStaysInconclusiveAndNeverPromotes() {
+        var machine = newMachine()
+        for window in 1...50 {
+            #expect(machine.windowEnded(at: at(30 * window), canary: Self.stats(99), stable: Self.stats(4000)) == nil)
+        }
+        #expect(machine.status.phase == .progressing && machine.status.step == 0)
+        #expect(machine.lastVerdict == .inconclusive(reason: "too few canary requests: n=99 < min_requests 100"))
+    }
+
+    @Test func pauseStepWaitsForResume() {
+        var machine = newMachine(Self.route(steps: [.init(weight: 5), .init(weight: 20, pause: true), .init(weight: 50)]))
+        let toPause = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
+        #expect(toPause?.kind == .pause)
+        #expect(machine.status.phase == .paused && machine.status.step == 1)
+        #expect(machine.split.canaryBasisPoints == 2000)
+        #expect(!machine.isWindowDue(at: at(3000)))
+        #expect(machine.windowEnded(at: at(3000), canary: Self.stats(400), stable: Self.stats(4000)) == nil)
+        #expect(machine.status.phase == .paused)
+        let resumed = machine.handle(.resume, at: at(3010))
+        #expect((try? resumed.get())?.actor == .admin)
+        #expect(machine.status.phase == .progressing && machine.status.step == 1)
+        _ = machine.windowEnded(at: at(3040), canary: Self.stats(400), stable: Self.stats(4000))
+        #expect(machine.status.step == 2)
+    }
+
+    @Test func manualPromotionHoldsAtTheLastStep() {
+        var machine = newMachine(Self.route(steps: [.init(weight: 50)], promote: .manual))
+        let held = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
+        #expect(held?.kind == .pause)
+        #expect(machine.status.phase == .paused && machine.split.canaryBasisPoints == 5000)
+        let promoted = machine.handle(.promote(full: false), at: at(40))
+        #expect((try? promoted.get())?.kind == .promote)
+        #expect(machine.status.phase == .promoted)
+    }
+
+    @Test func warmupIsExcludedFromTheMeasuredWindow() {
+        var machine = newMachine()
+        #expect(machine.measureFrom == at(10))
+        #expect(machine.windowEnd == at(30))
+        _ = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
+        // The weight changed: the next window excludes the next 10 s.
+        #expect(machine.measureFrom == at(40))
+        #expect(machine.windowEnd == at(60))
+        _ = machine.windowEnded(at: at(60), canary: Self.stats(10), stable: Self.stats(4000))
+        // Inconclusive: no weight change, so no new warm-up.
+        #expect(machine.measureFrom == at(60))
+    }
+
+    // MARK: Commands from every state
+
+    /// Puts a fresh machine into `phase`.
+    func machine(in phase: RolloutPhase) -> Machine {
+        var machine = newMachine()
+        switch phase {
+        case .progressing: break
+        case .paused: _ = machine.handle(.pause, at: at(1))
+        case .promoted: _ = machine.handle(.promote(full: true), at: at(1))
+        case .rolledBack: _ = machine.handle(.rollback(reason: "test"), at: at(1))
+        case .idle:
+            var route = Self.route()
+            route.canaryIndex = nil
+            machine = Machine(route: route, status: .initial(for: route), now: start)
+        }
+        #expect(machine.status.phase == phase)
+        return machine
+    }
+
+    static let commands: [RolloutCommand] = [
+        .promote(full: false), .promote(full: true), .pause, .resume, .retry, .rollback(reason: "bad"), .setWeight(30), .undo,
+    ]
+
+    /// The phase each command leads to from each phase; nil = refused.
+    static let expected: [RolloutPhase: [String: RolloutPhase?]] = [
+        .idle: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil, "set-weight": nil, "undo": nil],
+        .progressing: ["promote": .progressing, "promote-full": .promoted, "pause": .paused, "resume": nil, "retry": nil, "rollback": .rolledBack, "set-weight": .paused, "undo": nil],
+        .paused: ["promote": .progressing, "promote-full": .promoted, "pause": nil, "resume": .progressing, "retry": nil, "rollback": .rolledBack, "set-weight": .paused, "undo": nil],
+        .promoted: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil, "set-weight": nil, "undo": .rolledBack],
+        .rolledBack: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": .progressing, "rollback": nil, "set-weight": nil, "undo": nil],
+    ]
+
+    @Test(arguments: RolloutPhase.allCases)
+    func everyCommandFromEveryStateAppliesOrIsRefusedWithAReason(phase: RolloutPhase) throws {
+        for command in Self.commands {
+            var machine = machine(in: phase)
+            let before = machine.status
+            let key = command == .promote(full: true) ? "promote-full" : command.name
+            let outcome = machine.handle(command, at: at(5))
+            let expectedPhase = try #require(Self.expected[phase]?[key])
+            switch outcome {
+            case .success(let transition):
+                #expect(expectedPhase == machine.status.phase, "\(command) from \(phase)")
+                #expect(transition.actor == .admin)
+                #expect(transition.from == before)
+                #expect(!transition.reason.isEmpty)
+            case .failure(let refusal):
+                #expect(expectedPhase == nil, "\(command) from \(phase) refused: \(refusal)")
+                #expect(machine.status == before)
+                #expect(!refusal.message.isEmpty && !refusal.code.isEmpty)
+            }
+        }
+    }
+
+    @Test func refusalsSayWhy() {
+        var idle = machine(in: .idle)
+        #expect(idle.handle(.rollback(reason: nil), at: at(5)).failureCode == "no_canary")
+        var rolledBack = machine(in: .rolledBack)
+        #expect(rolledBack.handle(.rollback(reason: nil), at: at(5)).failureCode == "already_rolled_back")
+        var paused = machine(in: .paused)
+        #expect(paused.handle(.pause, at: at(5)).failureCode == "already_paused")
+        var progressing = machine(in: .progressing)
+        #expect(progressing.handle(.setWeight(101), at: at(5)).failureCode == "bad_weight")
+    }
+
+    @Test func setWeightPinsTheWeightAndPausesThePolicy() throws {
+        var machine = newMachine()
+        let transition = try machine.handle(.setWeight(33), at: at(5)).get()
+        #expect(transition.weights == ["v1": 67, "v2": 33])
+        #expect(machine.split.canaryBasisPoints == 3300)
+        #expect(!machine.isWindowDue(at: at(500)))
+        _ = machine.handle(.resume, at: at(6))
+        #expect(machine.split.canaryBasisPoints == 500)
+    }
+
+    @Test func undoWorksOnlyInsideTheRollbackWindow() throws {
+        var inside = machine(in: .promoted)
+        let undone = try inside.handle(.undo, at: at(1 + 3599)).get()
+        #expect(inside.status.phase == .rolledBack)
+        #expect(inside.status.stable == "v1")
+        #expect(undone.weights == ["v1": 100, "v2": 0])
+        #expect(inside.split.stableIndex == 0 && inside.split.canaryBasisPoints == 0)
+
+        var outside = machine(in: .promoted)
+        #expect(outside.handle(.undo, at: at(1 + 3600)).failureCode == "rollback_window_passed")
+        #expect(outside.status.phase == .promoted)
+    }
+
+    @Test func retryStartsAgainAtStepZero() throws {
+        var machine = newMachine()
+        _ = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
+        _ = machine.handle(.rollback(reason: nil), at: at(40))
+        _ = try machine.handle(.retry, at: at(50)).get()
+        #expect(machine.status.phase == .progressing && machine.status.step == 0 && machine.status.consecutiveFailures == 0)
+        #expect(machine.split.canaryBasisPoints == 500)
+    }
+
+    @Test func reconcileKeepsTheRunningRolloutOrStartsTheOneTheConfigNames() {
+        let route = Self.route()
+        let running = RolloutStatus(phase: .progressing, step: 2, stable: "v1", canary: "v2", consecutiveFailures: 1)
+        #expect(RolloutStatus.reconcile(stored: running, with: route).status == running)
+        let promoted = RolloutStatus(phase: .promoted, step: 3, stable: "v2", canary: "v2", previousStable: "v1")
+        #expect(RolloutStatus.reconcile(stored: promoted, with: route).status == promoted)
+
+        var threeVersions = route
+        threeVersions.versions.append(VersionDefinition(name: "v3", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 3)]))
+        threeVersions.canaryIndex = 2
+        let next = RolloutStatus.reconcile(stored: promoted, with: threeVersions)
+        #expect(next.status == RolloutStatus(phase: .progressing, step: 0, stable: "v2", canary: "v3"))
+        #expect(next.reason?.contains("new canary v3") == true)
+
+        var gone = route
+        gone.versions[1].name = "v2b"
+        gone.canaryIndex = 1
+        #expect(RolloutStatus.reconcile(stored: running, with: gone).status.canary == "v2b")
+    }
+}
+
+extension Result where Failure == RolloutRefusal {
+    var failureCode: String? {
+        if case .failure(let refusal) = self { return refusal.code }
+        return nil
+    }
+}
