@@ -7,16 +7,18 @@ import WeirConfig
 import WeirCore
 import WeirProxy
 
-/// Wires a validated config into running services: the data plane and the measurement collector
-/// (later also the rollout controller and the admin API), under one `ServiceGroup` that shuts down
-/// gracefully on SIGTERM or SIGINT.
+/// Wires a validated config into running services — the data plane, the measurement collector and
+/// the rollout controller — under one `ServiceGroup` that shuts down gracefully on SIGTERM or SIGINT.
 public struct WeirApplication: Sendable {
     public let config: WeirConfiguration
     public let logger: Logger
+    /// Where rollout state and events go; in memory until the durable store is configured.
+    public let store: any RolloutStore
 
-    public init(config: WeirConfiguration, logger: Logger) {
+    public init(config: WeirConfiguration, logger: Logger, store: any RolloutStore = InMemoryRolloutStore()) {
         self.config = config
         self.logger = logger
+        self.store = store
     }
 
     /// Seconds of per-second history each series keeps: the longest interval plus its warm-up,
@@ -34,7 +36,8 @@ public struct WeirApplication: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
         let proxy = try await ProxyServer(group: group, measurements: measurements)
-        await proxy.publish(RoutingTable(initialFor: config.routes))
+        let controller = RolloutController(proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
+        try await controller.load(config.routes)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,
@@ -45,6 +48,7 @@ public struct WeirApplication: Sendable {
                 onListening: onListening
             ),
             MeasurementCollector(proxy: proxy, period: .seconds(1)),
+            RolloutControllerService(controller: controller, period: .milliseconds(250)),
         ]
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(

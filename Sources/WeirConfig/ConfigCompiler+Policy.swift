@@ -220,8 +220,11 @@ extension ConfigCompiler {
                 valid = false
                 continue
             }
-            if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "expected an http:// or https:// URL, found '\(url)'")
+            if url.hasPrefix("https://") {
+                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "https:// webhooks are not available in this build of weir yet; use http://")
+                valid = false
+            } else if !url.hasPrefix("http://") || url.count <= "http://".count {
+                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "expected an http:// URL, found '\(url)'")
                 valid = false
             }
             var triggers: Set<Webhook.Trigger> = []

@@ -67,10 +67,10 @@ public struct RolloutStatus: Sendable, Hashable, Codable {
         return TrafficSplit(stableIndex: stableIndex, canaryIndex: canaryIndex, canaryPercent: canaryPercent(policy: route.policy))
     }
 
-    /// Short text for events and tables: `progressing (step 2/4)`.
+    /// Short text for events and tables: `progressing (step 2)`; steps count from 0 as in reasons.
     public var summary: String {
         switch phase {
-        case .progressing, .paused: "\(phase.rawValue) (step \(step + 1))"
+        case .progressing, .paused: "\(phase.rawValue) (step \(step))"
         default: phase.rawValue
         }
     }

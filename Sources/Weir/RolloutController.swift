@@ -1,0 +1,162 @@
+import Foundation
+import Logging
+import WeirCore
+import WeirProxy
+
+/// Drives every route's `RolloutStateMachine` from the live measurements and from operators'
+/// commands. For each transition it commits the event and the new state to the store first, then
+/// publishes the new weights to the data plane, then notifies webhooks.
+public actor RolloutController {
+    /// What an operator sees of one route.
+    public struct RouteView: Sendable {
+        public var route: RouteDefinition
+        public var status: RolloutStatus
+        public var split: TrafficSplit
+        public var lastVerdict: Verdict?
+        /// The current window's statistics per version name.
+        public var window: [String: RequestStats]
+    }
+
+    private var routes: [RouteDefinition] = []
+    private var machines: [String: RolloutStateMachine<UptimeClock>] = [:]
+    private var generation: UInt64 = 1
+    private let proxy: ProxyServer
+    private let store: any RolloutStore
+    private let webhooks: WebhookNotifier
+    private let logger: Logger
+    private let clock = UptimeClock()
+
+    public init(proxy: ProxyServer, store: any RolloutStore, webhooks: WebhookNotifier, logger: Logger) {
+        self.proxy = proxy
+        self.store = store
+        self.webhooks = webhooks
+        self.logger = logger
+    }
+
+    /// Takes a config's routes: resumes each stored rollout that still fits, starts the ones the
+    /// config names anew, and publishes the resulting weights.
+    public func load(_ routes: [RouteDefinition]) async throws {
+        let stored = try store.loadStatuses()
+        let now = clock.now
+        var next: [String: RolloutStateMachine<UptimeClock>] = [:]
+        for route in routes {
+            if let running = machines[route.name], running.route == route {
+                next[route.name] = running
+                continue
+            }
+            let previous = machines[route.name]?.status ?? stored[route.name]
+            let (status, reason) = RolloutStatus.reconcile(stored: previous, with: route)
+            if previous != status || previous == nil {
+                let from = previous ?? RolloutStatus(phase: .idle, stable: status.stable, canary: nil)
+                let text = reason ?? Self.describeStart(status, route: route)
+                let transition = RolloutTransition(
+                    route: route.name, from: from, to: status, weights: status.weights(policy: route.policy),
+                    actor: .policy, reason: text, kind: .reconcile
+                )
+                try record(transition, policy: route.policy)
+            }
+            next[route.name] = RolloutStateMachine(route: route, status: status, now: now)
+        }
+        self.routes = routes
+        self.machines = next
+        await publish()
+    }
+
+    /// Judges every route whose analysis window has ended.
+    public func tick() async {
+        let now = clock.now
+        // Measurements come in whole seconds: a window is judged once it spans at least one
+        // complete second after its warm-up, so short intervals stretch to the next second.
+        let due = routes.filter { route in
+            guard let machine = machines[route.name] else { return false }
+            return machine.isWindowDue(at: now) && now.second > machine.measureFrom.secondRoundedUp
+        }
+        guard !due.isEmpty else { return }
+        await proxy.collect()
+        var changed = false
+        for route in due {
+            guard var machine = machines[route.name] else { continue }
+            let from = machine.measureFrom.secondRoundedUp
+            let to = now.second
+            let status = machine.status
+            let canary = status.canary.map { stats(route: route.name, version: $0, from: from, to: to) } ?? RequestStats()
+            let stable = stats(route: route.name, version: status.stable, from: from, to: to)
+            let transition = machine.windowEnded(at: now, canary: canary, stable: stable)
+            if let transition {
+                do {
+                    try record(transition, policy: route.policy)
+                } catch {
+                    logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
+                    continue
+                }
+                changed = changed || transition.changesWeights(policy: route.policy)
+            } else if let verdict = machine.lastVerdict {
+                logger.debug("window judged", metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
+            }
+            machines[route.name] = machine
+        }
+        if changed { await publish() }
+    }
+
+    /// Applies an operator's command to a route.
+    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<RolloutTransition, RolloutRefusal> {
+        guard var machine = machines[name] else {
+            return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
+        }
+        let result = machine.handle(command, at: clock.now)
+        guard case .success(let transition) = result else { return result }
+        try record(transition, policy: machine.route.policy)
+        machines[name] = machine
+        if transition.changesWeights(policy: machine.route.policy) { await publish() }
+        return result
+    }
+
+    /// Every route as operators see it, in config order.
+    public func views() -> [RouteView] {
+        routes.compactMap { route in
+            guard let machine = machines[route.name] else { return nil }
+            let from = machine.measureFrom.secondRoundedUp
+            let to = clock.now.second + 1
+            var window: [String: RequestStats] = [:]
+            for version in route.versions {
+                window[version.name] = stats(route: route.name, version: version.name, from: from, to: to)
+            }
+            return RouteView(route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict, window: window)
+        }
+    }
+
+    /// The current status of one route.
+    public func status(of name: String) -> RolloutStatus? { machines[name]?.status }
+
+    // MARK: Internals
+
+    private func stats(route: String, version: String, from: Int64, to: Int64) -> RequestStats {
+        proxy.measurements.stats(for: SeriesKey(route: route, version: version), from: from, to: to)
+    }
+
+    /// Commits the transition, logs it and notifies webhooks. Throws when the store refuses, in
+    /// which case nothing else happens.
+    private func record(_ transition: RolloutTransition, policy: RolloutPolicy) throws {
+        let event = RolloutEvent(transition, atUnixMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        try store.commit(event, status: transition.to)
+        logger.notice(
+            "rollout \(transition.from.summary) -> \(transition.to.summary): \(transition.reason)",
+            metadata: [
+                "route": "\(transition.route)", "actor": "\(transition.actor.rawValue)",
+                "weights": "\(transition.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(Format.weight($0.value))" }.joined(separator: ","))",
+            ]
+        )
+        webhooks.notify(event, policy: policy)
+    }
+
+    private func publish() async {
+        generation += 1
+        let splits = routes.map { machines[$0.name]?.split ?? RoutingTable(initialFor: [$0]).splits[0] }
+        await proxy.publish(RoutingTable(routes: routes, splits: splits, generation: generation))
+    }
+
+    private static func describeStart(_ status: RolloutStatus, route: RouteDefinition) -> String {
+        guard let canary = status.canary, status.phase == .progressing else { return "route configured: all traffic to \(status.stable)" }
+        return "rollout of \(canary) started at step 0 (\(Format.weight(status.canaryPercent(policy: route.policy)))%) against \(status.stable)"
+    }
+}

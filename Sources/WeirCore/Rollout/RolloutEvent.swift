@@ -1,0 +1,81 @@
+import Synchronization
+
+/// A transition as the audit log keeps it: when, which route, from and to which state, the
+/// weights after it, who did it and why.
+public struct RolloutEvent: Sendable, Hashable, Codable {
+    /// Milliseconds since the Unix epoch (wall-clock time, for people).
+    public var at: Int64
+    public var route: String
+    public var from: RolloutPhase
+    public var to: RolloutPhase
+    public var fromStep: Int
+    public var toStep: Int
+    public var weights: [String: Double]
+    public var actor: RolloutActor
+    public var reason: String
+    public var kind: RolloutTransition.Kind
+
+    public init(
+        at: Int64, route: String, from: RolloutPhase, to: RolloutPhase, fromStep: Int, toStep: Int,
+        weights: [String: Double], actor: RolloutActor, reason: String, kind: RolloutTransition.Kind
+    ) {
+        self.at = at
+        self.route = route
+        self.from = from
+        self.to = to
+        self.fromStep = fromStep
+        self.toStep = toStep
+        self.weights = weights
+        self.actor = actor
+        self.reason = reason
+        self.kind = kind
+    }
+
+    public init(_ transition: RolloutTransition, atUnixMillis: Int64) {
+        self.init(
+            at: atUnixMillis, route: transition.route, from: transition.from.phase, to: transition.to.phase,
+            fromStep: transition.from.step, toStep: transition.to.step, weights: transition.weights,
+            actor: transition.actor, reason: transition.reason, kind: transition.kind
+        )
+    }
+}
+
+/// Where rollout state and the audit log live. The controller commits an event together with the
+/// state it produces, and only then applies the new weights, so a crash never loses a decision
+/// that traffic already saw.
+///
+/// Synchronous on purpose: the controller holds a route's state machine across the commit, and an
+/// embedded store answers in microseconds.
+public protocol RolloutStore: Sendable {
+    /// The last committed state of every route that has one.
+    func loadStatuses() throws -> [String: RolloutStatus]
+    /// Appends the event and replaces the route's state, atomically.
+    func commit(_ event: RolloutEvent, status: RolloutStatus) throws
+    /// A route's events, newest first.
+    func events(route: String, limit: Int) throws -> [RolloutEvent]
+}
+
+/// A `RolloutStore` in memory: for tests, simulations and until a durable store is configured.
+public final class InMemoryRolloutStore: RolloutStore {
+    private struct Contents {
+        var statuses: [String: RolloutStatus] = [:]
+        var log: [RolloutEvent] = []
+    }
+
+    private let contents = Mutex(Contents())
+
+    public init() {}
+
+    public func loadStatuses() -> [String: RolloutStatus] { contents.withLock { $0.statuses } }
+
+    public func commit(_ event: RolloutEvent, status: RolloutStatus) {
+        contents.withLock { contents in
+            contents.log.append(event)
+            contents.statuses[event.route] = status
+        }
+    }
+
+    public func events(route: String, limit: Int) -> [RolloutEvent] {
+        contents.withLock { Array($0.log.lazy.filter { $0.route == route }.reversed().prefix(limit)) }
+    }
+}
