@@ -4,13 +4,13 @@ import Logging
 import Weir
 import WeirConfig
 
-/// `weir`: the router's executable — serve, check (and later simulate).
+/// `weir`: the router's executable — serve, check and simulate.
 @main
 struct WeirCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "A canary-deployment traffic router for ML inference.",
-        subcommands: [Serve.self, Check.self]
+        subcommands: [Serve.self, Check.self, Simulate.self]
     )
 }
 

@@ -277,3 +277,50 @@ extension Result where Failure == RolloutRefusal {
         return nil
     }
 }
+
+@Suite struct RolloutSimulatorTests {
+    let route = RolloutStateMachineTests.route()
+
+    func scenario(canaryErrorRate: Double, minutes: Int = 10) -> Scenario {
+        Scenario(phases: [
+            Scenario.Phase(
+                duration: .seconds(60 * minutes), rps: 200,
+                stable: .init(errorRate: 0.01), canary: .init(errorRate: canaryErrorRate)
+            )
+        ])
+    }
+
+    @Test func theSameSeedReplaysTheSameRun() {
+        let simulator = RolloutSimulator(route: route, scenario: scenario(canaryErrorRate: 0.03))
+        let first = simulator.run(seed: 7)
+        let again = simulator.run(seed: 7)
+        #expect(first.decisions.map(\.transition) == again.decisions.map(\.transition))
+        #expect(first.requests == again.requests)
+        let other = simulator.run(seed: 8)
+        #expect(other.requests.canary != first.requests.canary)
+    }
+
+    @Test func aFivePointErrorRegressionIsRolledBackInTwoWindows() throws {
+        let outcome = RolloutSimulator(route: route, scenario: scenario(canaryErrorRate: 0.06)).run(seed: 1)
+        #expect(outcome.endedRolledBack)
+        #expect(outcome.decidedAt == .seconds(60))
+        let last = try #require(outcome.decisions.last)
+        #expect(last.transition.reason.contains("error_rate"))
+        // The split followed the weights: about 5 % of 200 rps for the first minute.
+        #expect(outcome.requests.canary > 450 && outcome.requests.canary < 750)
+    }
+
+    @Test func aHealthyCanaryIsPromotedAfterEveryStep() {
+        let outcome = RolloutSimulator(route: route, scenario: scenario(canaryErrorRate: 0.01)).run(seed: 3)
+        #expect(outcome.endedPromoted)
+        #expect(outcome.decidedAt == .seconds(120))
+        #expect(outcome.decisions.map(\.transition.kind) == [.step, .step, .step, .promote])
+    }
+
+    @Test func tooLittleTrafficNeverDecides() {
+        let quiet = Scenario(phases: [Scenario.Phase(duration: .seconds(600), rps: 20, stable: .init(), canary: .init())])
+        let outcome = RolloutSimulator(route: route, scenario: quiet).run(seed: 1)
+        #expect(outcome.decisions.isEmpty)
+        #expect(outcome.final.phase == .progressing)
+    }
+}

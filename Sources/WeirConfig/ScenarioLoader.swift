@@ -1,0 +1,101 @@
+import Foundation
+import WeirCore
+import Yams
+
+/// Reads a `weir simulate` scenario file (YAML), with the same line-accurate errors as the config.
+///
+/// ```yaml
+/// route: fraud                 # optional: the route to simulate (default: the first with a canary)
+/// phases:
+///   - duration: 10m
+///     rps: 200                 # whole route
+///     stable: { error_rate: 0.01, latency_p50: 20ms, latency_p99: 80ms }
+///     canary: { error_rate: 0.06, latency_p50: 20ms, latency_p99: 80ms }   # default: as stable
+/// ```
+public enum ScenarioLoader {
+    /// A parsed scenario and the route it names, if any.
+    public struct Loaded: Sendable {
+        public var scenario: Scenario
+        public var route: String?
+    }
+
+    public static func load(path: String) throws(ConfigErrors) -> Loaded {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigErrors([ConfigError(file: path, line: 0, column: 0, path: "", message: "cannot read the scenario file")])
+        }
+        return try parse(yaml: text, file: path)
+    }
+
+    public static func parse(yaml: String, file: String) throws(ConfigErrors) -> Loaded {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")])
+        }
+        var reader = YAMLReader(file: file)
+        guard let root, let fields = reader.mapping(root, "", allowed: ["route", "phases"]) else {
+            if reader.errors.isEmpty { reader.fail(nil, "", "the scenario is empty; expected 'phases'") }
+            throw ConfigErrors(reader.errors)
+        }
+        let route = fields["route"].flatMap { reader.string($0, "route") }
+        var phases: [Scenario.Phase] = []
+        if let phasesNode = fields["phases"], let items = reader.sequence(phasesNode, "phases", of: "phases") {
+            for (index, item) in items.enumerated() {
+                if let phase = phase(item, YAMLReader.index("phases", index), &reader) { phases.append(phase) }
+            }
+            if items.isEmpty { reader.fail(phasesNode, "phases", "expected at least one phase") }
+        } else if fields["phases"] == nil {
+            reader.fail(root, "phases", "missing; expected a list of phases")
+        }
+        guard reader.errors.isEmpty else { throw ConfigErrors(reader.errors) }
+        return Loaded(scenario: Scenario(phases: phases), route: route)
+    }
+
+    private static func phase(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.Phase? {
+        guard let fields = reader.mapping(node, path, allowed: ["duration", "rps", "stable", "canary"]) else { return nil }
+        guard let durationNode = fields["duration"], let rpsNode = fields["rps"], let stableNode = fields["stable"] else {
+            reader.fail(node, path, "a phase needs duration, rps and stable")
+            return nil
+        }
+        let duration = reader.duration(durationNode, YAMLReader.join(path, "duration"))
+        if let duration, duration < .seconds(1) {
+            reader.fail(durationNode, YAMLReader.join(path, "duration"), "expected at least 1s")
+        }
+        let rps = reader.number(rpsNode, YAMLReader.join(path, "rps"))
+        if let rps, !(0...1_000_000).contains(rps) {
+            reader.fail(rpsNode, YAMLReader.join(path, "rps"), "expected 0 to 1000000 requests per second")
+        }
+        let stable = behavior(stableNode, YAMLReader.join(path, "stable"), &reader)
+        let canary = fields["canary"].map { behavior($0, YAMLReader.join(path, "canary"), &reader) } ?? stable
+        guard let duration, let rps, let stable, let canary else { return nil }
+        return Scenario.Phase(duration: duration, rps: rps, stable: stable, canary: canary)
+    }
+
+    private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior? {
+        guard let fields = reader.mapping(node, path, allowed: ["error_rate", "latency_p50", "latency_p99"]) else { return nil }
+        var behavior = Scenario.VersionBehavior()
+        if let node = fields["error_rate"], let rate = reader.number(node, YAMLReader.join(path, "error_rate")) {
+            if (0...1).contains(rate) {
+                behavior.errorRate = rate
+            } else {
+                reader.fail(node, YAMLReader.join(path, "error_rate"), "expected a probability from 0 to 1")
+            }
+        }
+        if let node = fields["latency_p50"], let value = reader.duration(node, YAMLReader.join(path, "latency_p50")) {
+            behavior.latencyP50 = Self.seconds(value)
+            behavior.latencyP99 = max(behavior.latencyP99, behavior.latencyP50)
+        }
+        if let node = fields["latency_p99"], let value = reader.duration(node, YAMLReader.join(path, "latency_p99")) {
+            if Self.seconds(value) < behavior.latencyP50 {
+                reader.fail(node, YAMLReader.join(path, "latency_p99"), "must not be below latency_p50")
+            }
+            behavior.latencyP99 = Self.seconds(value)
+        }
+        return behavior
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
