@@ -4,110 +4,112 @@ import Testing
 import WeirDemo
 import WeirTesting
 
-/// Tests that run the real `weir` binary as a child process.
-@Suite(.serialized) struct ProcessIntegrationTests {
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("weir-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+extension IntegrationTests {
+    /// Tests that run the real `weir` binary as a child process.
+    @Suite struct ProcessIntegrationTests {
+        func temporaryDirectory() throws -> URL {
+            let url = FileManager.default.temporaryDirectory.appendingPathComponent("weir-test-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            return url
+        }
 
-    @Test func checkPrintsOkForAValidConfigAndEveryErrorWithExit2() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let good = directory.appendingPathComponent("good.yaml")
-        try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "http://127.0.0.1:9002")]).write(to: good, atomically: true, encoding: .utf8)
-        let ok = try ChildProcess.run(product: "weir", arguments: ["check", "-c", good.path])
-        #expect(ok.status == 0)
-        #expect(ok.stdout == "ok: 1 route\n")
-
-        let bad = directory.appendingPathComponent("bad.yaml")
-        try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "nowhere")], steps: "[50, 20]")
-            .write(to: bad, atomically: true, encoding: .utf8)
-        let refused = try ChildProcess.run(product: "weir", arguments: ["check", "-c", bad.path])
-        #expect(refused.status == 2)
-        #expect(refused.stdout.isEmpty)
-        #expect(refused.stderr.contains("\(bad.path):7:"))
-        #expect(refused.stderr.contains("routes[0].versions.v2.upstreams[0]"))
-        #expect(refused.stderr.contains("routes[0].policy.steps[1]"))
-        #expect(refused.stderr.contains("2 errors in"))
-
-        let missing = try ChildProcess.run(product: "weir", arguments: ["check", "-c", directory.appendingPathComponent("none.yaml").path])
-        #expect(missing.status == 2)
-        #expect(missing.stderr.contains("cannot read"))
-    }
-
-    @Test func twoHundredMegabyteBodiesStreamThroughWithBoundedMemory() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+        @Test func checkPrintsOkForAValidConfigAndEveryErrorWithExit2() throws {
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
-            let port = try await FreePort.find()
-            let config = directory.appendingPathComponent("weir.yaml")
-            try ("server: { listen: \"127.0.0.1:\(port)\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
-                .write(to: config, atomically: true, encoding: .utf8)
-            let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-            try await waitUntilServing(port: port)
-            _ = try await TestHTTPClient.request(port: port, path: "/v2/health/ready")
-            let baseline = try #require(weir.memoryKilobytes("VmRSS"))
+            let good = directory.appendingPathComponent("good.yaml")
+            try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "http://127.0.0.1:9002")]).write(to: good, atomically: true, encoding: .utf8)
+            let ok = try ChildProcess.run(product: "weir", arguments: ["check", "-c", good.path])
+            #expect(ok.status == 0)
+            #expect(ok.stdout == "ok: 1 route\n")
 
-            let size = 200 * 1024 * 1024
-            let payload = directory.appendingPathComponent("payload.bin")
-            FileManager.default.createFile(atPath: payload.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: payload)
-            try handle.truncate(atOffset: UInt64(size))
-            try handle.close()
+            let bad = directory.appendingPathComponent("bad.yaml")
+            try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "nowhere")], steps: "[50, 20]")
+                .write(to: bad, atomically: true, encoding: .utf8)
+            let refused = try ChildProcess.run(product: "weir", arguments: ["check", "-c", bad.path])
+            #expect(refused.status == 2)
+            #expect(refused.stdout.isEmpty)
+            #expect(refused.stderr.contains("\(bad.path):7:"))
+            #expect(refused.stderr.contains("routes[0].versions.v2.upstreams[0]"))
+            #expect(refused.stderr.contains("routes[0].policy.steps[1]"))
+            #expect(refused.stderr.contains("2 errors in"))
 
-            let upload = try curl(["-sS", "-H", "Expect:", "-T", payload.path, "http://127.0.0.1:\(port)/count"])
-            #expect(upload.contains("\"bytes\":\(size)"), "upload answer: \(upload)")
-            let download = try curl(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "http://127.0.0.1:\(port)/bytes/\(size)"])
-            #expect(download == "200 \(size)")
-
-            let peak = try #require(weir.memoryKilobytes("VmHWM"))
-            #expect(peak - baseline < 64 * 1024, "resident memory grew by \(peak - baseline) KB")
-
-            weir.signal(SIGTERM)
-            let status = await weir.waitForExit(limit: .seconds(10))
-            #expect(status == 0)
+            let missing = try ChildProcess.run(product: "weir", arguments: ["check", "-c", directory.appendingPathComponent("none.yaml").path])
+            #expect(missing.status == 2)
+            #expect(missing.stderr.contains("cannot read"))
         }
-    }
 
-    @Test func sigtermLetsAnInFlightRequestFinishThenExitsZero() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-            let directory = try temporaryDirectory()
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let port = try await FreePort.find()
-            let config = directory.appendingPathComponent("weir.yaml")
-            try ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
-                .write(to: config, atomically: true, encoding: .utf8)
-            let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-            try await waitUntilServing(port: port)
-            async let slow = TestHTTPClient.request(port: port, path: "/sleep/700")
-            try await Task.sleep(for: .milliseconds(200))
-            weir.signal(SIGTERM)
-            let response = try await slow
-            #expect(response.status == 200)
-            #expect(response.complete)
-            #expect(await weir.waitForExit(limit: .seconds(10)) == 0)
+        @Test func twoHundredMegabyteBodiesStreamThroughWithBoundedMemory() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let directory = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let port = try await FreePort.find()
+                let config = directory.appendingPathComponent("weir.yaml")
+                try ("server: { listen: \"127.0.0.1:\(port)\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                    .write(to: config, atomically: true, encoding: .utf8)
+                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
+                try await waitUntilServing(port: port)
+                _ = try await TestHTTPClient.request(port: port, path: "/v2/health/ready")
+                let baseline = try #require(weir.memoryKilobytes("VmRSS"))
+
+                let size = 200 * 1024 * 1024
+                let payload = directory.appendingPathComponent("payload.bin")
+                FileManager.default.createFile(atPath: payload.path, contents: nil)
+                let handle = try FileHandle(forWritingTo: payload)
+                try handle.truncate(atOffset: UInt64(size))
+                try handle.close()
+
+                let upload = try curl(["-sS", "-H", "Expect:", "-T", payload.path, "http://127.0.0.1:\(port)/count"])
+                #expect(upload.contains("\"bytes\":\(size)"), "upload answer: \(upload)")
+                let download = try curl(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "http://127.0.0.1:\(port)/bytes/\(size)"])
+                #expect(download == "200 \(size)")
+
+                let peak = try #require(weir.memoryKilobytes("VmHWM"))
+                #expect(peak - baseline < 64 * 1024, "resident memory grew by \(peak - baseline) KB")
+
+                weir.signal(SIGTERM)
+                let status = await weir.waitForExit(limit: .seconds(10))
+                #expect(status == 0)
+            }
         }
-    }
 
-    func waitUntilServing(port: Int) async throws {
-        for _ in 0..<200 {
-            if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
-            try await Task.sleep(for: .milliseconds(25))
+        @Test func sigtermLetsAnInFlightRequestFinishThenExitsZero() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let directory = try temporaryDirectory()
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let port = try await FreePort.find()
+                let config = directory.appendingPathComponent("weir.yaml")
+                try ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                    .write(to: config, atomically: true, encoding: .utf8)
+                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
+                try await waitUntilServing(port: port)
+                async let slow = TestHTTPClient.request(port: port, path: "/sleep/700")
+                try await Task.sleep(for: .milliseconds(200))
+                weir.signal(SIGTERM)
+                let response = try await slow
+                #expect(response.status == 200)
+                #expect(response.complete)
+                #expect(await weir.waitForExit(limit: .seconds(10)) == 0)
+            }
         }
-        throw CancellationError()
-    }
 
-    func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        func waitUntilServing(port: Int) async throws {
+            for _ in 0..<200 {
+                if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            throw CancellationError()
+        }
+
+        func curl(_ arguments: [String]) throws -> String {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
     }
 }

@@ -4,6 +4,7 @@ import NIOPosix
 import WeirConfig
 import WeirCore
 import WeirDemo
+import Testing
 import WeirProxy
 
 /// A real data plane on 127.0.0.1 (port 0) in the test process, configured from YAML.
@@ -90,3 +91,7 @@ func routeYAML(
               steps: \(steps)
         """
 }
+
+/// The parent of every integration suite: `.serialized` makes them run one after another, so
+/// tests that time a rollout or measure a process's memory do not compete with a load test.
+@Suite(.serialized) struct IntegrationTests {}

@@ -5,96 +5,98 @@ import Testing
 import WeirDemo
 import WeirTesting
 
-/// The real `weir` binary in front of two demo model servers, with one-second analysis windows.
-@Suite(.serialized) struct RolloutEndToEndTests {
-    /// What a load generator saw: each response's version and when it arrived.
-    struct Observation: Sendable {
-        var at: Duration
-        var version: String
-    }
+extension IntegrationTests {
+    /// The real `weir` binary in front of two demo model servers, with one-second analysis windows.
+    @Suite struct RolloutEndToEndTests {
+        /// What a load generator saw: each response's version and when it arrived.
+        struct Observation: Sendable {
+            var at: Duration
+            var version: String
+        }
 
-    func config(port: Int, stable: String, canary: String) -> String {
-        """
-        server: { listen: "127.0.0.1:\(port)" }
-        routes:
-          - name: fraud
-            match: { path_prefix: /v2/models/fraud }
-            versions:
-              v1: { upstreams: ["\(stable)"] }
-              v2: { upstreams: ["\(canary)"] }
-            stable: v1
-            canary: v2
-            policy:
-              steps: [20, 50]
-              interval: 1s
-              warmup: 200ms
-              min_requests: 10
-              failure_limit: 2
-              checks:
-                - { metric: error_rate, max_increase: 0.05 }
-        """
-    }
+        func config(port: Int, stable: String, canary: String) -> String {
+            """
+            server: { listen: "127.0.0.1:\(port)" }
+            routes:
+              - name: fraud
+                match: { path_prefix: /v2/models/fraud }
+                versions:
+                  v1: { upstreams: ["\(stable)"] }
+                  v2: { upstreams: ["\(canary)"] }
+                stable: v1
+                canary: v2
+                policy:
+                  steps: [20, 50]
+                  interval: 1s
+                  warmup: 200ms
+                  min_requests: 10
+                  failure_limit: 2
+                  checks:
+                    - { metric: error_rate, max_increase: 0.05 }
+            """
+        }
 
-    /// Starts weir on `yaml`, sends requests on 4 connections for `duration`, returns what was seen.
-    func observe(canaryErrorRate: Double, duration: Duration) async throws -> [Observation] {
-        try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: canaryErrorRate)]) { servers in
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-e2e-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(at: directory) }
-            let port = try await FreePort.find()
-            let file = directory.appendingPathComponent("weir.yaml")
-            try config(port: port, stable: servers[0].url, canary: servers[1].url).write(to: file, atomically: true, encoding: .utf8)
-            let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
-            try await waitUntilServing(port: port)
-            let start = ContinuousClock.now
-            let observations = try await withThrowingTaskGroup(of: [Observation].self) { group in
-                for _ in 0..<4 {
-                    group.addTask {
-                        try await TestHTTPClient.withConnection(port: port) { client in
-                            var seen: [Observation] = []
-                            while ContinuousClock.now - start < duration {
-                                let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
-                                seen.append(Observation(at: ContinuousClock.now - start, version: response.header("x-weir-version") ?? "?"))
+        /// Starts weir on `yaml`, sends requests on 4 connections for `duration`, returns what was seen.
+        func observe(canaryErrorRate: Double, duration: Duration) async throws -> [Observation] {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: canaryErrorRate)]) { servers in
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-e2e-\(UUID().uuidString)")
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                defer { try? FileManager.default.removeItem(at: directory) }
+                let port = try await FreePort.find()
+                let file = directory.appendingPathComponent("weir.yaml")
+                try config(port: port, stable: servers[0].url, canary: servers[1].url).write(to: file, atomically: true, encoding: .utf8)
+                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
+                try await waitUntilServing(port: port)
+                let start = ContinuousClock.now
+                let observations = try await withThrowingTaskGroup(of: [Observation].self) { group in
+                    for _ in 0..<4 {
+                        group.addTask {
+                            try await TestHTTPClient.withConnection(port: port) { client in
+                                var seen: [Observation] = []
+                                while ContinuousClock.now - start < duration {
+                                    let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                    seen.append(Observation(at: ContinuousClock.now - start, version: response.header("x-weir-version") ?? "?"))
+                                }
+                                return seen
                             }
-                            return seen
                         }
                     }
+                    return try await group.reduce(into: []) { $0 += $1 }.sorted { $0.at < $1.at }
                 }
-                return try await group.reduce(into: []) { $0 += $1 }.sorted { $0.at < $1.at }
+                weir.signal(SIGTERM)
+                _ = await weir.waitForExit(limit: .seconds(10))
+                return observations
             }
-            weir.signal(SIGTERM)
-            _ = await weir.waitForExit(limit: .seconds(10))
-            return observations
         }
-    }
 
-    @Test func failingCanaryIsRolledBackWithinFailureLimitPlusOneIntervals() async throws {
-        let seen = try await observe(canaryErrorRate: 0.3, duration: .seconds(6))
-        let canary = seen.filter { $0.version == "v2" }
-        #expect(canary.count > 20, "the canary must have served traffic before its rollback")
-        let lastCanary = try #require(canary.last)
-        // (failure_limit + 1) × interval + 1 s
-        #expect(lastCanary.at <= .seconds(4), "canary still served at \(lastCanary.at)")
-        let after = seen.filter { $0.at > lastCanary.at }
-        #expect(after.count > 200)
-        #expect(after.allSatisfy { $0.version == "v1" })
-    }
-
-    @Test func healthyCanaryIsPromotedAndTakesAllTraffic() async throws {
-        let seen = try await observe(canaryErrorRate: 0, duration: .seconds(5))
-        let lastStable = try #require(seen.last { $0.version == "v1" })
-        // Two steps of one-second windows, then promotion.
-        #expect(lastStable.at <= .seconds(4), "stable still served at \(lastStable.at)")
-        let after = seen.filter { $0.at > lastStable.at }
-        #expect(after.count > 200)
-        #expect(after.allSatisfy { $0.version == "v2" })
-    }
-
-    func waitUntilServing(port: Int) async throws {
-        for _ in 0..<200 {
-            if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
-            try await Task.sleep(for: .milliseconds(25))
+        @Test func failingCanaryIsRolledBackWithinFailureLimitPlusOneIntervals() async throws {
+            let seen = try await observe(canaryErrorRate: 0.3, duration: .seconds(6))
+            let canary = seen.filter { $0.version == "v2" }
+            #expect(canary.count > 20, "the canary must have served traffic before its rollback")
+            let lastCanary = try #require(canary.last)
+            // (failure_limit + 1) × interval + 1 s
+            #expect(lastCanary.at <= .seconds(4), "canary still served at \(lastCanary.at)")
+            let after = seen.filter { $0.at > lastCanary.at }
+            #expect(after.count > 200)
+            #expect(after.allSatisfy { $0.version == "v1" })
         }
-        throw CancellationError()
+
+        @Test func healthyCanaryIsPromotedAndTakesAllTraffic() async throws {
+            let seen = try await observe(canaryErrorRate: 0, duration: .seconds(5))
+            let lastStable = try #require(seen.last { $0.version == "v1" })
+            // Two steps of one-second windows, then promotion.
+            #expect(lastStable.at <= .seconds(4), "stable still served at \(lastStable.at)")
+            let after = seen.filter { $0.at > lastStable.at }
+            #expect(after.count > 200)
+            #expect(after.allSatisfy { $0.version == "v2" })
+        }
+
+        func waitUntilServing(port: Int) async throws {
+            for _ in 0..<200 {
+                if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            throw CancellationError()
+        }
     }
 }

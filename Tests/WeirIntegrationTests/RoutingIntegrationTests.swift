@@ -7,139 +7,141 @@ import WeirCore
 import WeirDemo
 import WeirTesting
 
-@Suite(.serialized) struct RoutingIntegrationTests {
-    @Test func splitsTenThousandRequestsNinetyTenWithinFourDeviations() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-            let yaml = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[10, 50]")
-            try await ProxyHarness.run(yaml: yaml) { harness in
-                let perConnection = 2_500
-                let counts = try await withThrowingTaskGroup(of: [String: Int].self) { group in
-                    for _ in 0..<4 {
-                        group.addTask {
-                            try await TestHTTPClient.withConnection(port: harness.port) { client in
-                                var counts: [String: Int] = [:]
-                                for _ in 0..<perConnection {
-                                    let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
-                                    let version = response.header("x-weir-version") ?? "none"
-                                    // The version Weir names is the one that answered.
-                                    if response.header("x-demo-version") != version { counts["mismatch", default: 0] += 1 }
-                                    counts[version, default: 0] += 1
+extension IntegrationTests {
+    @Suite struct RoutingIntegrationTests {
+        @Test func splitsTenThousandRequestsNinetyTenWithinFourDeviations() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                let yaml = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[10, 50]")
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    let perConnection = 2_500
+                    let counts = try await withThrowingTaskGroup(of: [String: Int].self) { group in
+                        for _ in 0..<4 {
+                            group.addTask {
+                                try await TestHTTPClient.withConnection(port: harness.port) { client in
+                                    var counts: [String: Int] = [:]
+                                    for _ in 0..<perConnection {
+                                        let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                        let version = response.header("x-weir-version") ?? "none"
+                                        // The version Weir names is the one that answered.
+                                        if response.header("x-demo-version") != version { counts["mismatch", default: 0] += 1 }
+                                        counts[version, default: 0] += 1
+                                    }
+                                    return counts
                                 }
-                                return counts
+                            }
+                        }
+                        return try await group.reduce(into: [String: Int]()) { $0.merge($1, uniquingKeysWith: +) }
+                    }
+                    let n = 4 * perConnection
+                    #expect(counts["mismatch"] == nil)
+                    #expect((counts["v1"] ?? 0) + (counts["v2"] ?? 0) == n)
+                    let sd = (Double(n) * 0.1 * 0.9).squareRoot()
+                    #expect(abs(Double(counts["v2"] ?? 0) - Double(n) * 0.1) <= 4 * sd, "v2 served \(counts["v2"] ?? 0) of \(n)")
+
+                    await harness.settleMeasurements()
+                    let v1 = harness.lifetime(route: "fraud", version: "v1")
+                    let v2 = harness.lifetime(route: "fraud", version: "v2")
+                    #expect(v1.requests == UInt64(counts["v1"] ?? 0))
+                    #expect(v2.requests == UInt64(counts["v2"] ?? 0))
+                }
+            }
+        }
+
+        @Test func overrideHeaderSendsRequestsToTheNamedVersion() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                let yaml = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[1, 50]")
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    try await TestHTTPClient.withConnection(port: harness.port) { client in
+                        for _ in 0..<50 {
+                            let pinned = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v2")])
+                            #expect(pinned.header("x-demo-version") == "v2")
+                            #expect(pinned.header("x-weir-version") == "v2")
+                        }
+                        // A name that is not a configured version is ignored: weights decide (1 % canary).
+                        var onStable = 0
+                        for _ in 0..<50 {
+                            let unknown = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v9")])
+                            if unknown.header("x-weir-version") == "v1" { onStable += 1 }
+                        }
+                        #expect(onStable >= 40)
+                    }
+                }
+            }
+        }
+
+        @Test func stickyKeysStayOnTheirVersionAndOnlyMoveOntoTheCanaryAsItGrows() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                let yaml = routeYAML(
+                    versions: [("v1", servers[0].url), ("v2", servers[1].url)],
+                    steps: "[10, 50]",
+                    extra: "    sticky: { header: x-user-id }"
+                )
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    let users = (0..<300).map { "user-\($0)" }
+                    func assignment() async throws -> [String: String] {
+                        try await TestHTTPClient.withConnection(port: harness.port) { client in
+                            var result: [String: String] = [:]
+                            for user in users {
+                                let first = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
+                                let again = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
+                                #expect(first.header("x-weir-version") == again.header("x-weir-version"))
+                                result[user] = first.header("x-demo-version")
+                            }
+                            return result
+                        }
+                    }
+                    let atTen = try await assignment()
+                    let canaryAtTen = Set(atTen.filter { $0.value == "v2" }.keys)
+                    #expect(canaryAtTen.count > 10 && canaryAtTen.count < 60, "\(canaryAtTen.count) of 300 on the canary at 10 %")
+
+                    let route = harness.config.routes[0]
+                    let fifty = RoutingTable(initialFor: [route], generation: 2)
+                        .replacingSplit(ofRoute: 0, with: TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 50), generation: 2)
+                    await harness.proxy.publish(fifty)
+                    let atFifty = try await assignment()
+                    let canaryAtFifty = Set(atFifty.filter { $0.value == "v2" }.keys)
+                    #expect(canaryAtTen.isSubset(of: canaryAtFifty), "a user moved off the canary when its weight rose")
+                    #expect(canaryAtFifty.count > 110 && canaryAtFifty.count < 190)
+
+                    // A cookie works as the key too.
+                    let cookieYAML = routeYAML(
+                        versions: [("v1", servers[0].url), ("v2", servers[1].url)],
+                        steps: "[50]",
+                        extra: "    sticky: { cookie: sid }"
+                    )
+                    try await ProxyHarness.run(yaml: cookieYAML) { cookieHarness in
+                        try await TestHTTPClient.withConnection(port: cookieHarness.port) { client in
+                            for user in users.prefix(40) {
+                                let expected = StickyBucket.bucket(for: user) < 5_000 ? "v2" : "v1"
+                                let response = try await client.request(path: "/v2/health/ready", headers: [("cookie", "theme=dark; sid=\(user)")])
+                                #expect(response.header("x-weir-version") == expected)
                             }
                         }
                     }
-                    return try await group.reduce(into: [String: Int]()) { $0.merge($1, uniquingKeysWith: +) }
-                }
-                let n = 4 * perConnection
-                #expect(counts["mismatch"] == nil)
-                #expect((counts["v1"] ?? 0) + (counts["v2"] ?? 0) == n)
-                let sd = (Double(n) * 0.1 * 0.9).squareRoot()
-                #expect(abs(Double(counts["v2"] ?? 0) - Double(n) * 0.1) <= 4 * sd, "v2 served \(counts["v2"] ?? 0) of \(n)")
-
-                await harness.settleMeasurements()
-                let v1 = harness.lifetime(route: "fraud", version: "v1")
-                let v2 = harness.lifetime(route: "fraud", version: "v2")
-                #expect(v1.requests == UInt64(counts["v1"] ?? 0))
-                #expect(v2.requests == UInt64(counts["v2"] ?? 0))
-            }
-        }
-    }
-
-    @Test func overrideHeaderSendsRequestsToTheNamedVersion() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-            let yaml = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[1, 50]")
-            try await ProxyHarness.run(yaml: yaml) { harness in
-                try await TestHTTPClient.withConnection(port: harness.port) { client in
-                    for _ in 0..<50 {
-                        let pinned = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v2")])
-                        #expect(pinned.header("x-demo-version") == "v2")
-                        #expect(pinned.header("x-weir-version") == "v2")
-                    }
-                    // A name that is not a configured version is ignored: weights decide (1 % canary).
-                    var onStable = 0
-                    for _ in 0..<50 {
-                        let unknown = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v9")])
-                        if unknown.header("x-weir-version") == "v1" { onStable += 1 }
-                    }
-                    #expect(onStable >= 40)
                 }
             }
         }
-    }
 
-    @Test func stickyKeysStayOnTheirVersionAndOnlyMoveOntoTheCanaryAsItGrows() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-            let yaml = routeYAML(
-                versions: [("v1", servers[0].url), ("v2", servers[1].url)],
-                steps: "[10, 50]",
-                extra: "    sticky: { header: x-user-id }"
-            )
-            try await ProxyHarness.run(yaml: yaml) { harness in
-                let users = (0..<300).map { "user-\($0)" }
-                func assignment() async throws -> [String: String] {
-                    try await TestHTTPClient.withConnection(port: harness.port) { client in
-                        var result: [String: String] = [:]
-                        for user in users {
-                            let first = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
-                            let again = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
-                            #expect(first.header("x-weir-version") == again.header("x-weir-version"))
-                            result[user] = first.header("x-demo-version")
-                        }
-                        return result
-                    }
+        @Test func forwardsHeadersAsAProxyShould() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    let response = try await TestHTTPClient.request(
+                        port: harness.port,
+                        path: "/headers",
+                        headers: [("connection", "keep-alive, x-secret-hop"), ("x-secret-hop", "1"), ("keep-alive", "timeout=5"), ("x-model-input", "kept")]
+                    )
+                    #expect(response.status == 200)
+                    let seen = response.text
+                    #expect(seen.contains("\"x-forwarded-for\":\"127.0.0.1\""))
+                    #expect(seen.contains("\"x-forwarded-proto\":\"http\""))
+                    #expect(seen.contains("\"x-forwarded-host\":\"127.0.0.1:\(harness.port)\""))
+                    #expect(seen.contains("\"x-model-input\":\"kept\""))
+                    #expect(!seen.contains("x-secret-hop"))
+                    #expect(!seen.contains("\"keep-alive\""))
+                    #expect(response.header("x-weir-route") == "fraud")
+                    #expect(response.header("x-weir-version") == "v1")
                 }
-                let atTen = try await assignment()
-                let canaryAtTen = Set(atTen.filter { $0.value == "v2" }.keys)
-                #expect(canaryAtTen.count > 10 && canaryAtTen.count < 60, "\(canaryAtTen.count) of 300 on the canary at 10 %")
-
-                let route = harness.config.routes[0]
-                let fifty = RoutingTable(initialFor: [route], generation: 2)
-                    .replacingSplit(ofRoute: 0, with: TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 50), generation: 2)
-                await harness.proxy.publish(fifty)
-                let atFifty = try await assignment()
-                let canaryAtFifty = Set(atFifty.filter { $0.value == "v2" }.keys)
-                #expect(canaryAtTen.isSubset(of: canaryAtFifty), "a user moved off the canary when its weight rose")
-                #expect(canaryAtFifty.count > 110 && canaryAtFifty.count < 190)
-
-                // A cookie works as the key too.
-                let cookieYAML = routeYAML(
-                    versions: [("v1", servers[0].url), ("v2", servers[1].url)],
-                    steps: "[50]",
-                    extra: "    sticky: { cookie: sid }"
-                )
-                try await ProxyHarness.run(yaml: cookieYAML) { cookieHarness in
-                    try await TestHTTPClient.withConnection(port: cookieHarness.port) { client in
-                        for user in users.prefix(40) {
-                            let expected = StickyBucket.bucket(for: user) < 5_000 ? "v2" : "v1"
-                            let response = try await client.request(path: "/v2/health/ready", headers: [("cookie", "theme=dark; sid=\(user)")])
-                            #expect(response.header("x-weir-version") == expected)
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    @Test func forwardsHeadersAsAProxyShould() async throws {
-        try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-            let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
-            try await ProxyHarness.run(yaml: yaml) { harness in
-                let response = try await TestHTTPClient.request(
-                    port: harness.port,
-                    path: "/headers",
-                    headers: [("connection", "keep-alive, x-secret-hop"), ("x-secret-hop", "1"), ("keep-alive", "timeout=5"), ("x-model-input", "kept")]
-                )
-                #expect(response.status == 200)
-                let seen = response.text
-                #expect(seen.contains("\"x-forwarded-for\":\"127.0.0.1\""))
-                #expect(seen.contains("\"x-forwarded-proto\":\"http\""))
-                #expect(seen.contains("\"x-forwarded-host\":\"127.0.0.1:\(harness.port)\""))
-                #expect(seen.contains("\"x-model-input\":\"kept\""))
-                #expect(!seen.contains("x-secret-hop"))
-                #expect(!seen.contains("\"keep-alive\""))
-                #expect(response.header("x-weir-route") == "fraud")
-                #expect(response.header("x-weir-version") == "v1")
             }
         }
     }
