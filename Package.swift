@@ -103,6 +103,7 @@ let package = Package(
             name: "WeirIntegrationTests",
             dependencies: [
                 "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -14,6 +14,12 @@ public final class WebhookNotifier: Sendable {
         public var delivered = 0
         public var failedAttempts = 0
         public var abandoned = 0
+
+        public init(delivered: Int = 0, failedAttempts: Int = 0, abandoned: Int = 0) {
+            self.delivered = delivered
+            self.failedAttempts = failedAttempts
+            self.abandoned = abandoned
+        }
     }
 
     private let logger: Logger
