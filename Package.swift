@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "weir", targets: ["weir"]),
         .executable(name: "weir-demo-model", targets: ["weir-demo-model"]),
+        .executable(name: "weirctl", targets: ["weirctl"]),
         .library(name: "WeirCore", targets: ["WeirCore"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -49,6 +52,37 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "WeirStore",
+            dependencies: ["WeirCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
+        .target(name: "WeirAdminModels", swiftSettings: upcoming),
+        .target(
+            name: "WeirAdmin",
+            dependencies: [
+                "WeirCore", "WeirAdminModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "WeirHTTPClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "weirctl",
+            dependencies: [
+                "WeirAdminModels", "WeirHTTPClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "WeirDemo",
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -60,7 +94,7 @@ let package = Package(
         .target(
             name: "Weir",
             dependencies: [
-                "WeirCore", "WeirConfig", "WeirProxy",
+                "WeirCore", "WeirConfig", "WeirProxy", "WeirStore", "WeirAdmin", "WeirAdminModels", "WeirHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,7 +136,8 @@ let package = Package(
         .testTarget(
             name: "WeirIntegrationTests",
             dependencies: [
-                "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model",
+                "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model", "weirctl",
+                "WeirStore", "WeirAdminModels", "WeirHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -15,11 +15,15 @@ public actor RolloutController {
         public var lastVerdict: Verdict?
         /// The current window's statistics per version name.
         public var window: [String: RequestStats]
+        /// How many seconds the window covers so far.
+        public var windowSeconds: Double
+        public var lastEvent: RolloutEvent?
     }
 
     private var routes: [RouteDefinition] = []
     private var machines: [String: RolloutStateMachine<UptimeClock>] = [:]
     private var generation: UInt64 = 1
+    private var lastEvents: [String: RolloutEvent] = [:]
     private let proxy: ProxyServer
     private let store: any RolloutStore
     private let webhooks: WebhookNotifier
@@ -55,7 +59,8 @@ public actor RolloutController {
                 )
                 try record(transition, policy: route.policy)
             }
-            next[route.name] = RolloutStateMachine(route: route, status: status, now: now)
+            if lastEvents[route.name] == nil { lastEvents[route.name] = try store.events(route: route.name, limit: 1).first }
+            next[route.name] = RolloutStateMachine(route: route, status: status, now: now, promotedAt: try promotionInstant(of: route.name, status: status, now: now))
         }
         self.routes = routes
         self.machines = next
@@ -98,30 +103,38 @@ public actor RolloutController {
         if changed { await publish() }
     }
 
-    /// Applies an operator's command to a route.
-    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<RolloutTransition, RolloutRefusal> {
+    /// Applies an operator's command to a route; returns the stored event, or why it was refused.
+    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<RolloutEvent, RolloutRefusal> {
         guard var machine = machines[name] else {
             return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
         }
-        let result = machine.handle(command, at: clock.now)
-        guard case .success(let transition) = result else { return result }
-        try record(transition, policy: machine.route.policy)
-        machines[name] = machine
-        if transition.changesWeights(policy: machine.route.policy) { await publish() }
-        return result
+        switch machine.handle(command, at: clock.now) {
+        case .failure(let refusal):
+            return .failure(refusal)
+        case .success(let transition):
+            let event = try record(transition, policy: machine.route.policy)
+            machines[name] = machine
+            if transition.changesWeights(policy: machine.route.policy) { await publish() }
+            return .success(event)
+        }
     }
 
     /// Every route as operators see it, in config order.
     public func views() -> [RouteView] {
-        routes.compactMap { route in
+        let now = clock.now
+        return routes.compactMap { route in
             guard let machine = machines[route.name] else { return nil }
+            // The window so far, in whole collected seconds.
             let from = machine.measureFrom.secondRoundedUp
-            let to = clock.now.second + 1
+            let to = now.second
             var window: [String: RequestStats] = [:]
             for version in route.versions {
                 window[version.name] = stats(route: route.name, version: version.name, from: from, to: to)
             }
-            return RouteView(route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict, window: window)
+            return RouteView(
+                route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict,
+                window: window, windowSeconds: Double(max(0, to - from)), lastEvent: lastEvents[route.name]
+            )
         }
     }
 
@@ -136,9 +149,11 @@ public actor RolloutController {
 
     /// Commits the transition, logs it and notifies webhooks. Throws when the store refuses, in
     /// which case nothing else happens.
-    private func record(_ transition: RolloutTransition, policy: RolloutPolicy) throws {
+    @discardableResult
+    private func record(_ transition: RolloutTransition, policy: RolloutPolicy) throws -> RolloutEvent {
         let event = RolloutEvent(transition, atUnixMillis: Int64(Date().timeIntervalSince1970 * 1000))
         try store.commit(event, status: transition.to)
+        lastEvents[transition.route] = event
         logger.notice(
             "rollout \(transition.from.summary) -> \(transition.to.summary): \(transition.reason)",
             metadata: [
@@ -147,6 +162,16 @@ public actor RolloutController {
             ]
         )
         webhooks.notify(event, policy: policy)
+        return event
+    }
+
+    /// For a stored promotion, the instant it happened, from its event's wall-clock time.
+    private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) throws -> UptimeClock.Instant? {
+        guard status.phase == .promoted,
+            let event = try store.events(route: route, limit: 20).first(where: { $0.to == .promoted && $0.kind == .promote })
+        else { return nil }
+        let ageMillis = max(0, Int64(Date().timeIntervalSince1970 * 1000) - event.at)
+        return now.advanced(by: .milliseconds(-ageMillis))
     }
 
     private func publish() async {

@@ -1,10 +1,9 @@
 import Foundation
 import Logging
-import NIOCore
 import NIOHTTP1
-import NIOPosix
 import Synchronization
 import WeirCore
+import WeirHTTPClient
 
 /// Delivers rollout events to the policy's webhooks: a JSON POST per subscribed URL, retried with
 /// exponential backoff, in its own task — never in the way of the data plane or the controller.
@@ -96,37 +95,9 @@ public final class WebhookNotifier: Sendable {
 
     /// One POST; returns the status code.
     static func post(_ body: [UInt8], to url: String) async throws -> Int {
-        guard let parsed = URLComponents(string: url), let host = parsed.host else { throw WebhookError(message: "bad URL \(url)") }
-        let port = parsed.port ?? 80
-        let path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath + (parsed.percentEncodedQuery.map { "?" + $0 } ?? "")
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.seconds(5))
-            .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
-                }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            let headers = HTTPHeaders([
-                ("host", "\(host):\(port)"), ("content-type", "application/json"), ("content-length", "\(body.count)"),
-                ("user-agent", "weir"), ("connection", "close"),
-            ])
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: .POST, uri: path, headers: headers)))
-            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-            try await outbound.write(.end(nil))
-            var status = 0
-            for try await part in inbound {
-                if case .head(let head) = part { status = Int(head.status.code) }
-                if case .end = part { break }
-            }
-            return status
-        }
+        try await OneShotHTTPClient.send(
+            method: .POST, url: url, headers: [("content-type", "application/json")], body: body, timeout: .seconds(10)
+        ).status
     }
 }
 
-/// A webhook URL that cannot be used.
-struct WebhookError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
-}

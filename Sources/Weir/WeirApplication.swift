@@ -1,24 +1,28 @@
+import Foundation
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import UnixSignals
+import WeirAdmin
 import WeirConfig
 import WeirCore
 import WeirProxy
+import WeirStore
 
-/// Wires a validated config into running services — the data plane, the measurement collector and
-/// the rollout controller — under one `ServiceGroup` that shuts down gracefully on SIGTERM or SIGINT.
+/// Wires a validated config into running services — the data plane, the measurement collector, the
+/// rollout controller and the admin API — under one `ServiceGroup` that shuts down gracefully on
+/// SIGTERM or SIGINT.
 public struct WeirApplication: Sendable {
     public let config: WeirConfiguration
+    /// The file the config came from, for `POST /v1/reload`.
+    public let configPath: String?
     public let logger: Logger
-    /// Where rollout state and events go; in memory until the durable store is configured.
-    public let store: any RolloutStore
 
-    public init(config: WeirConfiguration, logger: Logger, store: any RolloutStore = InMemoryRolloutStore()) {
+    public init(config: WeirConfiguration, configPath: String?, logger: Logger) {
         self.config = config
+        self.configPath = configPath
         self.logger = logger
-        self.store = store
     }
 
     /// Seconds of per-second history each series keeps: the longest interval plus its warm-up,
@@ -28,11 +32,39 @@ public struct WeirApplication: Sendable {
         return max(300, Int(longest.components.seconds) + 2)
     }
 
-    /// Runs until SIGTERM/SIGINT. `onListening` receives the data plane's bound port.
+    /// Opens the configured rollout store. A store that cannot be opened stops startup.
+    func openStore() throws -> any RolloutStore {
+        switch config.state {
+        case .sqlite(let path):
+            return try SQLiteRolloutStore(path: path)
+        case .postgres:
+            throw StartupError(message: "state.postgres (fleet mode) is not available in this build of weir yet; use state.sqlite")
+        }
+    }
+
+    /// The admin token from `admin.token_file` (relative to the config file) or `WEIR_ADMIN_TOKEN`.
+    func adminToken() throws -> BearerToken? {
+        if let file = config.admin.tokenFile {
+            let base = configPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() } ?? URL(fileURLWithPath: ".")
+            let url = file.hasPrefix("/") ? URL(fileURLWithPath: file) : base.appendingPathComponent(file)
+            guard let text = try? String(contentsOf: url, encoding: .utf8), let token = BearerToken(text) else {
+                throw StartupError(message: "cannot read a token from admin.token_file \(url.path)")
+            }
+            return token
+        }
+        if let text = ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"], let token = BearerToken(text) { return token }
+        return nil
+    }
+
+    /// Runs until SIGTERM/SIGINT. The callbacks receive the bound ports of the data plane and the
+    /// admin API.
     public func run(
         signals: [UnixSignal] = [.sigterm, .sigint],
-        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+        onListening: @escaping @Sendable (Int) -> Void = { _ in },
+        onAdminListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
+        let store = try openStore()
+        let token = try adminToken()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
         let proxy = try await ProxyServer(group: group, measurements: measurements)
@@ -49,6 +81,14 @@ public struct WeirApplication: Sendable {
             ),
             MeasurementCollector(proxy: proxy, period: .seconds(1)),
             RolloutControllerService(controller: controller, period: .milliseconds(250)),
+            AdminService(
+                operations: AdminBridge(controller: controller, store: store, configPath: configPath),
+                host: config.admin.listen.host,
+                port: config.admin.listen.port,
+                token: token,
+                logger: logger,
+                onListening: onAdminListening
+            ),
         ]
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -65,4 +105,10 @@ public struct WeirApplication: Sendable {
         }
         try await group.shutdownGracefully()
     }
+}
+
+/// Weir cannot start with this config on this machine; says why.
+public struct StartupError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -52,7 +52,13 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "weir")
-        try await WeirApplication(config: config, logger: logger).run()
+        do {
+            try await WeirApplication(config: config, configPath: options.config, logger: logger).run()
+        } catch {
+            var standardError = FileHandle.standardError
+            print("weir: \(error)", to: &standardError)
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -17,12 +17,13 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     private var policy: RolloutPolicy { route.policy }
 
     /// A machine resuming `status` at `now`; the first window starts now, after a warm-up.
-    public init(route: RouteDefinition, status: RolloutStatus, now: C.Instant) {
+    /// `promotedAt` restores when a stored promotion happened (default: now).
+    public init(route: RouteDefinition, status: RolloutStatus, now: C.Instant, promotedAt: C.Instant? = nil) {
         self.route = route
         self.status = status
         self.windowStart = now
         self.measureFrom = now.advanced(by: route.policy.warmup)
-        self.promotedAt = status.phase == .promoted ? now : nil
+        self.promotedAt = status.phase == .promoted ? (promotedAt ?? now) : nil
     }
 
     /// When the running window ends.

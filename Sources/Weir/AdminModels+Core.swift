@@ -1,0 +1,63 @@
+import Foundation
+import WeirAdminModels
+import WeirCore
+
+extension EventModel {
+    init(_ event: RolloutEvent) {
+        self.init(
+            at: EventModel.timestamp(event.at), route: event.route, from: event.from.rawValue, to: event.to.rawValue,
+            fromStep: event.fromStep, toStep: event.toStep, weights: event.weights, actor: event.actor.rawValue,
+            reason: event.reason, kind: event.kind.rawValue
+        )
+    }
+
+    /// RFC 3339 UTC with milliseconds, as the API shows times.
+    static func timestamp(_ unixMillis: Int64) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: Date(timeIntervalSince1970: Double(unixMillis) / 1000))
+    }
+}
+
+extension RouteStatusModel {
+    init(_ view: RolloutController.RouteView) {
+        let route = view.route
+        let policy = route.policy
+        var versions: [String: VersionStatusModel] = [:]
+        for version in route.versions {
+            let stats = view.window[version.name] ?? RequestStats()
+            let errors = stats.errors(countingAs: policy.errors)
+            versions[version.name] = VersionStatusModel(
+                requests: stats.requests,
+                errors: errors,
+                errorRate: stats.errorRate(countingAs: policy.errors),
+                rps: view.windowSeconds > 0 ? Double(stats.requests) / view.windowSeconds : 0,
+                latencyMs: LatencyModel(stats.total),
+                ttfbMs: LatencyModel(stats.firstByte),
+                metadata: version.metadata
+            )
+        }
+        self.init(
+            name: route.name,
+            state: view.status.phase.rawValue,
+            step: view.status.step,
+            steps: policy.steps.count,
+            stable: view.status.stable,
+            canary: view.status.canary,
+            weights: view.status.weights(policy: policy),
+            versions: versions,
+            windowSeconds: view.windowSeconds,
+            lastVerdict: view.lastVerdict.map { VerdictModel(result: $0.name, reason: $0.reason) },
+            lastEvent: view.lastEvent.map(EventModel.init)
+        )
+    }
+}
+
+extension LatencyModel {
+    init(_ histogram: LatencyHistogram) {
+        func millis(_ percentile: Double) -> Double? {
+            histogram.seconds(atPercentile: percentile).map { ($0 * 1_000_000).rounded() / 1000 }
+        }
+        self.init(p50: millis(50), p95: millis(95), p99: millis(99))
+    }
+}

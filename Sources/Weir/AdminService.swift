@@ -1,0 +1,31 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import WeirAdmin
+
+/// The admin API listener as a lifecycle service.
+struct AdminService: Service {
+    let operations: any AdminOperations
+    let host: String
+    let port: Int
+    let token: BearerToken?
+    let logger: Logger
+    let onListening: @Sendable (Int) -> Void
+
+    func run() async throws {
+        let logger = self.logger
+        let onListening = self.onListening
+        let application = Application(
+            router: AdminRouter.make(operations: operations, token: token),
+            configuration: .init(address: .hostname(host, port: port), serverName: "weir"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                logger.info("weir admin API listening", metadata: ["address": "\(host):\(port)"])
+                onListening(port)
+            },
+            logger: logger
+        )
+        try await application.run()
+    }
+}

@@ -1,0 +1,23 @@
+import WeirAdminModels
+import WeirCore
+
+/// What the admin API can ask of the running router. The app implements it over the rollout
+/// controller, the store and the config file; tests can implement it over anything.
+public protocol AdminOperations: Sendable {
+    func routes() async -> [RouteStatusModel]
+    func route(named name: String) async -> RouteStatusModel?
+    /// A route's audit log, newest first; nil when there is no such route.
+    func events(route: String, limit: Int) async throws -> [EventModel]?
+    /// Applies an operator's command; a refusal says why (code `not_found` for an unknown route).
+    func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal>
+    /// Re-reads the config: the new route count, or every error of a refused config.
+    func reload() async -> Result<Int, ReloadRefusal>
+    /// Config loaded and store open.
+    func isReady() async -> Bool
+}
+
+/// Every error of a config that `reload` refused.
+public struct ReloadRefusal: Error, Sendable {
+    public var errors: [String]
+    public init(errors: [String]) { self.errors = errors }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Hummingbird
+import WeirAdminModels
+import WeirCore
+
+/// The admin API of CONTRACT §5 on Hummingbird: JSON over HTTP, bearer-token auth on every
+/// mutating call, and the same state machine behind manual commands as behind the policy.
+public enum AdminRouter {
+    public static func make(operations: any AdminOperations, token: BearerToken?) -> Router<BasicRequestContext> {
+        let router = Router()
+        if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
+
+        router.get("/healthz") { _, _ in json(["status": "ok"]) }
+        router.get("/readyz") { _, _ in
+            await operations.isReady() ? json(["status": "ready"]) : error(.serviceUnavailable, "not_ready", "weir is starting")
+        }
+        router.get("/v1/routes") { _, _ in json(RoutesModel(routes: await operations.routes())) }
+        router.get("/v1/routes/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard let route = await operations.route(named: name) else { return notFound(name) }
+            return json(route)
+        }
+        router.get("/v1/routes/:name/events") { request, context in
+            let name = try context.parameters.require("name")
+            let limitText = request.uri.queryParameters.get("limit") ?? "50"
+            guard let limit = Int(limitText), limit > 0 else {
+                return error(.badRequest, "bad_request", "limit must be a positive whole number, not \(limitText)")
+            }
+            guard let events = try await operations.events(route: name, limit: min(limit, 10_000)) else { return notFound(name) }
+            return json(EventsModel(events: events))
+        }
+        for verb in ["promote", "pause", "resume", "retry", "rollback", "weight", "undo"] {
+            router.post("/v1/routes/:name/\(verb)") { request, context in
+                let name = try context.parameters.require("name")
+                let command: RolloutCommand
+                do {
+                    command = try await parseCommand(verb, request: request)
+                } catch let failure as ErrorModel {
+                    return respond(.badRequest, failure)
+                }
+                switch try await operations.command(command, route: name) {
+                case .success(let result):
+                    return json(result)
+                case .failure(let refusal):
+                    return error(refusal.code == "not_found" ? .notFound : .conflict, refusal.code, refusal.message)
+                }
+            }
+        }
+        router.post("/v1/reload") { _, _ in
+            switch await operations.reload() {
+            case .success(let count): return json(ReloadResultModel(routes: count))
+            case .failure(let refusal):
+                return respond(
+                    .unprocessableContent,
+                    ErrorModel(error: "invalid_config", message: "the new config was refused; the running one stays", details: refusal.errors)
+                )
+            }
+        }
+        return router
+    }
+
+    static func parseCommand(_ verb: String, request: Request) async throws -> RolloutCommand {
+        var request = request
+        let body = try await request.collectBody(upTo: 64 * 1024)
+        let bytes = Data(body.readableBytesView)
+        func decode<T: Decodable>(_ type: T.Type) throws -> T? {
+            guard !bytes.isEmpty else { return nil }
+            do {
+                return try JSONDecoder().decode(T.self, from: bytes)
+            } catch {
+                throw ErrorModel(error: "bad_request", message: "the body is not the JSON this call takes: \(error)")
+            }
+        }
+        switch verb {
+        case "promote": return .promote(full: try decode(PromoteRequest.self)?.full ?? false)
+        case "pause": return .pause
+        case "resume": return .resume
+        case "retry": return .retry
+        case "rollback": return .rollback(reason: try decode(RollbackRequest.self)?.reason)
+        case "undo": return .undo
+        default:
+            guard let weight = try decode(WeightRequest.self) else {
+                throw ErrorModel(error: "bad_request", message: "set-weight needs a body {\"canary\": PERCENT}")
+            }
+            return .setWeight(weight.canary)
+        }
+    }
+
+    static func json(_ value: some Encodable) -> Response {
+        respond(.ok, value)
+    }
+
+    static func notFound(_ name: String) -> Response {
+        error(.notFound, "not_found", "no route named \(name)")
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        respond(status, ErrorModel(error: code, message: message))
+    }
+
+    static func respond(_ status: HTTPResponse.Status, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data + Data("\n".utf8)))
+        )
+    }
+}
+
+/// Refuses mutating calls without the admin token (401); reads stay open.
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: BearerToken
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method != .get && request.method != .head else { return try await next(request, context) }
+        guard token.accepts(authorization: request.headers[.authorization]) else {
+            return AdminRouter.error(.unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin token>")
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,31 @@
+/// The admin token and its check: a bearer token compared in constant time, so response timing
+/// does not reveal how much of a guess was right.
+public struct BearerToken: Sendable {
+    private let expected: [UInt8]
+
+    public init?(_ token: String) {
+        let trimmed = token.trimmingWhitespace()
+        guard !trimmed.isEmpty else { return nil }
+        expected = Array(trimmed.utf8)
+    }
+
+    /// Whether an `Authorization` header value carries this token.
+    public func accepts(authorization header: String?) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let offered = Array(header.dropFirst("Bearer ".count).utf8)
+        var difference = UInt8(offered.count == expected.count ? 0 : 1)
+        for index in expected.indices {
+            difference |= expected[index] ^ (index < offered.count ? offered[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice = slice.dropFirst() }
+        while let last = slice.last, last.isWhitespace { slice = slice.dropLast() }
+        return String(slice)
+    }
+}

@@ -1,0 +1,99 @@
+/// One route as the admin API reports it (`GET /v1/routes/NAME`) and `weirctl status` prints it.
+public struct RouteStatusModel: Codable, Sendable, Hashable {
+    public var name: String
+    public var state: String
+    /// The step index (0-based), as in `step 0 -> 1` reasons.
+    public var step: Int
+    public var steps: Int
+    public var stable: String
+    public var canary: String?
+    public var weights: [String: Double]
+    public var versions: [String: VersionStatusModel]
+    /// Seconds the current window covers (for rates).
+    public var windowSeconds: Double
+    public var lastVerdict: VerdictModel?
+    public var lastEvent: EventModel?
+
+    public init(
+        name: String, state: String, step: Int, steps: Int, stable: String, canary: String?, weights: [String: Double],
+        versions: [String: VersionStatusModel], windowSeconds: Double, lastVerdict: VerdictModel?, lastEvent: EventModel?
+    ) {
+        self.name = name
+        self.state = state
+        self.step = step
+        self.steps = steps
+        self.stable = stable
+        self.canary = canary
+        self.weights = weights
+        self.versions = versions
+        self.windowSeconds = windowSeconds
+        self.lastVerdict = lastVerdict
+        self.lastEvent = lastEvent
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, state, step, steps, stable, canary, weights, versions
+        case windowSeconds = "window_seconds"
+        case lastVerdict = "last_verdict"
+        case lastEvent = "last_event"
+    }
+}
+
+/// One version's numbers over the current analysis window.
+public struct VersionStatusModel: Codable, Sendable, Hashable {
+    public var requests: UInt64
+    public var errors: UInt64
+    public var errorRate: Double
+    /// Requests per second over the window.
+    public var rps: Double
+    public var latencyMs: LatencyModel
+    public var ttfbMs: LatencyModel
+    public var metadata: [String: String]
+
+    public init(requests: UInt64, errors: UInt64, errorRate: Double, rps: Double, latencyMs: LatencyModel, ttfbMs: LatencyModel, metadata: [String: String]) {
+        self.requests = requests
+        self.errors = errors
+        self.errorRate = errorRate
+        self.rps = rps
+        self.latencyMs = latencyMs
+        self.ttfbMs = ttfbMs
+        self.metadata = metadata
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case requests, errors, rps, metadata
+        case errorRate = "error_rate"
+        case latencyMs = "latency_ms"
+        case ttfbMs = "ttfb_ms"
+    }
+}
+
+/// Latency percentiles in milliseconds; nil when the window has no requests.
+public struct LatencyModel: Codable, Sendable, Hashable {
+    public var p50: Double?
+    public var p95: Double?
+    public var p99: Double?
+
+    public init(p50: Double?, p95: Double?, p99: Double?) {
+        self.p50 = p50
+        self.p95 = p95
+        self.p99 = p99
+    }
+}
+
+/// The last window's verdict.
+public struct VerdictModel: Codable, Sendable, Hashable {
+    public var result: String
+    public var reason: String
+
+    public init(result: String, reason: String) {
+        self.result = result
+        self.reason = reason
+    }
+}
+
+/// `GET /v1/routes`
+public struct RoutesModel: Codable, Sendable, Hashable {
+    public var routes: [RouteStatusModel]
+    public init(routes: [RouteStatusModel]) { self.routes = routes }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+import WeirCore
+
+/// The embedded, durable `RolloutStore`: one SQLite file in WAL mode with full fsync, so an event
+/// and the state it produces survive `kill -9` the moment `commit` returns.
+///
+/// Tables: `rollout_state` (one row per route: the current `RolloutStatus`) and `rollout_events`
+/// (append-only audit log), created by versioned migrations.
+public final class SQLiteRolloutStore: RolloutStore {
+    private let database: DatabaseQueue
+    public let path: String
+
+    /// Opens (creating if needed) the store at `path`. A file that is not a Weir store, is corrupt
+    /// or cannot be written is an error — never a silent reset.
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        var configuration = Configuration()
+        configuration.journalMode = .wal
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            database = try DatabaseQueue(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+            _ = try database.read { db in try Row.fetchAll(db, sql: "PRAGMA quick_check") }
+        } catch {
+            throw StoreError(path: path, reason: "\(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: rollout state and events") { db in
+            try db.execute(sql: """
+                CREATE TABLE rollout_state (
+                    route TEXT PRIMARY KEY NOT NULL,
+                    phase TEXT NOT NULL,
+                    step INTEGER NOT NULL,
+                    stable TEXT NOT NULL,
+                    canary TEXT,
+                    previous_stable TEXT,
+                    pinned_percent DOUBLE,
+                    consecutive_failures INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE TABLE rollout_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at INTEGER NOT NULL,
+                    route TEXT NOT NULL,
+                    from_phase TEXT NOT NULL,
+                    to_phase TEXT NOT NULL,
+                    from_step INTEGER NOT NULL,
+                    to_step INTEGER NOT NULL,
+                    weights TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    kind TEXT NOT NULL
+                );
+                CREATE INDEX rollout_events_by_route ON rollout_events(route, id);
+                """)
+        }
+        return migrator
+    }
+
+    /// The migrations this file has applied, oldest first.
+    public func appliedMigrations() throws -> [String] {
+        try database.read { db in try Self.migrator.appliedMigrations(db) }
+    }
+
+    public func loadStatuses() throws -> [String: RolloutStatus] {
+        try database.read { db in
+            var statuses: [String: RolloutStatus] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM rollout_state") {
+                let route: String = row["route"]
+                guard let phase = RolloutPhase(rawValue: row["phase"]) else {
+                    throw StoreError(path: path, reason: "route \(route) has an unknown state '\(row["phase"] as String)'")
+                }
+                statuses[route] = RolloutStatus(
+                    phase: phase,
+                    step: row["step"],
+                    stable: row["stable"],
+                    canary: row["canary"],
+                    previousStable: row["previous_stable"],
+                    pinnedPercent: row["pinned_percent"],
+                    consecutiveFailures: row["consecutive_failures"]
+                )
+            }
+            return statuses
+        }
+    }
+
+    public func commit(_ event: RolloutEvent, status: RolloutStatus) throws {
+        let weights = String(decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
+        try database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO rollout_events (at, route, from_phase, to_phase, from_step, to_step, weights, actor, reason, kind)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    event.at, event.route, event.from.rawValue, event.to.rawValue, event.fromStep, event.toStep, weights,
+                    event.actor.rawValue, event.reason, event.kind.rawValue,
+                ]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO rollout_state (route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(route) DO UPDATE SET phase = excluded.phase, step = excluded.step, stable = excluded.stable,
+                        canary = excluded.canary, previous_stable = excluded.previous_stable, pinned_percent = excluded.pinned_percent,
+                        consecutive_failures = excluded.consecutive_failures, updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    event.route, status.phase.rawValue, status.step, status.stable, status.canary, status.previousStable,
+                    status.pinnedPercent, status.consecutiveFailures, event.at,
+                ]
+            )
+        }
+    }
+
+    public func events(route: String, limit: Int) throws -> [RolloutEvent] {
+        try database.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM rollout_events WHERE route = ? ORDER BY id DESC LIMIT ?", arguments: [route, limit]
+            ).map { row in
+                let weightsText: String = row["weights"]
+                let weights = (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:]
+                return RolloutEvent(
+                    at: row["at"], route: row["route"],
+                    from: RolloutPhase(rawValue: row["from_phase"]) ?? .idle, to: RolloutPhase(rawValue: row["to_phase"]) ?? .idle,
+                    fromStep: row["from_step"], toStep: row["to_step"], weights: weights,
+                    actor: RolloutActor(rawValue: row["actor"]) ?? .policy, reason: row["reason"],
+                    kind: RolloutTransition.Kind(rawValue: row["kind"]) ?? .reconcile
+                )
+            }
+        }
+    }
+}
+
+/// The state store could not be opened or read; says which file and why.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var reason: String
+
+    public var description: String {
+        "cannot use the rollout state store \(path): \(reason). Weir does not start over silently: fix the file's permissions, or move it aside to start with no rollout history."
+    }
+}
