@@ -42,6 +42,7 @@ extension RouteStatusModel {
             state: view.status.phase.rawValue,
             step: view.status.step,
             steps: policy.steps.count,
+            stepWeights: policy.steps.map(\.weight),
             stable: view.status.stable,
             canary: view.status.canary,
             weights: view.status.weights(policy: policy),

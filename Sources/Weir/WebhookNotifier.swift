@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import NIOHTTP1
 import Synchronization
 import WeirCore
 import WeirHTTPClient
@@ -96,7 +95,7 @@ public final class WebhookNotifier: Sendable {
     /// One POST; returns the status code.
     static func post(_ body: [UInt8], to url: String) async throws -> Int {
         try await OneShotHTTPClient.send(
-            method: .POST, url: url, headers: [("content-type", "application/json")], body: body, timeout: .seconds(10)
+            method: "POST", url: url, headers: [("content-type", "application/json")], body: body, timeout: .seconds(10)
         ).status
     }
 }

@@ -5,6 +5,8 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     /// The step index (0-based), as in `step 0 -> 1` reasons.
     public var step: Int
     public var steps: Int
+    /// The canary weight of each step, in percent.
+    public var stepWeights: [Double]
     public var stable: String
     public var canary: String?
     public var weights: [String: Double]
@@ -15,13 +17,14 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     public var lastEvent: EventModel?
 
     public init(
-        name: String, state: String, step: Int, steps: Int, stable: String, canary: String?, weights: [String: Double],
+        name: String, state: String, step: Int, steps: Int, stepWeights: [Double], stable: String, canary: String?, weights: [String: Double],
         versions: [String: VersionStatusModel], windowSeconds: Double, lastVerdict: VerdictModel?, lastEvent: EventModel?
     ) {
         self.name = name
         self.state = state
         self.step = step
         self.steps = steps
+        self.stepWeights = stepWeights
         self.stable = stable
         self.canary = canary
         self.weights = weights
@@ -34,6 +37,7 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     enum CodingKeys: String, CodingKey {
         case name, state, step, steps, stable, canary, weights, versions
         case windowSeconds = "window_seconds"
+        case stepWeights = "step_weights"
         case lastVerdict = "last_verdict"
         case lastEvent = "last_event"
     }

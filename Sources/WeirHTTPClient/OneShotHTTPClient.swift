@@ -43,8 +43,9 @@ public enum OneShotHTTPClient {
         }
     }
 
+    /// Sends `method` (`GET`, `POST`, …) to `url` and reads the whole answer.
     public static func send(
-        method: HTTPMethod,
+        method: String,
         url: String,
         headers extra: [(String, String)] = [],
         body: [UInt8]? = nil,
@@ -73,7 +74,7 @@ public enum OneShotHTTPClient {
             var headers = HTTPHeaders([("host", "\(target.host):\(target.port)"), ("connection", "close"), ("user-agent", "weir")])
             headers.add(contentsOf: extra)
             if let body { headers.add(name: "content-length", value: String(body.count)) }
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: method, uri: target.path, headers: headers)))
+            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: target.path, headers: headers)))
             if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
             try await outbound.write(.end(nil))
             var response = Response(status: 0, headers: [], body: [])

@@ -1,0 +1,72 @@
+import Foundation
+import WeirAdminModels
+
+/// The human-readable rendering of routes and events.
+enum StatusTable {
+    static func render(_ route: RouteStatusModel) -> String {
+        var lines: [String] = []
+        let steps = route.stepWeights.enumerated().map { index, weight in
+            let text = percent(weight)
+            return index == route.step && (route.state == "progressing" || route.state == "paused") ? "[\(text)]" : text
+        }.joined(separator: " › ")
+        lines.append("\(route.name)  \(route.state.uppercased())  steps \(steps)  weights \(weights(route.weights))")
+        let versionNames = route.versions.keys.sorted { lhs, rhs in
+            (lhs == route.stable ? 0 : lhs == route.canary ? 1 : 2, lhs) < (rhs == route.stable ? 0 : rhs == route.canary ? 1 : 2, rhs)
+        }
+        let rows = versionNames.map { name -> [String] in
+            let version = route.versions[name]!
+            let role = name == route.stable ? "stable" : name == route.canary ? "canary" : ""
+            return [
+                "  " + name, role, decimal(version.rps, 1), "\(version.requests)", "\(version.errors)",
+                decimal(version.errorRate * 100, 2) + "%", millis(version.latencyMs.p50), millis(version.latencyMs.p99),
+                version.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
+            ]
+        }
+        lines.append(render(header: ["  VERSION", "ROLE", "RPS", "REQUESTS", "ERRORS", "ERROR%", "P50", "P99", "METADATA"], rows: rows))
+        lines.append("  window: last \(Int(route.windowSeconds))s")
+        if let verdict = route.lastVerdict { lines.append("  last verdict: \(verdict.result): \(verdict.reason)") }
+        if let event = route.lastEvent {
+            lines.append("  last decision: \(event.at) \(event.actor) \(event.from) -> \(event.to): \(event.reason)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func render(header: [String], rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ").trimmingTrailingSpaces()
+        }.joined(separator: "\n")
+    }
+
+    static func weights(_ weights: [String: Double]) -> String {
+        weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(percent($0.value))" }.joined(separator: " ")
+    }
+
+    static func percent(_ value: Double) -> String {
+        value == value.rounded() ? "\(Int(value))%" : String(format: "%.2g%%", value)
+    }
+
+    static func decimal(_ value: Double, _ places: Int) -> String { String(format: "%.\(places)f", value) }
+
+    static func millis(_ value: Double?) -> String {
+        guard let value else { return "-" }
+        return value >= 100 ? String(format: "%.0fms", value) : String(format: "%.1fms", value)
+    }
+
+    static func now() -> String {
+        let formatter = DateFormatter()
+        formatter.dateFormat = "HH:mm:ss"
+        return formatter.string(from: Date())
+    }
+}
+
+extension String {
+    fileprivate func trimmingTrailingSpaces() -> String {
+        var text = self
+        while text.hasSuffix(" ") { text.removeLast() }
+        return text
+    }
+}
