@@ -132,6 +132,7 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: upcoming),
+        .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirCore"], swiftSettings: upcoming),
         .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig", "WeirCore"], swiftSettings: upcoming),
         .testTarget(
             name: "WeirIntegrationTests",

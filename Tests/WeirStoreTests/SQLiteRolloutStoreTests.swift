@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+import WeirCore
+import WeirStore
+
+@Suite struct SQLiteRolloutStoreTests {
+    let directory: URL
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    var path: String { directory.appendingPathComponent("state.sqlite").path }
+
+    func event(_ route: String, _ to: RolloutPhase, at: Int64, reason: String = "r") -> RolloutEvent {
+        RolloutEvent(at: at, route: route, from: .progressing, to: to, fromStep: 1, toStep: 2, weights: ["v1": 75, "v2": 25], actor: .admin, reason: reason, kind: .step)
+    }
+
+    @Test func statesAndEventsSurviveReopening() throws {
+        let status = RolloutStatus(phase: .paused, step: 2, stable: "v1", canary: "v2", previousStable: nil, pinnedPercent: 33.5, consecutiveFailures: 1)
+        do {
+            let store = try SQLiteRolloutStore(path: path)
+            try store.commit(event("fraud", .progressing, at: 1_000), status: RolloutStatus(phase: .progressing, step: 1, stable: "v1", canary: "v2"))
+            try store.commit(event("fraud", .paused, at: 2_000, reason: "pinned \"quoted\" ✓"), status: status)
+            try store.commit(event("other", .idle, at: 3_000), status: RolloutStatus(phase: .idle, stable: "a", canary: nil))
+        }
+        let reopened = try SQLiteRolloutStore(path: path)
+        let statuses = try reopened.loadStatuses()
+        #expect(statuses["fraud"] == status)
+        #expect(statuses["other"] == RolloutStatus(phase: .idle, stable: "a", canary: nil))
+        let events = try reopened.events(route: "fraud", limit: 10)
+        #expect(events.map(\.at) == [2_000, 1_000])
+        #expect(events[0] == event("fraud", .paused, at: 2_000, reason: "pinned \"quoted\" ✓"))
+        #expect(try reopened.events(route: "fraud", limit: 1).count == 1)
+        #expect(try reopened.events(route: "none", limit: 5).isEmpty)
+    }
+
+    @Test func migrationsAreVersionedAndAppliedOnce() throws {
+        let store = try SQLiteRolloutStore(path: path)
+        #expect(try store.appliedMigrations() == ["v1: rollout state and events"])
+        let again = try SQLiteRolloutStore(path: path)
+        #expect(try again.appliedMigrations() == ["v1: rollout state and events"])
+    }
+
+    @Test func aCorruptFileIsAnErrorNotASilentReset() throws {
+        try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: path))
+        let error = try #require(throws: StoreError.self) { try SQLiteRolloutStore(path: path) }
+        #expect(error.description.contains(path))
+        #expect(error.description.contains("does not start over silently"))
+        // The file is left as it was.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x42, count: 8192))
+    }
+
+    @Test func anUnwritableLocationIsAnError() throws {
+        #expect(throws: StoreError.self) { try SQLiteRolloutStore(path: "/nonexistent-dir/weir/state.sqlite") }
+    }
+}
