@@ -74,14 +74,14 @@ public actor RolloutController {
         // complete second after its warm-up, so short intervals stretch to the next second.
         let due = routes.filter { route in
             guard let machine = machines[route.name] else { return false }
-            return machine.isWindowDue(at: now) && now.second > machine.measureFrom.secondRoundedUp
+            return machine.isWindowDue(at: now) && now.second > Self.firstSecond(of: machine)
         }
         guard !due.isEmpty else { return }
         await proxy.collect()
         var changed = false
         for route in due {
             guard var machine = machines[route.name] else { continue }
-            let from = machine.measureFrom.secondRoundedUp
+            let from = Self.firstSecond(of: machine)
             let to = now.second
             let status = machine.status
             let canary = status.canary.map { stats(route: route.name, version: $0, from: from, to: to) } ?? RequestStats()
@@ -125,7 +125,7 @@ public actor RolloutController {
         return routes.compactMap { route in
             guard let machine = machines[route.name] else { return nil }
             // The window so far, in whole collected seconds.
-            let from = machine.measureFrom.secondRoundedUp
+            let from = Self.firstSecond(of: machine)
             let to = now.second
             var window: [String: RequestStats] = [:]
             for version in route.versions {
@@ -142,6 +142,11 @@ public actor RolloutController {
     public func status(of name: String) -> RolloutStatus? { machines[name]?.status }
 
     // MARK: Internals
+
+    /// The first whole measurement second of the running window.
+    static func firstSecond(of machine: RolloutStateMachine<UptimeClock>) -> Int64 {
+        machine.windowBeganWithWarmup ? machine.measureFrom.secondRoundedUp : machine.measureFrom.second
+    }
 
     private func stats(route: String, version: String, from: Int64, to: Int64) -> RequestStats {
         proxy.measurements.stats(for: SeriesKey(route: route, version: version), from: from, to: to)

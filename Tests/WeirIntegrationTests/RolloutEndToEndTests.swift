@@ -74,6 +74,7 @@ extension IntegrationTests {
             let canary = seen.filter { $0.version == "v2" }
             #expect(canary.count > 20, "the canary must have served traffic before its rollback")
             let lastCanary = try #require(canary.last)
+            print("failing canary: last canary response \(lastCanary.at) after load began")
             // (failure_limit + 1) × interval + 1 s
             #expect(lastCanary.at <= .seconds(4), "canary still served at \(lastCanary.at)")
             let after = seen.filter { $0.at > lastCanary.at }
@@ -84,6 +85,7 @@ extension IntegrationTests {
         @Test func healthyCanaryIsPromotedAndTakesAllTraffic() async throws {
             let seen = try await observe(canaryErrorRate: 0, duration: .seconds(5))
             let lastStable = try #require(seen.last { $0.version == "v1" })
+            print("healthy canary: last stable response \(lastStable.at) after load began")
             // Two steps of one-second windows, then promotion.
             #expect(lastStable.at <= .seconds(4), "stable still served at \(lastStable.at)")
             let after = seen.filter { $0.at > lastStable.at }

@@ -26,6 +26,11 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         self.promotedAt = status.phase == .promoted ? (promotedAt ?? now) : nil
     }
 
+    /// Whether the running window began with a warm-up (after a weight change). Callers that
+    /// measure in whole seconds round the start up then, and down otherwise, so consecutive
+    /// windows neither overlap nor leave a gap.
+    public var windowBeganWithWarmup: Bool { measureFrom > windowStart }
+
     /// When the running window ends.
     public var windowEnd: C.Instant { windowStart.advanced(by: policy.interval) }
 
