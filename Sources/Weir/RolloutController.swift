@@ -119,9 +119,10 @@ public actor RolloutController {
         }
     }
 
-    /// Every route as operators see it, in config order.
-    public func views() -> [RouteView] {
+    /// Every route as operators see it, in config order, with measurements up to the last whole second.
+    public func views() async -> [RouteView] {
         let now = clock.now
+        await proxy.collect()
         return routes.compactMap { route in
             guard let machine = machines[route.name] else { return nil }
             // The window so far, in whole collected seconds.
