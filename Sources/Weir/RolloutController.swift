@@ -24,6 +24,8 @@ public actor RolloutController {
     private var machines: [String: RolloutStateMachine<UptimeClock>] = [:]
     private var generation: UInt64 = 1
     private var lastEvents: [String: RolloutEvent] = [:]
+    /// The last measurement second fed to each route's sequential judge.
+    private var observedThrough: [String: Int64] = [:]
     private let proxy: ProxyServer
     private let store: any RolloutStore
     private let webhooks: WebhookNotifier
@@ -67,8 +69,10 @@ public actor RolloutController {
         await publish()
     }
 
-    /// Judges every route whose analysis window has ended.
+    /// Judges every route whose analysis window has ended, and feeds sequential judges every
+    /// whole second since their last tick.
     public func tick() async {
+        await observeSeconds()
         let now = clock.now
         // Measurements come in whole seconds: a window is judged once it spans at least one
         // complete second after its warm-up, so short intervals stretch to the next second.
@@ -143,6 +147,40 @@ public actor RolloutController {
     public func status(of name: String) -> RolloutStatus? { machines[name]?.status }
 
     // MARK: Internals
+
+    private func observeSeconds() async {
+        let sequentialRoutes = routes.filter { $0.policy.sequential != nil }
+        guard !sequentialRoutes.isEmpty else { return }
+        let now = clock.now
+        await proxy.collect()
+        var changed = false
+        for route in sequentialRoutes {
+            guard var machine = machines[route.name], let canaryName = machine.status.canary else { continue }
+            let last = observedThrough[route.name] ?? now.second - 1
+            var second = last + 1
+            while second < now.second {
+                let canary = stats(route: route.name, version: canaryName, from: second, to: second + 1)
+                let stable = stats(route: route.name, version: machine.status.stable, from: second, to: second + 1)
+                let instant = UptimeClock.Instant(nanoseconds: UInt64(second + 1) * 1_000_000_000)
+                var next = machine
+                if let transition = next.observeSecond(canary: canary, stable: stable, at: instant) {
+                    do {
+                        try record(transition, policy: route.policy)
+                    } catch {
+                        // Not stored, so not applied: the same second is judged again next tick.
+                        logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
+                        break
+                    }
+                    changed = changed || transition.changesWeights(policy: route.policy)
+                }
+                machine = next
+                observedThrough[route.name] = second
+                second += 1
+            }
+            machines[route.name] = machine
+        }
+        if changed { await publish() }
+    }
 
     /// The first whole measurement second of the running window.
     static func firstSecond(of machine: RolloutStateMachine<UptimeClock>) -> Int64 {

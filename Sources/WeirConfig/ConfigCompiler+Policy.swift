@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let policyKeys = [
         "steps", "interval", "warmup", "min_requests", "failure_limit", "promote", "errors", "checks", "webhooks",
-        "rollback_window",
+        "rollback_window", "judge", "sequential",
     ]
 
     /// The policy block; nil when any part of it is invalid (the errors are recorded).
@@ -48,10 +48,66 @@ extension ConfigCompiler {
         if let value = positiveDuration(fields["rollback_window"], YAMLReader.join(path, "rollback_window")) {
             policy.rollbackWindow = value
         }
+        if let judgeNode = fields["judge"], let text = reader.string(judgeNode, YAMLReader.join(path, "judge")) {
+            switch text {
+            case "thresholds": policy.judge = .thresholds
+            case "sequential": policy.judge = .sequential(SequentialPolicy())
+            default: reader.fail(judgeNode, YAMLReader.join(path, "judge"), "expected 'thresholds' or 'sequential', found '\(text)'")
+            }
+        }
+        if let sequentialNode = fields["sequential"] {
+            let sequentialPath = YAMLReader.join(path, "sequential")
+            if policy.sequential == nil {
+                reader.fail(sequentialNode, sequentialPath, "settings for the sequential judge need 'judge: sequential'")
+            } else if let settings = sequential(sequentialNode, sequentialPath) {
+                policy.judge = .sequential(settings)
+            }
+        }
         if let warmupNode = fields["warmup"], policy.warmup >= policy.interval {
             reader.fail(warmupNode, YAMLReader.join(path, "warmup"), "must be shorter than the interval (\(DurationText.format(policy.interval)))")
         }
         return reader.errors.count == errorCountBefore ? policy : nil
+    }
+
+    private mutating func sequential(_ node: Node, _ path: String) -> SequentialPolicy? {
+        let keys = ["alpha", "ratios", "r0", "latency", "max_step_time", "min_bake_time"]
+        guard let fields = reader.mapping(node, path, allowed: keys) else { return nil }
+        var settings = SequentialPolicy()
+        if let alphaNode = fields["alpha"], let alpha = reader.number(alphaNode, YAMLReader.join(path, "alpha")) {
+            if alpha > 0 && alpha < 0.5 {
+                settings.alpha = alpha
+            } else {
+                reader.fail(alphaNode, YAMLReader.join(path, "alpha"), "expected a false-rollback probability above 0 and below 0.5, found \(alpha)")
+            }
+        }
+        if let ratiosNode = fields["ratios"], let items = reader.sequence(ratiosNode, YAMLReader.join(path, "ratios"), of: "ratios") {
+            let ratios = items.enumerated().compactMap { index, item in reader.number(item, YAMLReader.index(YAMLReader.join(path, "ratios"), index)) }
+            if ratios.count == items.count, !ratios.isEmpty, ratios.allSatisfy({ $0 > 1 }) {
+                settings.ratios = ratios
+            } else {
+                reader.fail(ratiosNode, YAMLReader.join(path, "ratios"), "expected a list of ratios above 1, such as [1.5, 2, 3, 5, 8, 13, 20]")
+            }
+        }
+        if let r0Node = fields["r0"], let r0 = reader.number(r0Node, YAMLReader.join(path, "r0")) {
+            if r0 > 1 { settings.r0 = r0 } else { reader.fail(r0Node, YAMLReader.join(path, "r0"), "expected a ratio above 1, found \(r0)") }
+        }
+        if let latencyNode = fields["latency"], let text = reader.string(latencyNode, YAMLReader.join(path, "latency")) {
+            switch text {
+            case "off": settings.latency = .off
+            case "learn": settings.latency = .slowEvents(thresholdSeconds: nil)
+            default:
+                if let threshold = DurationText.parse(text), threshold > .zero {
+                    settings.latency = .slowEvents(thresholdSeconds: Double(threshold.components.seconds) + Double(threshold.components.attoseconds) / 1e18)
+                } else {
+                    reader.fail(latencyNode, YAMLReader.join(path, "latency"), "expected 'learn', 'off' or a slow-response threshold such as 250ms, found '\(text)'")
+                }
+            }
+        }
+        if let node = fields["max_step_time"] { settings.maxStepTime = positiveDuration(node, YAMLReader.join(path, "max_step_time")) }
+        if let node = fields["min_bake_time"], let value = reader.duration(node, YAMLReader.join(path, "min_bake_time")) {
+            settings.minBakeTime = value
+        }
+        return settings
     }
 
     private mutating func positiveDuration(_ node: Node?, _ path: String) -> Duration? {

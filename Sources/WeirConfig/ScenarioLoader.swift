@@ -11,6 +11,7 @@ import Yams
 ///     rps: 200                 # whole route
 ///     stable: { error_rate: 0.01, latency_p50: 20ms, latency_p99: 80ms }
 ///     canary: { error_rate: 0.06, latency_p50: 20ms, latency_p99: 80ms }   # default: as stable
+///     # also: slow_share: 0.03, slow_extra: 1s   (3 % of requests take 1 s longer)
 /// ```
 public enum ScenarioLoader {
     /// A parsed scenario and the route it names, if any.
@@ -73,7 +74,9 @@ public enum ScenarioLoader {
     }
 
     private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior? {
-        guard let fields = reader.mapping(node, path, allowed: ["error_rate", "latency_p50", "latency_p99"]) else { return nil }
+        guard let fields = reader.mapping(node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"]) else {
+            return nil
+        }
         var behavior = Scenario.VersionBehavior()
         if let node = fields["error_rate"], let rate = reader.number(node, YAMLReader.join(path, "error_rate")) {
             if (0...1).contains(rate) {
@@ -91,6 +94,12 @@ public enum ScenarioLoader {
                 reader.fail(node, YAMLReader.join(path, "latency_p99"), "must not be below latency_p50")
             }
             behavior.latencyP99 = Self.seconds(value)
+        }
+        if let node = fields["slow_share"], let share = reader.number(node, YAMLReader.join(path, "slow_share")) {
+            if (0...1).contains(share) { behavior.slowShare = share } else { reader.fail(node, YAMLReader.join(path, "slow_share"), "expected a share from 0 to 1") }
+        }
+        if let node = fields["slow_extra"], let value = reader.duration(node, YAMLReader.join(path, "slow_extra")) {
+            behavior.slowExtra = Self.seconds(value)
         }
         return behavior
     }

@@ -23,8 +23,12 @@ struct Simulate: ParsableCommand {
     @Option(help: "Run this many seeded runs (seed, seed+1, …) and print the outcome shares instead of one timeline.")
     var runs: Int?
 
+    @Flag(help: "With --runs: run the fixed-threshold checks and the sequential judge side by side on the same seeds.")
+    var compare = false
+
     func validate() throws {
         if let runs, runs < 1 { throw ValidationError("--runs must be at least 1") }
+        if compare && runs == nil { throw ValidationError("--compare needs --runs") }
     }
 
     func run() throws {
@@ -44,7 +48,9 @@ struct Simulate: ParsableCommand {
         guard chosen.canaryIndex != nil else { throw ValidationError("route \(chosen.name) has no canary to simulate") }
         let simulator = RolloutSimulator(route: chosen, scenario: loaded.scenario)
         print(Self.describe(chosen, scenario: loaded.scenario))
-        if let runs {
+        if let runs, compare {
+            printComparison(route: chosen, scenario: loaded.scenario, runs: runs)
+        } else if let runs {
             printSummary(of: (0..<runs).map { simulator.run(seed: seed &+ UInt64($0), stopAtDecision: true) }, runs: runs)
         } else {
             printTimeline(simulator.run(seed: seed), route: chosen)
@@ -85,10 +91,50 @@ struct Simulate: ParsableCommand {
         print("undecided:   \(share(undecided))")
     }
 
+    /// The same seeds through both judges, one row each.
+    private func printComparison(route: RouteDefinition, scenario: Scenario, runs: Int) {
+        var thresholds = route
+        thresholds.policy.judge = .thresholds
+        var sequential = route
+        sequential.policy.judge = .sequential(route.policy.sequential ?? SequentialPolicy())
+        var rows: [[String]] = []
+        for (name, variant) in [("thresholds", thresholds), ("sequential", sequential)] {
+            let simulator = RolloutSimulator(route: variant, scenario: scenario)
+            let outcomes = (0..<runs).map { simulator.run(seed: seed &+ UInt64($0), stopAtDecision: true) }
+            let rolledBack = outcomes.filter(\.endedRolledBack)
+            let promoted = outcomes.filter(\.endedPromoted)
+            rows.append([
+                name,
+                "\(rolledBack.count)/\(runs) (\(Format.percent(Double(rolledBack.count) / Double(runs))))",
+                Self.quantiles(rolledBack),
+                "\(promoted.count)/\(runs)",
+                Self.quantiles(promoted),
+                "\(runs - rolledBack.count - promoted.count)",
+            ])
+        }
+        print("runs: \(runs) per judge (seeds \(seed)…\(seed &+ UInt64(runs - 1)))")
+        print(TextTable.render(header: ["judge", "rolled back", "to roll back (median / p90)", "promoted", "to promote (median / p90)", "undecided"], rows: rows))
+    }
+
+    static func quantiles(_ outcomes: [RolloutSimulator.Outcome]) -> String {
+        let sorted = outcomes.compactMap(\.decidedAt).sorted()
+        guard !sorted.isEmpty else { return "-" }
+        return "\(clock(sorted[sorted.count / 2])) / \(clock(sorted[min(sorted.count - 1, sorted.count * 9 / 10)]))"
+    }
+
     static func describe(_ route: RouteDefinition, scenario: Scenario) -> String {
         let policy = route.policy
         let steps = policy.steps.map { Format.weight($0.weight) + ($0.pause ? " (pause)" : "") }.joined(separator: ", ")
-        let checks = policy.checks.map(CheckText.describe).joined(separator: "; ")
+        var checks = policy.checks.map(CheckText.describe).joined(separator: "; ")
+        if let sequential = policy.sequential {
+            let latency: String
+            switch sequential.latency {
+            case .off: latency = "off"
+            case .slowEvents(let threshold?): latency = "slow > \(Format.milliseconds(threshold))"
+            case .slowEvents(nil): latency = "slow > stable p99 (learned)"
+            }
+            checks = "sequential judge, α=\(sequential.alpha), ratios \(sequential.ratios.map { Format.decimal($0, places: 1) }.joined(separator: ",")), r0 \(sequential.r0), latency \(latency)"
+        }
         return """
             route \(route.name): steps [\(steps)], interval \(DurationText.format(policy.interval)), warmup \(DurationText.format(policy.warmup)), \
             min_requests \(policy.minRequests), failure_limit \(policy.failureLimit), promote \(policy.promote.rawValue)

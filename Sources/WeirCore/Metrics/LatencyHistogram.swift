@@ -26,6 +26,14 @@ public struct LatencyHistogram: Sendable {
         return Double(histogram.valueAtPercentile(percentile)) / 1_000_000
     }
 
+    /// How many recorded values exceed `seconds`.
+    public func count(above seconds: Double) -> UInt64 {
+        guard histogram.totalCount > 0 else { return 0 }
+        let micros = UInt64(max(0, seconds * 1_000_000))
+        guard micros < Self.highestMicros else { return 0 }
+        return histogram.totalCount - histogram.count(within: 0...micros)
+    }
+
     /// Adds another histogram's counts into this one.
     public mutating func merge(_ other: LatencyHistogram) {
         guard other.histogram.totalCount > 0 else { return }

@@ -29,6 +29,8 @@ public struct RolloutPolicy: Sendable, Hashable {
     public var webhooks: [Webhook]
     /// How long after a promotion `undo` may send traffic back to the previous stable.
     public var rollbackWindow: Duration
+    /// Fixed-threshold checks per interval, or the sequential judge.
+    public var judge: RolloutJudge
 
     public init(
         steps: [Step] = RolloutPolicy.defaultSteps,
@@ -40,7 +42,8 @@ public struct RolloutPolicy: Sendable, Hashable {
         errors: Set<ErrorKind> = RolloutPolicy.defaultErrors,
         checks: [Check] = RolloutPolicy.defaultChecks,
         webhooks: [Webhook] = [],
-        rollbackWindow: Duration = .seconds(3600)
+        rollbackWindow: Duration = .seconds(3600),
+        judge: RolloutJudge = .thresholds
     ) {
         self.steps = steps
         self.interval = interval
@@ -52,6 +55,13 @@ public struct RolloutPolicy: Sendable, Hashable {
         self.checks = checks
         self.webhooks = webhooks
         self.rollbackWindow = rollbackWindow
+        self.judge = judge
+    }
+
+    /// The sequential judge's settings, when the policy uses it.
+    public var sequential: SequentialPolicy? {
+        if case .sequential(let settings) = judge { return settings }
+        return nil
     }
 
     public static let defaultSteps: [Step] = [5, 10, 25, 50].map { Step(weight: $0) }

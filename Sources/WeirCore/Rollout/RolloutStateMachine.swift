@@ -13,6 +13,12 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     public private(set) var promotedAt: C.Instant?
     /// The verdict of the last window, shown to operators.
     public private(set) var lastVerdict: Verdict?
+    /// The sequential judge of the running rollout, when the policy uses one.
+    public private(set) var judge: SequentialJudge?
+    /// When the current step (or the resumption of it) began.
+    public private(set) var stepStartedAt: C.Instant
+    /// Canary requests seen by the sequential judge in the current step.
+    public private(set) var canaryRequestsInStep: UInt64 = 0
 
     private var policy: RolloutPolicy { route.policy }
 
@@ -24,6 +30,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         self.windowStart = now
         self.measureFrom = now.advanced(by: route.policy.warmup)
         self.promotedAt = status.phase == .promoted ? (promotedAt ?? now) : nil
+        self.stepStartedAt = now
     }
 
     /// Whether the running window began with a warm-up (after a weight change). Callers that
@@ -36,7 +43,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
 
     /// Whether a progressing rollout's window has ended and wants a verdict.
     public func isWindowDue(at now: C.Instant) -> Bool {
-        status.phase == .progressing && now >= windowEnd
+        policy.sequential == nil && status.phase == .progressing && now >= windowEnd
     }
 
     /// The traffic split the current state means.
@@ -48,7 +55,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// Returns the transition it causes, if any; an inconclusive or passing-but-not-yet-advancing
     /// window only starts the next one.
     public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats) -> RolloutTransition? {
-        guard status.phase == .progressing, let canaryName = status.canary else {
+        guard status.phase == .progressing, status.canary != nil else {
             startWindow(at: now, warmup: false)
             return nil
         }
@@ -60,23 +67,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             startWindow(at: now, warmup: false)
             return nil
         case .success(let reason):
-            next.consecutiveFailures = 0
-            let last = policy.steps.count - 1
-            if status.step >= last {
-                if policy.promote == .auto {
-                    return promote(at: now, actor: .policy, reason: "step \(status.step) passed: \(reason); \(canaryName) promoted")
-                }
-                next.phase = .paused
-                return apply(next, at: now, actor: .policy, kind: .pause,
-                    reason: "last step passed: \(reason); waiting for weirctl promote (promote: manual)")
-            }
-            next.step = status.step + 1
-            next.pinnedPercent = nil
-            let pauses = policy.steps[next.step].pause
-            if pauses { next.phase = .paused }
-            let arrow = "step \(status.step) -> \(next.step): \(reason)"
-            return apply(next, at: now, actor: .policy, kind: pauses ? .pause : .step,
-                reason: pauses ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
+            return advance(at: now, reason: reason)
         case .failure(let reason):
             next.consecutiveFailures = status.consecutiveFailures + 1
             if next.consecutiveFailures >= policy.failureLimit {
@@ -87,6 +78,66 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
                 reason: "window failed (\(next.consecutiveFailures)/\(policy.failureLimit)): \(reason)")
         }
     }
+
+    /// Moves a progressing canary one step on (pausing at a `pause: true` step) or, after the
+    /// last step, promotes it (`promote: auto`) or holds it for an operator (`manual`).
+    private mutating func advance(at now: C.Instant, reason: String) -> RolloutTransition {
+        let canaryName = status.canary ?? status.stable
+        var next = status
+        next.consecutiveFailures = 0
+        let last = policy.steps.count - 1
+        if status.step >= last {
+            if policy.promote == .auto {
+                return promote(at: now, actor: .policy, reason: "step \(status.step) passed: \(reason); \(canaryName) promoted")
+            }
+            next.phase = .paused
+            return apply(next, at: now, actor: .policy, kind: .pause,
+                reason: "last step passed: \(reason); waiting for weirctl promote (promote: manual)")
+        }
+        next.step = status.step + 1
+        next.pinnedPercent = nil
+        let pauses = policy.steps[next.step].pause
+        if pauses { next.phase = .paused }
+        let arrow = "step \(status.step) -> \(next.step): \(reason)"
+        return apply(next, at: now, actor: .policy, kind: pauses ? .pause : .step,
+            reason: pauses ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
+    }
+
+    // MARK: Sequential judging
+
+    /// Feeds one second of traffic to the sequential judge (policies with `judge: sequential`).
+    /// Rolls back the moment the evidence reaches 1/α; advances a step once the canary is shown
+    /// safe (after the minimum bake time) or, failing proof, after the maximum step time when it
+    /// served at least `min_requests` and no regression was found.
+    public mutating func observeSecond(canary: RequestStats, stable: RequestStats, at now: C.Instant) -> RolloutTransition? {
+        guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused, status.canary != nil else {
+            return nil
+        }
+        var judge = self.judge ?? SequentialJudge(policy: settings)
+        judge.observe(canary: canary, stable: stable, weightPercent: status.canaryPercent(policy: policy), errorKinds: policy.errors)
+        self.judge = judge
+        canaryRequestsInStep += canary.requests
+        guard status.phase == .progressing else { return nil }
+        if let reason = judge.rollbackReason {
+            lastVerdict = .failure(reason: reason)
+            return rollback(at: now, actor: .policy, reason: "rolled back by the sequential judge: \(reason)")
+        }
+        let inStep = stepStartedAt.duration(to: now)
+        let maxStepTime = settings.maxStepTime ?? policy.interval
+        let reason: String
+        if inStep >= settings.minBakeTime && judge.safetyShown {
+            reason = "canary shown no worse than \(Format.decimal(settings.r0, places: 1))x stable (e=\(Format.decimal(min(judge.safety.eValue, 1e12), places: 1)) ≥ \(Format.decimal(judge.rejectionThreshold, places: 0)))"
+        } else if inStep >= maxStepTime && canaryRequestsInStep >= UInt64(policy.minRequests) {
+            reason = "no regression in \(Self.seconds(inStep))s, n=\(canaryRequestsInStep) (\(judge.evidence()))"
+        } else {
+            lastVerdict = .inconclusive(reason: "watching: \(judge.evidence())")
+            return nil
+        }
+        lastVerdict = .success(reason: reason)
+        return advance(at: now, reason: reason)
+    }
+
+    private static func seconds(_ duration: Duration) -> Int64 { duration.components.seconds }
 
     // MARK: Commands
 
@@ -112,6 +163,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             return .success(apply(next, at: now, actor: .admin, kind: .resume, reason: "resumed by operator"))
         case .retry:
             next = RolloutStatus(phase: .progressing, step: 0, stable: status.stable, canary: status.canary)
+            judge = nil
             return .success(apply(next, at: now, actor: .admin, kind: .retry, reason: "retry by operator: starting again at step 0"))
         case .rollback(let reason):
             return .success(rollback(at: now, actor: .admin, reason: "rolled back by operator" + (reason.map { ": \($0)" } ?? "")))
@@ -199,6 +251,10 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             route: route.name, from: status, to: next, weights: next.weights(policy: policy), actor: actor, reason: reason, kind: kind
         )
         let weightsChanged = transition.changesWeights(policy: policy)
+        if weightsChanged || next.phase != status.phase {
+            stepStartedAt = now
+            canaryRequestsInStep = 0
+        }
         status = next
         startWindow(at: now, warmup: weightsChanged)
         return transition

@@ -62,7 +62,10 @@ public struct RolloutSimulator {
                 let behavior = toCanary ? phase.canary : phase.stable
                 let model = toCanary ? canaryModel : stableModel
                 let failed = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
-                let latency = model.sample(using: &random)
+                var latency = model.sample(using: &random)
+                if behavior.slowShare > 0 && Double.random(in: 0..<1, using: &random) < behavior.slowShare {
+                    latency += UInt64(behavior.slowExtra * 1e9)
+                }
                 let outcome = RequestOutcome(status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
                 if toCanary { canaryStats.record(outcome) } else { stableStats.record(outcome) }
             }
@@ -72,14 +75,20 @@ public struct RolloutSimulator {
             canaryWindow.add(second: second, stats: canaryStats)
 
             let now = VirtualClock.Instant(offset: .seconds(second + 1))
-            guard machine.isWindowDue(at: now) else { continue }
-            let from = Self.ceilSecond(machine.measureFrom)
-            let to = now.second
-            let transition = machine.windowEnded(
-                at: now,
-                canary: canaryWindow.stats(from: from, to: to),
-                stable: stableWindow.stats(from: from, to: to)
-            )
+            let transition: RolloutTransition?
+            if route.policy.sequential != nil {
+                transition = machine.observeSecond(canary: canaryStats, stable: stableStats, at: now)
+            } else if machine.isWindowDue(at: now) {
+                let from = Self.ceilSecond(machine.measureFrom)
+                let to = now.second
+                transition = machine.windowEnded(
+                    at: now,
+                    canary: canaryWindow.stats(from: from, to: to),
+                    stable: stableWindow.stats(from: from, to: to)
+                )
+            } else {
+                continue
+            }
             if let transition {
                 decisions.append(Decision(at: now.offset, transition: transition))
                 if transition.to.phase == .promoted || transition.to.phase == .rolledBack {

@@ -9,11 +9,16 @@ public struct Scenario: Sendable, Hashable {
         public var latencyP50: Double
         /// 99th-percentile latency, seconds (a log-normal distribution is fitted to both).
         public var latencyP99: Double
+        /// Share of requests that take `slowExtra` seconds longer (a stalled dependency).
+        public var slowShare: Double
+        public var slowExtra: Double
 
-        public init(errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080) {
+        public init(errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080, slowShare: Double = 0, slowExtra: Double = 0) {
             self.errorRate = errorRate
             self.latencyP50 = latencyP50
             self.latencyP99 = latencyP99
+            self.slowShare = slowShare
+            self.slowExtra = slowExtra
         }
     }
 

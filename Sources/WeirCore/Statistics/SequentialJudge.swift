@@ -1,0 +1,77 @@
+/// The sequential judge of one rollout: error-provenance e-processes on errors and on slow
+/// responses, combined by their average (never multiplied: they see the same requests), plus the
+/// reverse test that shows a canary safe. Fed one second of traffic at a time with the canary
+/// weight in force; never reset while the rollout lasts.
+public struct SequentialJudge: Sendable {
+    public let policy: SequentialPolicy
+    public private(set) var errors: ErrorProvenanceEProcess
+    /// Slow-response test; nil when latency is not judged.
+    public private(set) var slow: ErrorProvenanceEProcess?
+    public private(set) var safety: NoWorseThanEProcess
+    /// The slow threshold in seconds once fixed.
+    public private(set) var slowThreshold: Double?
+    private var learning = LatencyHistogram()
+    /// The canary weight (percent) of the last observation, for reasons.
+    public private(set) var lastWeightPercent: Double = 0
+
+    public init(policy: SequentialPolicy) {
+        self.policy = policy
+        errors = ErrorProvenanceEProcess(ratios: policy.ratios)
+        safety = NoWorseThanEProcess(r0: policy.r0)
+        switch policy.latency {
+        case .off:
+            slow = nil
+        case .slowEvents(let threshold):
+            slow = ErrorProvenanceEProcess(ratios: policy.ratios)
+            slowThreshold = threshold
+        }
+    }
+
+    /// The e-value that rolls back: 1/α.
+    public var rejectionThreshold: Double { 1 / policy.alpha }
+
+    /// Adds one second of traffic seen at a canary weight of `weightPercent`.
+    public mutating func observe(canary: RequestStats, stable: RequestStats, weightPercent: Double, errorKinds: Set<ErrorKind>) {
+        lastWeightPercent = weightPercent
+        let rho = weightPercent / 100
+        let canaryErrors = canary.errors(countingAs: errorKinds)
+        let stableErrors = stable.errors(countingAs: errorKinds)
+        errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        guard slow != nil else { return }
+        if let threshold = slowThreshold {
+            slow?.observe(canary: canary.total.count(above: threshold), stable: stable.total.count(above: threshold), rho: rho)
+        } else {
+            // Learn the threshold from the stable alone, then freeze it.
+            learning.merge(stable.total)
+            if learning.count >= UInt64(SequentialPolicy.learnRequests) {
+                slowThreshold = learning.seconds(atPercentile: 99)
+            }
+        }
+    }
+
+    /// The combined e-value: the mean of the active tests' e-values.
+    public var eValue: Double {
+        guard let slow else { return errors.eValue }
+        return (errors.eValue + slow.eValue) / 2
+    }
+
+    /// Why to roll back, once the evidence is strong enough; nil before.
+    public var rollbackReason: String? {
+        eValue >= rejectionThreshold ? evidence(comparison: "≥") : nil
+    }
+
+    /// Whether the canary is shown no worse than r₀ × the stable on errors.
+    public var safetyShown: Bool { safety.eValue >= rejectionThreshold }
+
+    /// `e=143.2 ≥ 100 (α=0.01): canary errors 31 of 44 at weight 5%`, naming the test that weighs most.
+    public func evidence(comparison: String? = nil) -> String {
+        let sign = comparison ?? (eValue >= rejectionThreshold ? "≥" : "<")
+        let head = "e=\(Format.decimal(min(eValue, 1e12), places: 1)) \(sign) \(Format.decimal(rejectionThreshold, places: 0)) (α=\(policy.alpha))"
+        let weight = "at weight \(Format.weight(lastWeightPercent))%"
+        if let slow, let slowThreshold, slow.eValue > errors.eValue {
+            return "\(head): canary slow responses (> \(Format.milliseconds(slowThreshold))) \(slow.canaryEvents) of \(slow.totalEvents) \(weight)"
+        }
+        return "\(head): canary errors \(errors.canaryEvents) of \(errors.totalEvents) \(weight)"
+    }
+}
