@@ -156,7 +156,9 @@ public actor RolloutController {
         var changed = false
         for route in sequentialRoutes {
             guard var machine = machines[route.name], let canaryName = machine.status.canary else { continue }
+            // A judge starts with the first whole second after it is first seen.
             let last = observedThrough[route.name] ?? now.second - 1
+            observedThrough[route.name] = last
             var second = last + 1
             while second < now.second {
                 let canary = stats(route: route.name, version: canaryName, from: second, to: second + 1)

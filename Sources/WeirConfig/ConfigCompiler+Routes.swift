@@ -53,6 +53,14 @@ extension ConfigCompiler {
             overrideHeader = value
         }
         let policy = fields["policy"].map { self.policy($0, YAMLReader.join(path, "policy")) } ?? RolloutPolicy()
+        if sticky != nil, let policyNode = fields["policy"], policy?.sequential != nil {
+            // Sticky keys put all of one user's (retried) requests on one version, so events are no
+            // longer independent draws with probability ρ: the judge's guarantee would not hold.
+            reader.fail(
+                policyNode, YAMLReader.join(path, "policy.judge"),
+                "the sequential judge needs requests assigned independently; sticky routes break that — use judge: thresholds"
+            )
+        }
         guard let name, let match, let versions, let stable, let policy else { return nil }
         return RouteDefinition(
             name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,

@@ -14,7 +14,7 @@ extension IntegrationTests {
             var version: String
         }
 
-        func config(port: Int, stable: String, canary: String) -> String {
+        func config(port: Int, stable: String, canary: String, judge: String = "") -> String {
             """
             server: { listen: "127.0.0.1:\(port)" }
             routes:
@@ -33,18 +33,19 @@ extension IntegrationTests {
                   failure_limit: 2
                   checks:
                     - { metric: error_rate, max_increase: 0.05 }
+            \(judge)
             """
         }
 
         /// Starts weir on `yaml`, sends requests on 4 connections for `duration`, returns what was seen.
-        func observe(canaryErrorRate: Double, duration: Duration) async throws -> [Observation] {
+        func observe(canaryErrorRate: Double, duration: Duration, judge: String = "") async throws -> [Observation] {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: canaryErrorRate)]) { servers in
                 let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-e2e-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let file = directory.appendingPathComponent("weir.yaml")
-                try config(port: port, stable: servers[0].url, canary: servers[1].url).write(to: file, atomically: true, encoding: .utf8)
+                try config(port: port, stable: servers[0].url, canary: servers[1].url, judge: judge).write(to: file, atomically: true, encoding: .utf8)
                 let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
                 try await waitUntilServing(port: port)
                 let start = ContinuousClock.now
@@ -82,12 +83,23 @@ extension IntegrationTests {
             #expect(after.allSatisfy { $0.version == "v1" })
         }
 
+        @Test func theSequentialJudgeRollsAFailingCanaryBackWithinSeconds() async throws {
+            let judge = "      judge: sequential\n      sequential: { latency: off }"
+            let seen = try await observe(canaryErrorRate: 0.3, duration: .seconds(5), judge: judge)
+            let lastCanary = try #require(seen.last { $0.version == "v2" })
+            print("sequential judge: last canary response \(lastCanary.at) after load began")
+            #expect(lastCanary.at <= .seconds(3), "canary still served at \(lastCanary.at)")
+            let after = seen.filter { $0.at > lastCanary.at }
+            #expect(after.count > 200 && after.allSatisfy { $0.version == "v1" })
+        }
+
         @Test func healthyCanaryIsPromotedAndTakesAllTraffic() async throws {
-            let seen = try await observe(canaryErrorRate: 0, duration: .seconds(5))
+            let seen = try await observe(canaryErrorRate: 0, duration: .seconds(7))
             let lastStable = try #require(seen.last { $0.version == "v1" })
             print("healthy canary: last stable response \(lastStable.at) after load began")
-            // Two steps of one-second windows, then promotion.
-            #expect(lastStable.at <= .seconds(4), "stable still served at \(lastStable.at)")
+            // Two steps of one-second windows, each after a 200 ms warm-up rounded up to whole
+            // measurement seconds (up to 2 s a step), then promotion.
+            #expect(lastStable.at <= .seconds(5), "stable still served at \(lastStable.at)")
             let after = seen.filter { $0.at > lastStable.at }
             #expect(after.count > 200)
             #expect(after.allSatisfy { $0.version == "v2" })
