@@ -11,6 +11,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
+# The demo starts every time from a clean slate; a real deployment keeps its state file.
+rm -f weir-quickstart.sqlite weir-quickstart.sqlite-wal weir-quickstart.sqlite-shm
 $BIN/weir-demo-model --port 9001 --version v1 --latency-ms 5 --jitter-ms 5 & PIDS+=($!)
 $BIN/weir-demo-model --port 9002 --version v2 --latency-ms 5 --jitter-ms 5 --error-rate "$V2_ERROR_RATE" & PIDS+=($!)
 $BIN/weir check -c "$CONFIG"
@@ -24,6 +26,8 @@ Try, in another terminal:
   curl -i -X POST http://127.0.0.1:8080/v2/models/fraud/infer -d '{"inputs":[]}'
   curl -i -H 'x-weir-version: v2' -X POST http://127.0.0.1:8080/v2/models/fraud/infer -d '{}'
   curl -N -X POST http://127.0.0.1:8080/v2/models/fraud/generate_stream -d '{}'
+Watch it:     .build/release/weirctl status --watch
+Roll back:    .build/release/weirctl rollback fraud --reason "looks wrong"
 To see a rollback instead of a promotion:  V2_ERROR_RATE=0.3 make run
 Load: ~100 requests/s; each line shows who served the last second.
 

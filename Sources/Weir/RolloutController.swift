@@ -92,12 +92,7 @@ public actor RolloutController {
             let stable = stats(route: route.name, version: status.stable, from: from, to: to)
             let transition = machine.windowEnded(at: now, canary: canary, stable: stable)
             if let transition {
-                do {
-                    try record(transition, policy: route.policy)
-                } catch {
-                    logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
-                    continue
-                }
+                guard commit(transition, route: route) else { continue }
                 changed = changed || transition.changesWeights(policy: route.policy)
             } else if let verdict = machine.lastVerdict {
                 logger.debug("window judged", metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
@@ -166,13 +161,8 @@ public actor RolloutController {
                 let instant = UptimeClock.Instant(nanoseconds: UInt64(second + 1) * 1_000_000_000)
                 var next = machine
                 if let transition = next.observeSecond(canary: canary, stable: stable, at: instant) {
-                    do {
-                        try record(transition, policy: route.policy)
-                    } catch {
-                        // Not stored, so not applied: the same second is judged again next tick.
-                        logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
-                        break
-                    }
+                    // Not stored, so not applied: the same second is judged again next tick.
+                    guard commit(transition, route: route) else { break }
                     changed = changed || transition.changesWeights(policy: route.policy)
                 }
                 machine = next
@@ -209,6 +199,18 @@ public actor RolloutController {
         )
         webhooks.notify(event, policy: policy)
         return event
+    }
+
+    /// Records a policy decision; false (and logged) when the store refused it, in which case the
+    /// caller must not apply it.
+    private func commit(_ transition: RolloutTransition, route: RouteDefinition) -> Bool {
+        do {
+            try record(transition, policy: route.policy)
+            return true
+        } catch {
+            logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
+            return false
+        }
     }
 
     /// For a stored promotion, the instant it happened, from its event's wall-clock time.

@@ -79,8 +79,8 @@ public struct WeirApplication: Sendable {
                 logger: logger,
                 onListening: onListening
             ),
-            MeasurementCollector(proxy: proxy, period: .seconds(1)),
-            RolloutControllerService(controller: controller, period: .milliseconds(250)),
+            PeriodicService(period: .seconds(1)) { await proxy.collect() },
+            PeriodicService(period: .milliseconds(250)) { await controller.tick() },
             AdminService(
                 operations: AdminBridge(controller: controller, store: store, configPath: configPath),
                 host: config.admin.listen.host,

@@ -36,3 +36,21 @@ public enum RawTCPClient {
         }
     }
 }
+
+/// Waits until something accepts TCP connections on `127.0.0.1:port` (a child process starting up).
+public func waitUntilListening(port: Int, limit: Duration = .seconds(10)) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    throw RawTCPClient.NotListening(port: port)
+}
+
+extension RawTCPClient {
+    /// Nothing listened on the port in time.
+    public struct NotListening: Error, CustomStringConvertible {
+        public var port: Int
+        public var description: String { "nothing listens on 127.0.0.1:\(port)" }
+    }
+}

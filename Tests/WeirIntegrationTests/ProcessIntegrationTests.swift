@@ -44,10 +44,10 @@ extension IntegrationTests {
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let config = directory.appendingPathComponent("weir.yaml")
-                try ("server: { listen: \"127.0.0.1:\(port)\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                try ("server: { listen: \"127.0.0.1:\(port)\" }\nadmin: { listen: \"127.0.0.1:0\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
                     .write(to: config, atomically: true, encoding: .utf8)
                 let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-                try await waitUntilServing(port: port)
+                try await waitUntilListening(port: port)
                 _ = try await TestHTTPClient.request(port: port, path: "/v2/health/ready")
                 let baseline = try #require(weir.memoryKilobytes("VmRSS"))
 
@@ -78,10 +78,10 @@ extension IntegrationTests {
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let config = directory.appendingPathComponent("weir.yaml")
-                try ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                try ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\nadmin: { listen: \"127.0.0.1:0\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
                     .write(to: config, atomically: true, encoding: .utf8)
                 let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-                try await waitUntilServing(port: port)
+                try await waitUntilListening(port: port)
                 async let slow = TestHTTPClient.request(port: port, path: "/sleep/700")
                 try await Task.sleep(for: .milliseconds(200))
                 weir.signal(SIGTERM)
@@ -92,13 +92,6 @@ extension IntegrationTests {
             }
         }
 
-        func waitUntilServing(port: Int) async throws {
-            for _ in 0..<200 {
-                if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            throw CancellationError()
-        }
 
         func curl(_ arguments: [String]) throws -> String {
             let process = Process()

@@ -17,6 +17,7 @@ extension IntegrationTests {
         func config(port: Int, stable: String, canary: String, judge: String = "") -> String {
             """
             server: { listen: "127.0.0.1:\(port)" }
+            admin: { listen: "127.0.0.1:0" }
             routes:
               - name: fraud
                 match: { path_prefix: /v2/models/fraud }
@@ -47,7 +48,7 @@ extension IntegrationTests {
                 let file = directory.appendingPathComponent("weir.yaml")
                 try config(port: port, stable: servers[0].url, canary: servers[1].url, judge: judge).write(to: file, atomically: true, encoding: .utf8)
                 let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
-                try await waitUntilServing(port: port)
+                try await waitUntilListening(port: port)
                 let start = ContinuousClock.now
                 let observations = try await withThrowingTaskGroup(of: [Observation].self) { group in
                     for _ in 0..<4 {
@@ -105,12 +106,5 @@ extension IntegrationTests {
             #expect(after.allSatisfy { $0.version == "v2" })
         }
 
-        func waitUntilServing(port: Int) async throws {
-            for _ in 0..<200 {
-                if (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil { return }
-                try await Task.sleep(for: .milliseconds(25))
-            }
-            throw CancellationError()
-        }
     }
 }

@@ -38,15 +38,8 @@ final class WeirProcess {
 
     func start() async throws {
         child = try ChildProcess(product: "weir", arguments: ["serve", "-c", configPath], currentDirectory: directory)
-        for _ in 0..<400 {
-            if (try? await RawTCPClient.exchange(port: adminPort, send: [], readFor: .milliseconds(1))) != nil,
-                (try? await RawTCPClient.exchange(port: port, send: [], readFor: .milliseconds(1))) != nil
-            {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        throw CancellationError()
+        try await waitUntilListening(port: adminPort)
+        try await waitUntilListening(port: port)
     }
 
     /// `kill -9`: no chance to flush anything.
