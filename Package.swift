@@ -137,7 +137,8 @@ let package = Package(
         .testTarget(
             name: "WeirIntegrationTests",
             dependencies: [
-                "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model", "weirctl",
+                "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model",
+                "weirctl",
                 "WeirStore", "WeirAdminModels", "WeirHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

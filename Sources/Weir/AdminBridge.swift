@@ -36,7 +36,9 @@ struct AdminBridge: AdminOperations {
     }
 
     func reload() async -> Result<Int, ReloadRefusal> {
-        guard let configPath else { return .failure(ReloadRefusal(errors: ["weir was started without a config file to re-read"])) }
+        guard let configPath else {
+            return .failure(ReloadRefusal(errors: ["weir was started without a config file to re-read"]))
+        }
         do {
             let config = try ConfigLoader.load(path: configPath)
             try await controller.load(config.routes)

@@ -61,8 +61,12 @@ public actor RolloutController {
                 )
                 try record(transition, policy: route.policy)
             }
-            if lastEvents[route.name] == nil { lastEvents[route.name] = try store.events(route: route.name, limit: 1).first }
-            next[route.name] = RolloutStateMachine(route: route, status: status, now: now, promotedAt: try promotionInstant(of: route.name, status: status, now: now))
+            if lastEvents[route.name] == nil {
+                lastEvents[route.name] = try store.events(route: route.name, limit: 1).first
+            }
+            next[route.name] = RolloutStateMachine(
+                route: route, status: status, now: now,
+                promotedAt: try promotionInstant(of: route.name, status: status, now: now))
         }
         self.routes = routes
         self.machines = next
@@ -88,14 +92,17 @@ public actor RolloutController {
             let from = Self.firstSecond(of: machine)
             let to = now.second
             let status = machine.status
-            let canary = status.canary.map { stats(route: route.name, version: $0, from: from, to: to) } ?? RequestStats()
+            let canary =
+                status.canary.map { stats(route: route.name, version: $0, from: from, to: to) } ?? RequestStats()
             let stable = stats(route: route.name, version: status.stable, from: from, to: to)
             let transition = machine.windowEnded(at: now, canary: canary, stable: stable)
             if let transition {
                 guard commit(transition, route: route) else { continue }
                 changed = changed || transition.changesWeights(policy: route.policy)
             } else if let verdict = machine.lastVerdict {
-                logger.debug("window judged", metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
+                logger.debug(
+                    "window judged",
+                    metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
             }
             machines[route.name] = machine
         }
@@ -103,7 +110,9 @@ public actor RolloutController {
     }
 
     /// Applies an operator's command to a route; returns the stored event, or why it was refused.
-    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<RolloutEvent, RolloutRefusal> {
+    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<
+        RolloutEvent, RolloutRefusal
+    > {
         guard var machine = machines[name] else {
             return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
         }
@@ -194,7 +203,8 @@ public actor RolloutController {
             "rollout \(transition.from.summary) -> \(transition.to.summary): \(transition.reason)",
             metadata: [
                 "route": "\(transition.route)", "actor": "\(transition.actor.rawValue)",
-                "weights": "\(transition.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(Format.weight($0.value))" }.joined(separator: ","))",
+                "weights":
+                    "\(transition.weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(Format.weight($0.value))" }.joined(separator: ","))",
             ]
         )
         webhooks.notify(event, policy: policy)
@@ -208,15 +218,21 @@ public actor RolloutController {
             try record(transition, policy: route.policy)
             return true
         } catch {
-            logger.error("cannot store a rollout decision; it will be retried", metadata: ["route": "\(route.name)", "error": "\(error)"])
+            logger.error(
+                "cannot store a rollout decision; it will be retried",
+                metadata: ["route": "\(route.name)", "error": "\(error)"])
             return false
         }
     }
 
     /// For a stored promotion, the instant it happened, from its event's wall-clock time.
-    private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) throws -> UptimeClock.Instant? {
+    private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) throws
+        -> UptimeClock.Instant?
+    {
         guard status.phase == .promoted,
-            let event = try store.events(route: route, limit: 20).first(where: { $0.to == .promoted && $0.kind == .promote })
+            let event = try store.events(route: route, limit: 20).first(where: {
+                $0.to == .promoted && $0.kind == .promote
+            })
         else { return nil }
         let ageMillis = max(0, Int64(Date().timeIntervalSince1970 * 1000) - event.at)
         return now.advanced(by: .milliseconds(-ageMillis))
@@ -229,7 +245,10 @@ public actor RolloutController {
     }
 
     private static func describeStart(_ status: RolloutStatus, route: RouteDefinition) -> String {
-        guard let canary = status.canary, status.phase == .progressing else { return "route configured: all traffic to \(status.stable)" }
-        return "rollout of \(canary) started at step 0 (\(Format.weight(status.canaryPercent(policy: route.policy)))%) against \(status.stable)"
+        guard let canary = status.canary, status.phase == .progressing else {
+            return "route configured: all traffic to \(status.stable)"
+        }
+        return
+            "rollout of \(canary) started at step 0 (\(Format.weight(status.canaryPercent(policy: route.policy)))%) against \(status.stable)"
     }
 }

@@ -78,9 +78,15 @@ public final class WebhookNotifier: Sendable {
                     counts.withLock { $0.delivered += 1 }
                     return
                 }
-                logger.warning("webhook answered \(status)", metadata: ["url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)"])
+                logger.warning(
+                    "webhook answered \(status)",
+                    metadata: ["url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)"])
             } catch {
-                logger.warning("webhook delivery failed", metadata: ["url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)", "error": "\(error)"])
+                logger.warning(
+                    "webhook delivery failed",
+                    metadata: [
+                        "url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)", "error": "\(error)",
+                    ])
             }
             counts.withLock { $0.failedAttempts += 1 }
             if attempt < attempts {
@@ -89,7 +95,8 @@ public final class WebhookNotifier: Sendable {
             }
         }
         counts.withLock { $0.abandoned += 1 }
-        logger.error("webhook abandoned after \(attempts) attempts", metadata: ["url": "\(url)", "route": "\(event.route)"])
+        logger.error(
+            "webhook abandoned after \(attempts) attempts", metadata: ["url": "\(url)", "route": "\(event.route)"])
     }
 
     /// One POST; returns the status code.
@@ -99,4 +106,3 @@ public final class WebhookNotifier: Sendable {
         ).status
     }
 }
-

@@ -38,21 +38,25 @@ public struct WeirApplication: Sendable {
         case .sqlite(let path):
             return try SQLiteRolloutStore(path: path)
         case .postgres:
-            throw StartupError(message: "state.postgres (fleet mode) is not available in this build of weir yet; use state.sqlite")
+            throw StartupError(
+                message: "state.postgres (fleet mode) is not available in this build of weir yet; use state.sqlite")
         }
     }
 
     /// The admin token from `admin.token_file` (relative to the config file) or `WEIR_ADMIN_TOKEN`.
     func adminToken() throws -> BearerToken? {
         if let file = config.admin.tokenFile {
-            let base = configPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() } ?? URL(fileURLWithPath: ".")
+            let base =
+                configPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() } ?? URL(fileURLWithPath: ".")
             let url = file.hasPrefix("/") ? URL(fileURLWithPath: file) : base.appendingPathComponent(file)
             guard let text = try? String(contentsOf: url, encoding: .utf8), let token = BearerToken(text) else {
                 throw StartupError(message: "cannot read a token from admin.token_file \(url.path)")
             }
             return token
         }
-        if let text = ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"], let token = BearerToken(text) { return token }
+        if let text = ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"], let token = BearerToken(text) {
+            return token
+        }
         return nil
     }
 
@@ -68,7 +72,8 @@ public struct WeirApplication: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
         let proxy = try await ProxyServer(group: group, measurements: measurements)
-        let controller = RolloutController(proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
+        let controller = RolloutController(
+            proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
         try await controller.load(config.routes)
         let services: [any Service] = [
             ProxyService(

@@ -12,7 +12,8 @@ public enum AdminRouter {
 
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ in
-            await operations.isReady() ? json(["status": "ready"]) : error(.serviceUnavailable, "not_ready", "weir is starting")
+            await operations.isReady()
+                ? json(["status": "ready"]) : error(.serviceUnavailable, "not_ready", "weir is starting")
         }
         router.get("/v1/routes") { _, _ in json(RoutesModel(routes: await operations.routes())) }
         router.get("/v1/routes/:name") { _, context in
@@ -26,7 +27,9 @@ public enum AdminRouter {
             guard let limit = Int(limitText), limit > 0 else {
                 return error(.badRequest, "bad_request", "limit must be a positive whole number, not \(limitText)")
             }
-            guard let events = try await operations.events(route: name, limit: min(limit, 10_000)) else { return notFound(name) }
+            guard let events = try await operations.events(route: name, limit: min(limit, 10_000)) else {
+                return notFound(name)
+            }
             return json(EventsModel(events: events))
         }
         for verb in ["promote", "pause", "resume", "retry", "rollback", "weight", "undo"] {
@@ -52,7 +55,9 @@ public enum AdminRouter {
             case .failure(let refusal):
                 return respond(
                     .unprocessableContent,
-                    ErrorModel(error: "invalid_config", message: "the new config was refused; the running one stays", details: refusal.errors)
+                    ErrorModel(
+                        error: "invalid_config", message: "the new config was refused; the running one stays",
+                        details: refusal.errors)
                 )
             }
         }
@@ -115,10 +120,13 @@ struct BearerTokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: BearerToken
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         guard request.method != .get && request.method != .head else { return try await next(request, context) }
         guard token.accepts(authorization: request.headers[.authorization]) else {
-            return AdminRouter.error(.unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin token>")
+            return AdminRouter.error(
+                .unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin token>")
         }
         return try await next(request, context)
     }

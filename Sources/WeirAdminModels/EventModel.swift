@@ -12,7 +12,10 @@ public struct EventModel: Codable, Sendable, Hashable {
     public var reason: String
     public var kind: String
 
-    public init(at: String, route: String, from: String, to: String, fromStep: Int, toStep: Int, weights: [String: Double], actor: String, reason: String, kind: String) {
+    public init(
+        at: String, route: String, from: String, to: String, fromStep: Int, toStep: Int, weights: [String: Double],
+        actor: String, reason: String, kind: String
+    ) {
         self.at = at
         self.route = route
         self.from = from

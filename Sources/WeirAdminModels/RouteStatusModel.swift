@@ -17,8 +17,10 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     public var lastEvent: EventModel?
 
     public init(
-        name: String, state: String, step: Int, steps: Int, stepWeights: [Double], stable: String, canary: String?, weights: [String: Double],
-        versions: [String: VersionStatusModel], windowSeconds: Double, lastVerdict: VerdictModel?, lastEvent: EventModel?
+        name: String, state: String, step: Int, steps: Int, stepWeights: [Double], stable: String, canary: String?,
+        weights: [String: Double],
+        versions: [String: VersionStatusModel], windowSeconds: Double, lastVerdict: VerdictModel?,
+        lastEvent: EventModel?
     ) {
         self.name = name
         self.state = state
@@ -54,7 +56,10 @@ public struct VersionStatusModel: Codable, Sendable, Hashable {
     public var ttfbMs: LatencyModel
     public var metadata: [String: String]
 
-    public init(requests: UInt64, errors: UInt64, errorRate: Double, rps: Double, latencyMs: LatencyModel, ttfbMs: LatencyModel, metadata: [String: String]) {
+    public init(
+        requests: UInt64, errors: UInt64, errorRate: Double, rps: Double, latencyMs: LatencyModel, ttfbMs: LatencyModel,
+        metadata: [String: String]
+    ) {
         self.requests = requests
         self.errors = errors
         self.errorRate = errorRate

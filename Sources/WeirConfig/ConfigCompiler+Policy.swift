@@ -15,7 +15,9 @@ extension ConfigCompiler {
         if let stepsNode = fields["steps"], let steps = steps(stepsNode, YAMLReader.join(path, "steps")) {
             policy.steps = steps
         }
-        if let value = positiveDuration(fields["interval"], YAMLReader.join(path, "interval")) { policy.interval = value }
+        if let value = positiveDuration(fields["interval"], YAMLReader.join(path, "interval")) {
+            policy.interval = value
+        }
         if let warmupNode = fields["warmup"], let value = reader.duration(warmupNode, YAMLReader.join(path, "warmup")) {
             policy.warmup = value
         }
@@ -29,11 +31,13 @@ extension ConfigCompiler {
         {
             policy.failureLimit = value
         }
-        if let promoteNode = fields["promote"], let text = reader.string(promoteNode, YAMLReader.join(path, "promote")) {
+        if let promoteNode = fields["promote"], let text = reader.string(promoteNode, YAMLReader.join(path, "promote"))
+        {
             if let mode = RolloutPolicy.PromoteMode(rawValue: text) {
                 policy.promote = mode
             } else {
-                reader.fail(promoteNode, YAMLReader.join(path, "promote"), "expected 'auto' or 'manual', found '\(text)'")
+                reader.fail(
+                    promoteNode, YAMLReader.join(path, "promote"), "expected 'auto' or 'manual', found '\(text)'")
             }
         }
         if let errorsNode = fields["errors"], let kinds = errorKinds(errorsNode, YAMLReader.join(path, "errors")) {
@@ -52,19 +56,24 @@ extension ConfigCompiler {
             switch text {
             case "thresholds": policy.judge = .thresholds
             case "sequential": policy.judge = .sequential(SequentialPolicy())
-            default: reader.fail(judgeNode, YAMLReader.join(path, "judge"), "expected 'thresholds' or 'sequential', found '\(text)'")
+            default:
+                reader.fail(
+                    judgeNode, YAMLReader.join(path, "judge"), "expected 'thresholds' or 'sequential', found '\(text)'")
             }
         }
         if let sequentialNode = fields["sequential"] {
             let sequentialPath = YAMLReader.join(path, "sequential")
             if policy.sequential == nil {
-                reader.fail(sequentialNode, sequentialPath, "settings for the sequential judge need 'judge: sequential'")
+                reader.fail(
+                    sequentialNode, sequentialPath, "settings for the sequential judge need 'judge: sequential'")
             } else if let settings = sequential(sequentialNode, sequentialPath) {
                 policy.judge = .sequential(settings)
             }
         }
         if let warmupNode = fields["warmup"], policy.warmup >= policy.interval {
-            reader.fail(warmupNode, YAMLReader.join(path, "warmup"), "must be shorter than the interval (\(DurationText.format(policy.interval)))")
+            reader.fail(
+                warmupNode, YAMLReader.join(path, "warmup"),
+                "must be shorter than the interval (\(DurationText.format(policy.interval)))")
         }
         return reader.errors.count == errorCountBefore ? policy : nil
     }
@@ -77,34 +86,54 @@ extension ConfigCompiler {
             if alpha > 0 && alpha < 0.5 {
                 settings.alpha = alpha
             } else {
-                reader.fail(alphaNode, YAMLReader.join(path, "alpha"), "expected a false-rollback probability above 0 and below 0.5, found \(alpha)")
+                reader.fail(
+                    alphaNode, YAMLReader.join(path, "alpha"),
+                    "expected a false-rollback probability above 0 and below 0.5, found \(alpha)")
             }
         }
-        if let ratiosNode = fields["ratios"], let items = reader.sequence(ratiosNode, YAMLReader.join(path, "ratios"), of: "ratios") {
-            let ratios = items.enumerated().compactMap { index, item in reader.number(item, YAMLReader.index(YAMLReader.join(path, "ratios"), index)) }
+        if let ratiosNode = fields["ratios"],
+            let items = reader.sequence(ratiosNode, YAMLReader.join(path, "ratios"), of: "ratios")
+        {
+            let ratios = items.enumerated().compactMap { index, item in
+                reader.number(item, YAMLReader.index(YAMLReader.join(path, "ratios"), index))
+            }
             if ratios.count == items.count, !ratios.isEmpty, ratios.allSatisfy({ $0 > 1 }) {
                 settings.ratios = ratios
             } else {
-                reader.fail(ratiosNode, YAMLReader.join(path, "ratios"), "expected a list of ratios above 1, such as [1.5, 2, 3, 5, 8, 13, 20]")
+                reader.fail(
+                    ratiosNode, YAMLReader.join(path, "ratios"),
+                    "expected a list of ratios above 1, such as [1.5, 2, 3, 5, 8, 13, 20]")
             }
         }
         if let r0Node = fields["r0"], let r0 = reader.number(r0Node, YAMLReader.join(path, "r0")) {
-            if r0 > 1 { settings.r0 = r0 } else { reader.fail(r0Node, YAMLReader.join(path, "r0"), "expected a ratio above 1, found \(r0)") }
+            if r0 > 1 {
+                settings.r0 = r0
+            } else {
+                reader.fail(r0Node, YAMLReader.join(path, "r0"), "expected a ratio above 1, found \(r0)")
+            }
         }
-        if let latencyNode = fields["latency"], let text = reader.string(latencyNode, YAMLReader.join(path, "latency")) {
+        if let latencyNode = fields["latency"], let text = reader.string(latencyNode, YAMLReader.join(path, "latency"))
+        {
             switch text {
             case "off": settings.latency = .off
             case "learn": settings.latency = .slowEvents(thresholdSeconds: nil)
             default:
                 if let threshold = DurationText.parse(text), threshold > .zero {
-                    settings.latency = .slowEvents(thresholdSeconds: Double(threshold.components.seconds) + Double(threshold.components.attoseconds) / 1e18)
+                    settings.latency = .slowEvents(
+                        thresholdSeconds: Double(threshold.components.seconds) + Double(
+                            threshold.components.attoseconds) / 1e18)
                 } else {
-                    reader.fail(latencyNode, YAMLReader.join(path, "latency"), "expected 'learn', 'off' or a slow-response threshold such as 250ms, found '\(text)'")
+                    reader.fail(
+                        latencyNode, YAMLReader.join(path, "latency"),
+                        "expected 'learn', 'off' or a slow-response threshold such as 250ms, found '\(text)'")
                 }
             }
         }
-        if let node = fields["max_step_time"] { settings.maxStepTime = positiveDuration(node, YAMLReader.join(path, "max_step_time")) }
-        if let node = fields["min_bake_time"], let value = reader.duration(node, YAMLReader.join(path, "min_bake_time")) {
+        if let node = fields["max_step_time"] {
+            settings.maxStepTime = positiveDuration(node, YAMLReader.join(path, "max_step_time"))
+        }
+        if let node = fields["min_bake_time"], let value = reader.duration(node, YAMLReader.join(path, "min_bake_time"))
+        {
             settings.minBakeTime = value
         }
         return settings
@@ -137,7 +166,9 @@ extension ConfigCompiler {
                 {
                     weightNode = node
                     let pause = fields["pause"].flatMap { reader.bool($0, YAMLReader.join(itemPath, "pause")) } ?? false
-                    step = stepWeight(node, YAMLReader.join(itemPath, "weight")).map { RolloutPolicy.Step(weight: $0, pause: pause) }
+                    step = stepWeight(node, YAMLReader.join(itemPath, "weight")).map {
+                        RolloutPolicy.Step(weight: $0, pause: pause)
+                    }
                 }
             } else {
                 step = stepWeight(item, itemPath).map { RolloutPolicy.Step(weight: $0) }
@@ -147,7 +178,9 @@ extension ConfigCompiler {
                 continue
             }
             if let previous = steps.last, step.weight <= previous.weight {
-                reader.fail(weightNode, itemPath, "steps must increase; \(Self.percent(step.weight)) follows \(Self.percent(previous.weight))")
+                reader.fail(
+                    weightNode, itemPath,
+                    "steps must increase; \(Self.percent(step.weight)) follows \(Self.percent(previous.weight))")
                 valid = false
             }
             steps.append(step)
@@ -158,7 +191,8 @@ extension ConfigCompiler {
     private mutating func stepWeight(_ node: Node, _ path: String) -> Double? {
         guard let weight = reader.number(node, path) else { return nil }
         guard weight > 0 && weight <= 100 else {
-            reader.fail(node, path, "expected a canary weight above 0 and at most 100 (percent), found \(Self.percent(weight))")
+            reader.fail(
+                node, path, "expected a canary weight above 0 and at most 100 (percent), found \(Self.percent(weight))")
             return nil
         }
         guard (weight * 100).rounded() == weight * 100 else {
@@ -179,7 +213,8 @@ extension ConfigCompiler {
             }
             guard let kind = ErrorKind(rawValue: text) else {
                 let known = ErrorKind.allCases.map(\.rawValue).joined(separator: ", ")
-                reader.fail(item, YAMLReader.index(path, index), "unknown error kind '\(text)'; expected one of: \(known)")
+                reader.fail(
+                    item, YAMLReader.index(path, index), "unknown error kind '\(text)'; expected one of: \(known)")
                 valid = false
                 continue
             }
@@ -203,7 +238,9 @@ extension ConfigCompiler {
     }
 
     private mutating func check(_ node: Node, _ path: String) -> Check? {
-        guard let fields = reader.mapping(node, path, allowed: ["metric", "max", "max_increase", "max_ratio"]) else { return nil }
+        guard let fields = reader.mapping(node, path, allowed: ["metric", "max", "max_increase", "max_ratio"]) else {
+            return nil
+        }
         guard let metricNode = required(fields, "metric", in: node, path),
             let name = reader.string(metricNode, YAMLReader.join(path, "metric"))
         else { return nil }
@@ -234,7 +271,9 @@ extension ConfigCompiler {
                 return nil
             }
         } else {
-            value = reader.duration(boundNode, boundPath).map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 }
+            value = reader.duration(boundNode, boundPath).map {
+                Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
+            }
         }
         guard let value else { return nil }
         let bound: Check.Bound =
@@ -277,7 +316,9 @@ extension ConfigCompiler {
                 continue
             }
             if url.hasPrefix("https://") {
-                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "https:// webhooks are not available in this build of weir yet; use http://")
+                reader.fail(
+                    urlNode, YAMLReader.join(itemPath, "url"),
+                    "https:// webhooks are not available in this build of weir yet; use http://")
                 valid = false
             } else if !url.hasPrefix("http://") || url.count <= "http://".count {
                 reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "expected an http:// URL, found '\(url)'")

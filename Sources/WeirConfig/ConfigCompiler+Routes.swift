@@ -15,7 +15,8 @@ extension ConfigCompiler {
             let path = YAMLReader.index("routes", index)
             guard let route = route(item, path) else { continue }
             if let first = names[route.name] {
-                reader.fail(item, YAMLReader.join(path, "name"), "duplicate route name '\(route.name)' (also routes[\(first)])")
+                reader.fail(
+                    item, YAMLReader.join(path, "name"), "duplicate route name '\(route.name)' (also routes[\(first)])")
                 continue
             }
             names[route.name] = index
@@ -29,20 +30,27 @@ extension ConfigCompiler {
         let name = required(fields, "name", in: node, path).flatMap { routeName($0, YAMLReader.join(path, "name")) }
         let match = required(fields, "match", in: node, path).flatMap { routeMatch($0, YAMLReader.join(path, "match")) }
         var timeout = Duration.seconds(30)
-        if let timeoutNode = fields["timeout"], let value = reader.duration(timeoutNode, YAMLReader.join(path, "timeout")) {
+        if let timeoutNode = fields["timeout"],
+            let value = reader.duration(timeoutNode, YAMLReader.join(path, "timeout"))
+        {
             if value <= .zero {
                 reader.fail(timeoutNode, YAMLReader.join(path, "timeout"), "expected a duration above 0")
             } else {
                 timeout = value
             }
         }
-        let versions = required(fields, "versions", in: node, path).flatMap { versionList($0, YAMLReader.join(path, "versions")) }
-        let stable = required(fields, "stable", in: node, path).flatMap { versionRef($0, YAMLReader.join(path, "stable"), versions) }
+        let versions = required(fields, "versions", in: node, path).flatMap {
+            versionList($0, YAMLReader.join(path, "versions"))
+        }
+        let stable = required(fields, "stable", in: node, path).flatMap {
+            versionRef($0, YAMLReader.join(path, "stable"), versions)
+        }
         var canary: Int?
         if let canaryNode = fields["canary"] {
             canary = versionRef(canaryNode, YAMLReader.join(path, "canary"), versions)
             if let canary, let stable, canary == stable {
-                reader.fail(canaryNode, YAMLReader.join(path, "canary"), "the canary must differ from the stable version")
+                reader.fail(
+                    canaryNode, YAMLReader.join(path, "canary"), "the canary must differ from the stable version")
             }
         }
         let sticky = fields["sticky"].flatMap { stickySource($0, YAMLReader.join(path, "sticky")) }
@@ -76,7 +84,9 @@ extension ConfigCompiler {
 
     private mutating func routeName(_ node: Node, _ path: String) -> String? {
         guard let name = reader.string(node, path) else { return nil }
-        let valid = !name.isEmpty && name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
+        let valid =
+            !name.isEmpty
+            && name.utf8.allSatisfy { (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }
         guard valid else {
             reader.fail(node, path, "expected lowercase letters, digits and '-' ([a-z0-9-]+), found '\(name)'")
             return nil
@@ -100,11 +110,15 @@ extension ConfigCompiler {
         guard let fields = reader.mapping(node, path, allowed: ["path_prefix", "host", "header"]) else { return nil }
         var match = RouteMatch()
         var valid = true
-        if let prefixNode = fields["path_prefix"], let prefix = reader.string(prefixNode, YAMLReader.join(path, "path_prefix")) {
+        if let prefixNode = fields["path_prefix"],
+            let prefix = reader.string(prefixNode, YAMLReader.join(path, "path_prefix"))
+        {
             if prefix.hasPrefix("/") {
                 match.pathPrefix = prefix
             } else {
-                reader.fail(prefixNode, YAMLReader.join(path, "path_prefix"), "expected a path starting with '/', found '\(prefix)'")
+                reader.fail(
+                    prefixNode, YAMLReader.join(path, "path_prefix"),
+                    "expected a path starting with '/', found '\(prefix)'")
                 valid = false
             }
         }
@@ -113,7 +127,8 @@ extension ConfigCompiler {
         }
         if let headerNode = fields["header"] {
             let headerPath = YAMLReader.join(path, "header")
-            if let entries = reader.namedMapping(headerNode, headerPath, what: "one header name to its value"), entries.count == 1,
+            if let entries = reader.namedMapping(headerNode, headerPath, what: "one header name to its value"),
+                entries.count == 1,
                 let value = reader.string(entries[0].value, YAMLReader.join(headerPath, entries[0].name)),
                 let name = headerName(entries[0].key, headerPath)
             {
@@ -127,7 +142,9 @@ extension ConfigCompiler {
     }
 
     private mutating func versionList(_ node: Node, _ path: String) -> [VersionDefinition]? {
-        guard let entries = reader.namedMapping(node, path, what: "version names to their upstreams") else { return nil }
+        guard let entries = reader.namedMapping(node, path, what: "version names to their upstreams") else {
+            return nil
+        }
         if entries.isEmpty {
             reader.fail(node, path, "expected at least one version")
             return nil
@@ -137,10 +154,13 @@ extension ConfigCompiler {
         for entry in entries {
             let versionPath = YAMLReader.join(path, entry.name)
             let nameIsValid = entry.name.utf8.allSatisfy { byte in
-                (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte) || "._-".utf8.contains(byte)
+                (0x61...0x7a).contains(byte) || (0x41...0x5a).contains(byte) || (0x30...0x39).contains(byte)
+                    || "._-".utf8.contains(byte)
             }
             if !nameIsValid {
-                reader.fail(entry.key, versionPath, "expected a version name of letters, digits, '.', '_' and '-', found '\(entry.name)'")
+                reader.fail(
+                    entry.key, versionPath,
+                    "expected a version name of letters, digits, '.', '_' and '-', found '\(entry.name)'")
                 valid = false
             }
             guard let version = version(entry.value, versionPath, name: entry.name) else {
@@ -170,12 +190,16 @@ extension ConfigCompiler {
                 continue
             }
             guard let address = UpstreamAddress(parsing: text) else {
-                reader.fail(item, itemPath, "expected a URL such as http://127.0.0.1:9001 (http, h2c or https; no path), found '\(text)'")
+                reader.fail(
+                    item, itemPath,
+                    "expected a URL such as http://127.0.0.1:9001 (http, h2c or https; no path), found '\(text)'")
                 valid = false
                 continue
             }
             if address.scheme != .http {
-                reader.fail(item, itemPath, "\(address.scheme.rawValue):// upstreams are not available in this build of weir yet; use http://")
+                reader.fail(
+                    item, itemPath,
+                    "\(address.scheme.rawValue):// upstreams are not available in this build of weir yet; use http://")
                 valid = false
                 continue
             }
@@ -188,7 +212,9 @@ extension ConfigCompiler {
                 if case .scalar = entry.value, let value = entry.value.string {
                     metadata[entry.name] = value
                 } else {
-                    reader.fail(entry.value, YAMLReader.join(metadataPath, entry.name), "expected a text value, found \(YAMLReader.describe(entry.value))")
+                    reader.fail(
+                        entry.value, YAMLReader.join(metadataPath, entry.name),
+                        "expected a text value, found \(YAMLReader.describe(entry.value))")
                 }
             }
         }

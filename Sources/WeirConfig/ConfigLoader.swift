@@ -11,7 +11,8 @@ public enum ConfigLoader {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             throw ConfigErrors([
-                ConfigError(file: path, line: 0, column: 0, path: "", message: "cannot read the file (\(Self.reason(error)))")
+                ConfigError(
+                    file: path, line: 0, column: 0, path: "", message: "cannot read the file (\(Self.reason(error)))")
             ])
         }
         return try parse(yaml: text, file: path)
@@ -25,10 +26,15 @@ public enum ConfigLoader {
         } catch let error as YamlError {
             throw ConfigErrors([Self.syntaxError(error, file: file)])
         } catch {
-            throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")])
+            throw ConfigErrors([
+                ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")
+            ])
         }
         guard let root else {
-            throw ConfigErrors([ConfigError(file: file, line: 1, column: 1, path: "", message: "the file is empty; expected at least 'routes'")])
+            throw ConfigErrors([
+                ConfigError(
+                    file: file, line: 1, column: 1, path: "", message: "the file is empty; expected at least 'routes'")
+            ])
         }
         var compiler = ConfigCompiler(reader: YAMLReader(file: file))
         let config = compiler.compile(root)
@@ -42,7 +48,8 @@ public enum ConfigLoader {
         switch error {
         case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
             let what = [context?.text, problem].compactMap { $0 }.joined(separator: ", ")
-            return ConfigError(file: file, line: mark.line, column: mark.column, path: "", message: "not valid YAML: \(what)")
+            return ConfigError(
+                file: file, line: mark.line, column: mark.column, path: "", message: "not valid YAML: \(what)")
         default:
             return ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")
         }
@@ -63,8 +70,12 @@ struct ConfigCompiler {
 
     mutating func compile(_ root: Node) -> WeirConfiguration? {
         guard let top = reader.mapping(root, "", allowed: ["server", "admin", "state", "routes"]) else { return nil }
-        let server = top["server"].map { serverSettings($0) } ?? ServerSettings(listen: ListenAddress(host: "0.0.0.0", port: 8080))
-        let admin = top["admin"].map { adminSettings($0) } ?? AdminSettings(listen: ListenAddress(host: "127.0.0.1", port: 9901), tokenFile: nil)
+        let server =
+            top["server"].map { serverSettings($0) }
+            ?? ServerSettings(listen: ListenAddress(host: "0.0.0.0", port: 8080))
+        let admin =
+            top["admin"].map { adminSettings($0) }
+            ?? AdminSettings(listen: ListenAddress(host: "127.0.0.1", port: 9901), tokenFile: nil)
         let state = top["state"].map { stateSettings($0) } ?? .sqlite(path: "weir-state.sqlite")
         var routes: [RouteDefinition] = []
         if let routesNode = top["routes"] {
@@ -87,7 +98,8 @@ struct ConfigCompiler {
 
     private mutating func serverSettings(_ node: Node) -> ServerSettings? {
         let path = "server"
-        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log"]) else {
+        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log"])
+        else {
             return nil
         }
         var settings = ServerSettings(listen: ListenAddress(host: "0.0.0.0", port: 8080))
@@ -137,7 +149,8 @@ struct ConfigCompiler {
         case (nil, let postgres?):
             guard let url = reader.string(postgres, "state.postgres") else { return nil }
             guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-                reader.fail(postgres, "state.postgres", "expected a URL such as postgres://weir@db/weir, found '\(url)'")
+                reader.fail(
+                    postgres, "state.postgres", "expected a URL such as postgres://weir@db/weir, found '\(url)'")
                 return nil
             }
             return .postgres(url: url)

@@ -22,7 +22,9 @@ public enum ScenarioLoader {
 
     public static func load(path: String) throws(ConfigErrors) -> Loaded {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigErrors([ConfigError(file: path, line: 0, column: 0, path: "", message: "cannot read the scenario file")])
+            throw ConfigErrors([
+                ConfigError(file: path, line: 0, column: 0, path: "", message: "cannot read the scenario file")
+            ])
         }
         return try parse(yaml: text, file: path)
     }
@@ -32,7 +34,9 @@ public enum ScenarioLoader {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
-            throw ConfigErrors([ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")])
+            throw ConfigErrors([
+                ConfigError(file: file, line: 0, column: 0, path: "", message: "not valid YAML: \(error)")
+            ])
         }
         var reader = YAMLReader(file: file)
         guard let root, let fields = reader.mapping(root, "", allowed: ["route", "phases"]) else {
@@ -54,8 +58,11 @@ public enum ScenarioLoader {
     }
 
     private static func phase(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.Phase? {
-        guard let fields = reader.mapping(node, path, allowed: ["duration", "rps", "stable", "canary"]) else { return nil }
-        guard let durationNode = fields["duration"], let rpsNode = fields["rps"], let stableNode = fields["stable"] else {
+        guard let fields = reader.mapping(node, path, allowed: ["duration", "rps", "stable", "canary"]) else {
+            return nil
+        }
+        guard let durationNode = fields["duration"], let rpsNode = fields["rps"], let stableNode = fields["stable"]
+        else {
             reader.fail(node, path, "a phase needs duration, rps and stable")
             return nil
         }
@@ -73,8 +80,12 @@ public enum ScenarioLoader {
         return Scenario.Phase(duration: duration, rps: rps, stable: stable, canary: canary)
     }
 
-    private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior? {
-        guard let fields = reader.mapping(node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"]) else {
+    private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior?
+    {
+        guard
+            let fields = reader.mapping(
+                node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"])
+        else {
             return nil
         }
         var behavior = Scenario.VersionBehavior()
@@ -96,7 +107,11 @@ public enum ScenarioLoader {
             behavior.latencyP99 = Self.seconds(value)
         }
         if let node = fields["slow_share"], let share = reader.number(node, YAMLReader.join(path, "slow_share")) {
-            if (0...1).contains(share) { behavior.slowShare = share } else { reader.fail(node, YAMLReader.join(path, "slow_share"), "expected a share from 0 to 1") }
+            if (0...1).contains(share) {
+                behavior.slowShare = share
+            } else {
+                reader.fail(node, YAMLReader.join(path, "slow_share"), "expected a share from 0 to 1")
+            }
         }
         if let node = fields["slow_extra"], let value = reader.duration(node, YAMLReader.join(path, "slow_extra")) {
             behavior.slowExtra = Self.seconds(value)

@@ -12,14 +12,17 @@ struct YAMLReader {
 
     mutating func fail(_ node: Node?, _ path: String, _ message: String) {
         let mark = node?.mark
-        errors.append(ConfigError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: path, message: message))
+        errors.append(
+            ConfigError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, path: path, message: message))
     }
 
     /// The mapping's entries by key, after reporting keys outside `allowed`. Nil (and an error)
     /// when the node is not a mapping.
     mutating func mapping(_ node: Node, _ path: String, allowed: [String]) -> [String: Node]? {
         guard case .mapping(let mapping) = node else {
-            fail(node, path, "expected a mapping with keys \(allowed.joined(separator: ", ")), found \(Self.describe(node))")
+            fail(
+                node, path,
+                "expected a mapping with keys \(allowed.joined(separator: ", ")), found \(Self.describe(node))")
             return nil
         }
         var entries: [String: Node] = [:]
@@ -43,7 +46,8 @@ struct YAMLReader {
     }
 
     /// Every entry of a mapping whose keys are free-form names (versions, metadata).
-    mutating func namedMapping(_ node: Node, _ path: String, what: String) -> [(name: String, key: Node, value: Node)]? {
+    mutating func namedMapping(_ node: Node, _ path: String, what: String) -> [(name: String, key: Node, value: Node)]?
+    {
         guard case .mapping(let mapping) = node else {
             fail(node, path, "expected a mapping of \(what), found \(Self.describe(node))")
             return nil

@@ -46,12 +46,16 @@ final class DemoRequestHandler: ChannelInboundHandler {
         switch (head.method, parts.first) {
         case (.GET, "v2") where parts.count >= 2 && parts[1] == "health":
             send(status: .ok, json: "{\"ready\":true}", context: context)
-        case (.POST, "v2") where path.hasSuffix("/generate_stream") || (path.hasSuffix("/infer") && query.contains("stream=true")):
+        case (.POST, "v2")
+        where path.hasSuffix("/generate_stream") || (path.hasSuffix("/infer") && query.contains("stream=true")):
             stream(model: Self.modelName(parts), context: context)
         case (.POST, "v2") where path.hasSuffix("/infer"):
             infer(model: Self.modelName(parts), context: context)
         case (.GET, "v2") where parts.count == 3 && parts[1] == "models":
-            send(status: .ok, json: "{\"name\":\"\(parts[2])\",\"versions\":[\"\(behavior.version)\"],\"platform\":\"weir-demo\"}", context: context)
+            send(
+                status: .ok,
+                json: "{\"name\":\"\(parts[2])\",\"versions\":[\"\(behavior.version)\"],\"platform\":\"weir-demo\"}",
+                context: context)
         case (.GET, "bytes") where parts.count == 2:
             startBytes(Int(parts[1]) ?? 0, context: context)
         case (_, "count"):
@@ -80,15 +84,20 @@ final class DemoRequestHandler: ChannelInboundHandler {
 
     private func infer(model: String, context: ChannelHandlerContext) {
         let fails = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
-        let delay = behavior.latencyMillis + (behavior.jitterMillis > 0 ? Int.random(in: 0...behavior.jitterMillis, using: &random) : 0)
+        let delay =
+            behavior.latencyMillis
+            + (behavior.jitterMillis > 0 ? Int.random(in: 0...behavior.jitterMillis, using: &random) : 0)
         let respond = { [self] in
             if fails {
-                send(status: .internalServerError, json: "{\"error\":\"model \(model) \(behavior.version) failed (injected)\"}", context: context)
+                send(
+                    status: .internalServerError,
+                    json: "{\"error\":\"model \(model) \(behavior.version) failed (injected)\"}", context: context)
             } else {
                 let score = Double.random(in: 0..<1, using: &random)
                 send(
                     status: .ok,
-                    json: "{\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"outputs\":[{\"name\":\"score\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\(String(score.description.prefix(6)))]}]}",
+                    json:
+                        "{\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"outputs\":[{\"name\":\"score\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\(String(score.description.prefix(6)))]}]}",
                     context: context
                 )
             }
@@ -105,19 +114,23 @@ final class DemoRequestHandler: ChannelInboundHandler {
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
         headers.add(name: "x-demo-version", value: behavior.version)
-        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         sendEvent(index: 0, model: model, context: context)
     }
 
     private func sendEvent(index: Int, model: String, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        let event = "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index)}\n\n"
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
+        let event =
+            "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index)}\n\n"
+        context.writeAndFlush(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
         if index + 1 >= behavior.streamChunks {
             finish(context: context)
             return
         }
-        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(behavior.streamIntervalMillis))) { [self] in
+        context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(behavior.streamIntervalMillis))) {
+            [self] in
             sendEvent(index: index + 1, model: model, context: context)
         }
     }
@@ -127,7 +140,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         headers.add(name: "content-length", value: String(count))
         headers.add(name: "content-type", value: "application/octet-stream")
         headers.add(name: "x-demo-version", value: behavior.version)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         remainingBytes = count
         if chunk == nil { chunk = context.channel.allocator.buffer(repeating: UInt8(ascii: "w"), count: 64 * 1024) }
         pumpBytes(context: context)
@@ -138,7 +152,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         while remainingBytes > 0 && context.channel.isWritable {
             let size = min(remainingBytes, chunk.readableBytes)
             remainingBytes -= size
-            context.write(wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: chunk.readerIndex, length: size)!))), promise: nil)
+            context.write(
+                wrapOutboundOut(.body(.byteBuffer(chunk.getSlice(at: chunk.readerIndex, length: size)!))), promise: nil)
         }
         context.flush()
         if remainingBytes == 0 { finish(context: context) }
@@ -148,7 +163,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         var headers = HTTPHeaders()
         headers.add(name: "content-length", value: String(count * 10 + 1000))
         headers.add(name: "x-demo-version", value: behavior.version)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         let body = context.channel.allocator.buffer(repeating: UInt8(ascii: "d"), count: count)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
@@ -163,7 +179,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         headers.add(name: "content-type", value: "application/json")
         headers.add(name: "content-length", value: String(body.readableBytes))
         headers.add(name: "x-demo-version", value: behavior.version)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         finish(context: context)
     }

@@ -25,13 +25,17 @@ public enum OneShotHTTPClient {
         public var path: String
 
         public init(url: String) throws(Failure) {
-            guard url.hasPrefix("http://") else { throw Failure(message: "only http:// URLs are supported, not \(url)") }
+            guard url.hasPrefix("http://") else {
+                throw Failure(message: "only http:// URLs are supported, not \(url)")
+            }
             let rest = url.dropFirst("http://".count)
             let authority = rest.prefix { $0 != "/" }
             let path = rest.dropFirst(authority.count)
             self.path = path.isEmpty ? "/" : String(path)
             if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
-                guard let port = Int(authority[authority.index(after: colon)...]) else { throw Failure(message: "bad port in \(url)") }
+                guard let port = Int(authority[authority.index(after: colon)...]) else {
+                    throw Failure(message: "bad port in \(url)")
+                }
                 host = String(authority[..<colon])
                 self.port = port
             } else {
@@ -59,7 +63,8 @@ public enum OneShotHTTPClient {
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                            wrappingChannelSynchronously: channel)
                     }
                 }
         } catch {
@@ -71,10 +76,15 @@ public enum OneShotHTTPClient {
         }
         defer { timer.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
-            var headers = HTTPHeaders([("host", "\(target.host):\(target.port)"), ("connection", "close"), ("user-agent", "weir")])
+            var headers = HTTPHeaders([
+                ("host", "\(target.host):\(target.port)"), ("connection", "close"), ("user-agent", "weir"),
+            ])
             headers.add(contentsOf: extra)
             if let body { headers.add(name: "content-length", value: String(body.count)) }
-            try await outbound.write(.head(HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: target.path, headers: headers)))
+            try await outbound.write(
+                .head(
+                    HTTPRequestHead(
+                        version: .http1_1, method: HTTPMethod(rawValue: method), uri: target.path, headers: headers)))
             if let body, !body.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body)))) }
             try await outbound.write(.end(nil))
             var response = Response(status: 0, headers: [], body: [])

@@ -25,7 +25,8 @@ enum HopByHopHeaders {
         for header in headers {
             if names.contains(where: { equalsIgnoringCase(header.name, $0) }) {
                 removeHopByHop = true
-                if equalsIgnoringCase(header.name, "transfer-encoding"), header.value.lowercased().hasSuffix("chunked") {
+                if equalsIgnoringCase(header.name, "transfer-encoding"), header.value.lowercased().hasSuffix("chunked")
+                {
                     findings.wasChunked = true
                 }
             } else if equalsIgnoringCase(header.name, "expect") {

@@ -39,8 +39,9 @@ final class LoopState {
                         }
                     )
                 },
-                timeout: TimeAmount.nanoseconds(Int64(route.timeout.components.seconds) * 1_000_000_000
-                    + route.timeout.components.attoseconds / 1_000_000_000),
+                timeout: TimeAmount.nanoseconds(
+                    Int64(route.timeout.components.seconds) * 1_000_000_000
+                        + route.timeout.components.attoseconds / 1_000_000_000),
                 errorKinds: route.policy.errors
             )
         }

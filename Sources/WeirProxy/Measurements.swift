@@ -38,7 +38,9 @@ public final class Measurements: Sendable {
     /// The statistics of one series over seconds `[from, to)` of the monotonic clock.
     public func stats(for key: SeriesKey, from: Int64, to: Int64) -> RequestStats {
         store.withLock { store in
-            guard let id = store.registry.existingID(for: key), let window = store.windows[id] else { return RequestStats() }
+            guard let id = store.registry.existingID(for: key), let window = store.windows[id] else {
+                return RequestStats()
+            }
             return window.stats(from: from, to: to)
         }
     }

@@ -143,7 +143,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 headerValue: { head.headers.first(name: $0) }
             )
         else {
-            respondLocally(ErrorResponse(status: .notFound, code: "no_route", message: "no route matches \(head.method) \(Self.pathOnly(path))"))
+            respondLocally(
+                ErrorResponse(
+                    status: .notFound, code: "no_route",
+                    message: "no route matches \(head.method) \(Self.pathOnly(path))"))
             return
         }
         let route = routes.routes[routeIndex]
@@ -173,7 +176,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         buffered.append(.head(forwarded))
 
         if findings.expectsContinue {
-            context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            context.writeAndFlush(
+                wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: route.timeout) { [self] in
             timedOut()
@@ -187,7 +191,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             attach(idle)
             return
         }
-        let remaining = (route?.timeout ?? .seconds(30)) - TimeAmount.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - startedAt.uptimeNanoseconds))
+        let remaining =
+            (route?.timeout ?? .seconds(30))
+            - TimeAmount.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - startedAt.uptimeNanoseconds))
         let exchange = exchangeNumber
         pool.connect(timeout: max(remaining, .milliseconds(1))) { [self] result in
             guard state == .connecting, exchange == exchangeNumber else {
@@ -309,11 +315,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             // so sending it again on a fresh connection is safe.
             retriedStaleConnection = true
             buffered = [.head(upstreamHead), .end(nil)]
-            acquireUpstream(version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(), allowReuse: false)
+            acquireUpstream(
+                version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(), allowReuse: false)
             return
         }
         if firstByteAt == nil {
-            failBeforeResponse(kind: .reset, status: .badGateway, code: "upstream_reset", message: "the upstream closed the connection before answering")
+            failBeforeResponse(
+                kind: .reset, status: .badGateway, code: "upstream_reset",
+                message: "the upstream closed the connection before answering")
         } else {
             // The response already began: cut it so the client sees a truncated body.
             finishExchange(outcome: outcome(failure: .reset, at: .now()))
@@ -347,7 +356,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// The upstream failed before any response byte: answer with a JSON error and count it.
     private func failBeforeResponse(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
         let outcome = outcome(failure: kind, at: .now())
-        let response = ErrorResponse(status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
+        let response = ErrorResponse(
+            status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
         finishExchange(outcome: outcome)
         respondLocally(response)
     }
@@ -379,7 +389,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private func respondLocally(_ response: ErrorResponse) {
         let close = !keepAlive
         let body = response.body(allocator: context.channel.allocator)
-        context.write(wrapOutboundOut(.head(response.head(version: requestVersion, closeConnection: close, bodyLength: body.readableBytes))), promise: nil)
+        context.write(
+            wrapOutboundOut(
+                .head(response.head(version: requestVersion, closeConnection: close, bodyLength: body.readableBytes))),
+            promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         responseComplete = true

@@ -22,7 +22,9 @@ public final class ProxyServer: Sendable {
         var loops: [NIOLoopBound<LoopState>] = []
         for (index, loop) in group.makeIterator().enumerated() {
             let loopSeed = seed.map { $0 &+ UInt64(index) &* 0x9e37_79b9 } ?? UInt64.random(in: .min ... .max)
-            loops.append(try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop, seed: loopSeed), eventLoop: loop) }.get())
+            loops.append(
+                try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop, seed: loopSeed), eventLoop: loop) }
+                    .get())
         }
         self.loops = loops
     }

@@ -13,7 +13,9 @@ final class UpstreamPool {
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
 
-    init(address: UpstreamAddress, eventLoop: any EventLoop, maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)) {
+    init(
+        address: UpstreamAddress, eventLoop: any EventLoop, maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
+    ) {
         self.address = address
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle

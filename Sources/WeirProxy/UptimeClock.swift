@@ -11,7 +11,9 @@ public struct UptimeClock: Clock {
             let delta = duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
             return Instant(nanoseconds: UInt64(max(0, Int64(nanoseconds) + delta)))
         }
-        public func duration(to other: Instant) -> Duration { .nanoseconds(Int64(other.nanoseconds) - Int64(nanoseconds)) }
+        public func duration(to other: Instant) -> Duration {
+            .nanoseconds(Int64(other.nanoseconds) - Int64(nanoseconds))
+        }
         public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
         /// The measurement second this instant falls in.

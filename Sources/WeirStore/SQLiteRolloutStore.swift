@@ -33,33 +33,34 @@ public final class SQLiteRolloutStore: RolloutStore {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: rollout state and events") { db in
-            try db.execute(sql: """
-                CREATE TABLE rollout_state (
-                    route TEXT PRIMARY KEY NOT NULL,
-                    phase TEXT NOT NULL,
-                    step INTEGER NOT NULL,
-                    stable TEXT NOT NULL,
-                    canary TEXT,
-                    previous_stable TEXT,
-                    pinned_percent DOUBLE,
-                    consecutive_failures INTEGER NOT NULL,
-                    updated_at INTEGER NOT NULL
-                );
-                CREATE TABLE rollout_events (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    at INTEGER NOT NULL,
-                    route TEXT NOT NULL,
-                    from_phase TEXT NOT NULL,
-                    to_phase TEXT NOT NULL,
-                    from_step INTEGER NOT NULL,
-                    to_step INTEGER NOT NULL,
-                    weights TEXT NOT NULL,
-                    actor TEXT NOT NULL,
-                    reason TEXT NOT NULL,
-                    kind TEXT NOT NULL
-                );
-                CREATE INDEX rollout_events_by_route ON rollout_events(route, id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE rollout_state (
+                        route TEXT PRIMARY KEY NOT NULL,
+                        phase TEXT NOT NULL,
+                        step INTEGER NOT NULL,
+                        stable TEXT NOT NULL,
+                        canary TEXT,
+                        previous_stable TEXT,
+                        pinned_percent DOUBLE,
+                        consecutive_failures INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE rollout_events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        at INTEGER NOT NULL,
+                        route TEXT NOT NULL,
+                        from_phase TEXT NOT NULL,
+                        to_phase TEXT NOT NULL,
+                        from_step INTEGER NOT NULL,
+                        to_step INTEGER NOT NULL,
+                        weights TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        kind TEXT NOT NULL
+                    );
+                    CREATE INDEX rollout_events_by_route ON rollout_events(route, id);
+                    """)
         }
         return migrator
     }
@@ -75,7 +76,8 @@ public final class SQLiteRolloutStore: RolloutStore {
             for row in try Row.fetchAll(db, sql: "SELECT * FROM rollout_state") {
                 let route: String = row["route"]
                 guard let phase = RolloutPhase(rawValue: row["phase"]) else {
-                    throw StoreError(path: path, reason: "route \(route) has an unknown state '\(row["phase"] as String)'")
+                    throw StoreError(
+                        path: path, reason: "route \(route) has an unknown state '\(row["phase"] as String)'")
                 }
                 statuses[route] = RolloutStatus(
                     phase: phase,
@@ -92,7 +94,8 @@ public final class SQLiteRolloutStore: RolloutStore {
     }
 
     public func commit(_ event: RolloutEvent, status: RolloutStatus) throws {
-        let weights = String(decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
+        let weights = String(
+            decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
         try database.write { db in
             try db.execute(
                 sql: """
@@ -100,7 +103,8 @@ public final class SQLiteRolloutStore: RolloutStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    event.at, event.route, event.from.rawValue, event.to.rawValue, event.fromStep, event.toStep, weights,
+                    event.at, event.route, event.from.rawValue, event.to.rawValue, event.fromStep, event.toStep,
+                    weights,
                     event.actor.rawValue, event.reason, event.kind.rawValue,
                 ]
             )
@@ -113,7 +117,8 @@ public final class SQLiteRolloutStore: RolloutStore {
                         consecutive_failures = excluded.consecutive_failures, updated_at = excluded.updated_at
                     """,
                 arguments: [
-                    event.route, status.phase.rawValue, status.step, status.stable, status.canary, status.previousStable,
+                    event.route, status.phase.rawValue, status.step, status.stable, status.canary,
+                    status.previousStable,
                     status.pinnedPercent, status.consecutiveFailures, event.at,
                 ]
             )
@@ -123,13 +128,16 @@ public final class SQLiteRolloutStore: RolloutStore {
     public func events(route: String, limit: Int) throws -> [RolloutEvent] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM rollout_events WHERE route = ? ORDER BY id DESC LIMIT ?", arguments: [route, limit]
+                db, sql: "SELECT * FROM rollout_events WHERE route = ? ORDER BY id DESC LIMIT ?",
+                arguments: [route, limit]
             ).map { row in
                 let weightsText: String = row["weights"]
-                let weights = (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:]
+                let weights =
+                    (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:]
                 return RolloutEvent(
                     at: row["at"], route: row["route"],
-                    from: RolloutPhase(rawValue: row["from_phase"]) ?? .idle, to: RolloutPhase(rawValue: row["to_phase"]) ?? .idle,
+                    from: RolloutPhase(rawValue: row["from_phase"]) ?? .idle,
+                    to: RolloutPhase(rawValue: row["to_phase"]) ?? .idle,
                     fromStep: row["from_step"], toStep: row["to_step"], weights: weights,
                     actor: RolloutActor(rawValue: row["actor"]) ?? .policy, reason: row["reason"],
                     kind: RolloutTransition.Kind(rawValue: row["kind"]) ?? .reconcile

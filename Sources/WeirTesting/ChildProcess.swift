@@ -37,12 +37,17 @@ public final class ChildProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
 
     /// Runs a product to completion; returns its exit status and output.
-    public static func run(product: String, arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    public static func run(product: String, arguments: [String]) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let child = try ChildProcess(product: product, arguments: arguments)
         let stdout = child.output.fileHandleForReading.readDataToEndOfFile()
         let stderr = child.errors.fileHandleForReading.readDataToEndOfFile()
         child.process.waitUntilExit()
-        return (child.process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+        return (
+            child.process.terminationStatus, String(decoding: stdout, as: UTF8.self),
+            String(decoding: stderr, as: UTF8.self)
+        )
     }
 
     /// A field of /proc/PID/status in kilobytes (`VmRSS`, `VmHWM`).

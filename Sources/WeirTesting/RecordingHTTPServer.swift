@@ -64,7 +64,12 @@ public final class RecordingHTTPServer: Sendable {
                     return false
                 }
                 let headers = HTTPHeaders([("content-length", "0")])
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: fail ? .internalServerError : .ok, headers: headers))), promise: nil)
+                context.write(
+                    wrapOutboundOut(
+                        .head(
+                            HTTPResponseHead(
+                                version: .http1_1, status: fail ? .internalServerError : .ok, headers: headers))),
+                    promise: nil)
                 context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
         }

@@ -45,11 +45,13 @@ public final class TestHTTPClient {
             .connect(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         return try await channel.executeThenClose { inbound, outbound in
-            let client = TestHTTPClient(inbound: inbound.makeAsyncIterator(), outbound: outbound, host: "\(host):\(port)")
+            let client = TestHTTPClient(
+                inbound: inbound.makeAsyncIterator(), outbound: outbound, host: "\(host):\(port)")
             return try await body(client)
         }
     }
@@ -62,7 +64,9 @@ public final class TestHTTPClient {
         headers: [(String, String)] = [],
         body: [UInt8]? = nil
     ) async throws -> Response {
-        try await withConnection(port: port) { try await $0.request(method: method, path: path, headers: headers, body: body) }
+        try await withConnection(port: port) {
+            try await $0.request(method: method, path: path, headers: headers, body: body)
+        }
     }
 
     /// Sends a request and reads its whole response.

@@ -34,7 +34,9 @@ struct DemoModelCommand: AsyncParsableCommand {
             streamIntervalMillis: streamIntervalMs
         )
         let server = try await DemoModelServer.start(behavior: behavior, host: host, port: port)
-        print("weir-demo-model \(version) listening on \(host):\(server.port) (error rate \(errorRate), latency \(latencyMs) ms)")
+        print(
+            "weir-demo-model \(version) listening on \(host):\(server.port) (error rate \(errorRate), latency \(latencyMs) ms)"
+        )
         try await server.wait()
     }
 }

@@ -6,7 +6,8 @@ import WeirCore
 /// `weir simulate`: replays a scenario through the real policy engine on a virtual clock.
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Replay a synthetic traffic scenario through the rollout policy on a virtual clock and print the decisions."
+        abstract:
+            "Replay a synthetic traffic scenario through the rollout policy on a virtual clock and print the decisions."
     )
 
     @OptionGroup var options: ConfigOption
@@ -42,8 +43,13 @@ struct Simulate: ParsableCommand {
             throw ExitCode(2)
         }
         let name = route ?? loaded.route
-        guard let chosen = name.map({ name in config.routes.first { $0.name == name } }) ?? config.routes.first(where: { $0.canaryIndex != nil }) else {
-            throw ValidationError(name.map { "no route named \($0) in \(options.config)" } ?? "no route in \(options.config) has a canary to simulate")
+        guard
+            let chosen = name.map({ name in config.routes.first { $0.name == name } })
+                ?? config.routes.first(where: { $0.canaryIndex != nil })
+        else {
+            throw ValidationError(
+                name.map { "no route named \($0) in \(options.config)" }
+                    ?? "no route in \(options.config) has a canary to simulate")
         }
         guard chosen.canaryIndex != nil else { throw ValidationError("route \(chosen.name) has no canary to simulate") }
         let simulator = RolloutSimulator(route: chosen, scenario: loaded.scenario)
@@ -51,7 +57,8 @@ struct Simulate: ParsableCommand {
         if let runs, compare {
             printComparison(route: chosen, scenario: loaded.scenario, runs: runs)
         } else if let runs {
-            printSummary(of: (0..<runs).map { simulator.run(seed: seed &+ UInt64($0), stopAtDecision: true) }, runs: runs)
+            printSummary(
+                of: (0..<runs).map { simulator.run(seed: seed &+ UInt64($0), stopAtDecision: true) }, runs: runs)
         } else {
             printTimeline(simulator.run(seed: seed), route: chosen)
         }
@@ -61,13 +68,18 @@ struct Simulate: ParsableCommand {
         let rows = outcome.decisions.map { decision in
             [
                 Self.clock(decision.at), decision.transition.to.summary,
-                Self.weights(decision.transition.weights, order: route.versions.map(\.name)), decision.transition.reason,
+                Self.weights(decision.transition.weights, order: route.versions.map(\.name)),
+                decision.transition.reason,
             ]
         }
         let initial = RolloutStatus.initial(for: route)
-        let start = ["0:00", initial.summary, Self.weights(initial.weights(policy: route.policy), order: route.versions.map(\.name)), "rollout starts"]
+        let start = [
+            "0:00", initial.summary,
+            Self.weights(initial.weights(policy: route.policy), order: route.versions.map(\.name)), "rollout starts",
+        ]
         print(TextTable.render(header: ["time", "state", "weights", "reason"], rows: [start] + rows))
-        let served = "canary served \(outcome.requests.canary) of \(outcome.requests.canary + outcome.requests.stable) requests"
+        let served =
+            "canary served \(outcome.requests.canary) of \(outcome.requests.canary + outcome.requests.stable) requests"
         switch (outcome.final.phase, outcome.decidedAt) {
         case (.promoted, let at?): print("summary: promoted after \(Self.clock(at)); \(served)")
         case (.rolledBack, let at?): print("summary: rolled back after \(Self.clock(at)); \(served)")
@@ -83,7 +95,8 @@ struct Simulate: ParsableCommand {
         func times(_ list: [RolloutSimulator.Outcome]) -> String {
             let sorted = list.compactMap(\.decidedAt).sorted()
             guard !sorted.isEmpty else { return "-" }
-            return "median \(Self.clock(sorted[sorted.count / 2])), p90 \(Self.clock(sorted[min(sorted.count - 1, sorted.count * 9 / 10)]))"
+            return
+                "median \(Self.clock(sorted[sorted.count / 2])), p90 \(Self.clock(sorted[min(sorted.count - 1, sorted.count * 9 / 10)]))"
         }
         print("runs: \(runs) (seeds \(seed)…\(seed &+ UInt64(runs - 1)))")
         print("promoted:    \(share(promoted.count))   time to promote: \(times(promoted))")
@@ -113,7 +126,12 @@ struct Simulate: ParsableCommand {
             ])
         }
         print("runs: \(runs) per judge (seeds \(seed)…\(seed &+ UInt64(runs - 1)))")
-        print(TextTable.render(header: ["judge", "rolled back", "to roll back (median / p90)", "promoted", "to promote (median / p90)", "undecided"], rows: rows))
+        print(
+            TextTable.render(
+                header: [
+                    "judge", "rolled back", "to roll back (median / p90)", "promoted", "to promote (median / p90)",
+                    "undecided",
+                ], rows: rows))
     }
 
     static func quantiles(_ outcomes: [RolloutSimulator.Outcome]) -> String {
@@ -133,7 +151,8 @@ struct Simulate: ParsableCommand {
             case .slowEvents(let threshold?): latency = "slow > \(Format.milliseconds(threshold))"
             case .slowEvents(nil): latency = "slow > stable p99 (learned)"
             }
-            checks = "sequential judge, α=\(sequential.alpha), ratios \(sequential.ratios.map { Format.decimal($0, places: 1) }.joined(separator: ",")), r0 \(sequential.r0), latency \(latency)"
+            checks =
+                "sequential judge, α=\(sequential.alpha), ratios \(sequential.ratios.map { Format.decimal($0, places: 1) }.joined(separator: ",")), r0 \(sequential.r0), latency \(latency)"
         }
         return """
             route \(route.name): steps [\(steps)], interval \(DurationText.format(policy.interval)), warmup \(DurationText.format(policy.warmup)), \

@@ -63,7 +63,8 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Validate a config: 'ok: N routes' (exit 0) or every error (exit 2).")
+    static let configuration = CommandConfiguration(
+        abstract: "Validate a config: 'ok: N routes' (exit 0) or every error (exit 2).")
 
     @OptionGroup var options: ConfigOption
 

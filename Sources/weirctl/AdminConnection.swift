@@ -24,7 +24,9 @@ struct AdminConnection: ParsableArguments {
             }
             return text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"].map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        return ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"].map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
     }
 
     /// Calls the API; returns the body of a 2xx answer, or throws the failure that maps to the
@@ -39,15 +41,20 @@ struct AdminConnection: ParsableArguments {
         }
         let response: OneShotHTTPClient.Response
         do {
-            response = try await OneShotHTTPClient.send(method: method, url: baseURL + path, headers: headers, body: bytes)
+            response = try await OneShotHTTPClient.send(
+                method: method, url: baseURL + path, headers: headers, body: bytes)
         } catch {
             throw CtlFailure.unreachable("cannot reach weir at \(baseURL) (\(error))")
         }
         let data = Data(response.body)
         if (200..<300).contains(response.status) { return data }
         let problem = try? JSONDecoder().decode(ErrorModel.self, from: data)
-        let message = problem.map { ([$0.message] + ($0.details ?? [])).joined(separator: "\n  ") } ?? "weir answered \(response.status)"
-        if response.status == 401 { throw CtlFailure.unreachable("unauthorized: \(message) (give --token-file or WEIR_ADMIN_TOKEN)") }
+        let message =
+            problem.map { ([$0.message] + ($0.details ?? [])).joined(separator: "\n  ") }
+            ?? "weir answered \(response.status)"
+        if response.status == 401 {
+            throw CtlFailure.unreachable("unauthorized: \(message) (give --token-file or WEIR_ADMIN_TOKEN)")
+        }
         throw CtlFailure.refused(message)
     }
 

@@ -7,7 +7,9 @@ struct RouteArgument: ParsableArguments {
     @Argument(help: "The route's name.") var route: String
 
     func validate() throws {
-        guard !route.isEmpty, route.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d }) else {
+        guard !route.isEmpty,
+            route.utf8.allSatisfy({ (0x61...0x7a).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2d })
+        else {
             throw ValidationError("'\(route)' is not a route name ([a-z0-9-]+)")
         }
     }
@@ -19,14 +21,19 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Sends one command and prints what happened.
-func steer(_ connection: AdminConnection, route: String, verb: String, output: OutputOptions, body: (some Encodable)? = Optional<String>.none) async throws {
+func steer(
+    _ connection: AdminConnection, route: String, verb: String, output: OutputOptions,
+    body: (some Encodable)? = Optional<String>.none
+) async throws {
     let data = try await connection.call("POST", "/v1/routes/\(route)/\(verb)", body: body)
     if output.json {
         print(String(decoding: data, as: UTF8.self), terminator: "")
         return
     }
     let result = try JSONDecoder().decode(CommandResultModel.self, from: data)
-    print("\(route): \(result.event.from) -> \(result.event.to) (\(StatusTable.weights(result.event.weights))): \(result.event.reason)")
+    print(
+        "\(route): \(result.event.from) -> \(result.event.to) (\(StatusTable.weights(result.event.weights))): \(result.event.reason)"
+    )
 }
 
 struct Promote: AsyncParsableCommand {
@@ -36,7 +43,8 @@ struct Promote: AsyncParsableCommand {
     @Flag(help: "Promote straight to 100 %.") var full = false
     @OptionGroup var output: OutputOptions
     func run() async throws {
-        try await steer(connection, route: target.route, verb: "promote", output: output, body: PromoteRequest(full: full))
+        try await steer(
+            connection, route: target.route, verb: "promote", output: output, body: PromoteRequest(full: full))
     }
 }
 
@@ -71,12 +79,14 @@ struct Rollback: AsyncParsableCommand {
     @Option(help: "Why, for the audit log.") var reason: String?
     @OptionGroup var output: OutputOptions
     func run() async throws {
-        try await steer(connection, route: target.route, verb: "rollback", output: output, body: RollbackRequest(reason: reason))
+        try await steer(
+            connection, route: target.route, verb: "rollback", output: output, body: RollbackRequest(reason: reason))
     }
 }
 
 struct Undo: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "After a promotion (within the rollback window), go back to the previous stable.")
+    static let configuration = CommandConfiguration(
+        abstract: "After a promotion (within the rollback window), go back to the previous stable.")
     @OptionGroup var connection: AdminConnection
     @OptionGroup var target: RouteArgument
     @OptionGroup var output: OutputOptions
@@ -84,28 +94,35 @@ struct Undo: AsyncParsableCommand {
 }
 
 struct SetWeight: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "set-weight", abstract: "Pin the canary's weight (percent) and pause the policy.")
+    static let configuration = CommandConfiguration(
+        commandName: "set-weight", abstract: "Pin the canary's weight (percent) and pause the policy.")
     @OptionGroup var connection: AdminConnection
     @OptionGroup var target: RouteArgument
     @Argument(help: "The canary's weight, 0-100.") var percent: Double
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
-        guard (0...100).contains(percent) else { throw ValidationError("the weight must be between 0 and 100, not \(percent)") }
+        guard (0...100).contains(percent) else {
+            throw ValidationError("the weight must be between 0 and 100, not \(percent)")
+        }
     }
 
     func run() async throws {
-        try await steer(connection, route: target.route, verb: "weight", output: output, body: WeightRequest(canary: percent))
+        try await steer(
+            connection, route: target.route, verb: "weight", output: output, body: WeightRequest(canary: percent))
     }
 }
 
 struct Reload: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make weir re-read its config file; a bad one is refused with its errors.")
+    static let configuration = CommandConfiguration(
+        abstract: "Make weir re-read its config file; a bad one is refused with its errors.")
     @OptionGroup var connection: AdminConnection
     @OptionGroup var output: OutputOptions
     func run() async throws {
         let data = try await connection.call("POST", "/v1/reload")
-        if output.json { print(String(decoding: data, as: UTF8.self), terminator: "") } else {
+        if output.json {
+            print(String(decoding: data, as: UTF8.self), terminator: "")
+        } else {
             let result = try JSONDecoder().decode(ReloadResultModel.self, from: data)
             print("reloaded: \(result.routes) route\(result.routes == 1 ? "" : "s")")
         }
@@ -125,12 +142,19 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         if output.json {
-            print(String(decoding: try await connection.call("GET", "/v1/routes/\(target.route)/events?limit=\(limit)"), as: UTF8.self), terminator: "")
+            print(
+                String(
+                    decoding: try await connection.call("GET", "/v1/routes/\(target.route)/events?limit=\(limit)"),
+                    as: UTF8.self), terminator: "")
             return
         }
-        let events = try await connection.get(EventsModel.self, "/v1/routes/\(target.route)/events?limit=\(limit)").events
+        let events = try await connection.get(EventsModel.self, "/v1/routes/\(target.route)/events?limit=\(limit)")
+            .events
         let rows = events.map { event in
-            [String(event.at.prefix(19)).replacingOccurrences(of: "T", with: " "), event.actor, "\(event.from) -> \(event.to)", StatusTable.weights(event.weights), event.reason]
+            [
+                String(event.at.prefix(19)).replacingOccurrences(of: "T", with: " "), event.actor,
+                "\(event.from) -> \(event.to)", StatusTable.weights(event.weights), event.reason,
+            ]
         }
         print(StatusTable.render(header: ["TIME (UTC)", "ACTOR", "TRANSITION", "WEIGHTS", "REASON"], rows: rows))
     }
@@ -147,7 +171,9 @@ struct Status: AsyncParsableCommand {
         repeat {
             let text: String
             if output.json {
-                text = String(decoding: try await connection.call("GET", route.map { "/v1/routes/\($0)" } ?? "/v1/routes"), as: UTF8.self)
+                text = String(
+                    decoding: try await connection.call("GET", route.map { "/v1/routes/\($0)" } ?? "/v1/routes"),
+                    as: UTF8.self)
             } else {
                 let routes: [RouteStatusModel]
                 if let route {
@@ -158,7 +184,9 @@ struct Status: AsyncParsableCommand {
                 text = routes.map(StatusTable.render).joined(separator: "\n\n") + "\n"
             }
             if watch {
-                let screen = "\u{1B}[H\u{1B}[2J" + text + "\nweir at \(connection.baseURL) · \(StatusTable.now()) · Ctrl-C to stop\n"
+                let screen =
+                    "\u{1B}[H\u{1B}[2J" + text
+                    + "\nweir at \(connection.baseURL) · \(StatusTable.now()) · Ctrl-C to stop\n"
                 FileHandle.standardOutput.write(Data(screen.utf8))
                 try await Task.sleep(for: .seconds(1))
             } else {

@@ -11,7 +11,9 @@ enum StatusTable {
         }.joined(separator: " › ")
         lines.append("\(route.name)  \(route.state.uppercased())  steps \(steps)  weights \(weights(route.weights))")
         let versionNames = route.versions.keys.sorted { lhs, rhs in
-            (lhs == route.stable ? 0 : lhs == route.canary ? 1 : 2, lhs) < (rhs == route.stable ? 0 : rhs == route.canary ? 1 : 2, rhs)
+            (lhs == route.stable ? 0 : lhs == route.canary ? 1 : 2, lhs) < (
+                rhs == route.stable ? 0 : rhs == route.canary ? 1 : 2, rhs
+            )
         }
         let rows = versionNames.map { name -> [String] in
             let version = route.versions[name]!
@@ -22,7 +24,10 @@ enum StatusTable {
                 version.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "),
             ]
         }
-        lines.append(render(header: ["  VERSION", "ROLE", "RPS", "REQUESTS", "ERRORS", "ERROR%", "P50", "P99", "METADATA"], rows: rows))
+        lines.append(
+            render(
+                header: ["  VERSION", "ROLE", "RPS", "REQUESTS", "ERRORS", "ERROR%", "P50", "P99", "METADATA"],
+                rows: rows))
         lines.append("  window: last \(Int(route.windowSeconds))s")
         if let verdict = route.lastVerdict { lines.append("  last verdict: \(verdict.result): \(verdict.reason)") }
         if let event = route.lastEvent {

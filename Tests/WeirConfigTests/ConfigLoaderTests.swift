@@ -60,11 +60,12 @@ import WeirCore
         #expect(route.policy.steps.map(\.pause) == [false, false, false, true])
         #expect(route.policy.interval == .seconds(30) && route.policy.warmup == .seconds(10))
         #expect(route.policy.errors == [.http5xx, .connect, .timeout, .reset])
-        #expect(route.policy.checks == [
-            Check(metric: .errorRate, bound: .maxIncrease(0.02)),
-            Check(metric: .latency(percentile: 99), bound: .max(0.12)),
-            Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5)),
-        ])
+        #expect(
+            route.policy.checks == [
+                Check(metric: .errorRate, bound: .maxIncrease(0.02)),
+                Check(metric: .latency(percentile: 99), bound: .max(0.12)),
+                Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5)),
+            ])
         #expect(route.policy.webhooks == [Webhook(on: [.rollback, .promote], url: "http://127.0.0.1:9100/hook")])
     }
 
@@ -99,30 +100,81 @@ import WeirCore
     }
 
     static let badCases: [BadCase] = [
-        BadCase(name: "unknown top-level key", replace: "state:\n", with: "stat:\n", line: 6, path: "stat", says: "unknown key"),
-        BadCase(name: "unknown route key", replace: "    timeout: 10s", with: "    timout: 10s", line: 11, path: "routes[0].timout", says: "unknown key 'timout'"),
-        BadCase(name: "bad duration", replace: "timeout: 10s", with: "timeout: ten", line: 11, path: "routes[0].timeout", says: "duration"),
-        BadCase(name: "duration without unit", replace: "interval: 30s", with: "interval: 30", line: 24, path: "routes[0].policy.interval", says: "duration"),
-        BadCase(name: "unknown stable version", replace: "stable: v1", with: "stable: v9", line: 18, path: "routes[0].stable", says: "unknown version 'v9'"),
-        BadCase(name: "unknown canary version", replace: "canary: v2", with: "canary: v3", line: 19, path: "routes[0].canary", says: "unknown version 'v3'"),
-        BadCase(name: "canary equals stable", replace: "canary: v2", with: "canary: v1", line: 19, path: "routes[0].canary", says: "must differ"),
-        BadCase(name: "weight above 100", replace: "steps: [5, 10, 25,", with: "steps: [5, 10, 250,", line: 23, path: "routes[0].policy.steps[2]", says: "at most 100"),
-        BadCase(name: "non-increasing steps", replace: "steps: [5, 10, 25,", with: "steps: [5, 10, 8,", line: 23, path: "routes[0].policy.steps[2]", says: "must increase"),
-        BadCase(name: "zero weight", replace: "steps: [5,", with: "steps: [0,", line: 23, path: "routes[0].policy.steps[0]", says: "above 0"),
-        BadCase(name: "bad upstream URL", replace: "\"http://127.0.0.1:9002\"", with: "\"127.0.0.1:9002\"", line: 17, path: "routes[0].versions.v2.upstreams[0]", says: "expected a URL"),
-        BadCase(name: "bad route name", replace: "name: fraud", with: "name: Fraud_Route", line: 9, path: "routes[0].name", says: "[a-z0-9-]+"),
-        BadCase(name: "wrong type for min_requests", replace: "min_requests: 100", with: "min_requests: lots", line: 26, path: "routes[0].policy.min_requests", says: "whole number"),
-        BadCase(name: "unknown error kind", replace: "errors: [5xx,", with: "errors: [6xx,", line: 29, path: "routes[0].policy.errors[0]", says: "unknown error kind '6xx'"),
-        BadCase(name: "unknown metric", replace: "metric: error_rate,", with: "metric: error_ratio,", line: 31, path: "routes[0].policy.checks[0].metric", says: "unknown metric"),
-        BadCase(name: "two bounds in a check", replace: "max: 120ms }", with: "max: 120ms, max_ratio: 2 }", line: 32, path: "routes[0].policy.checks[1]", says: "exactly one of"),
-        BadCase(name: "latency bound not a duration", replace: "max: 120ms }", with: "max: fast }", line: 32, path: "routes[0].policy.checks[1].max", says: "duration"),
-        BadCase(name: "bad promote mode", replace: "promote: auto", with: "promote: sometimes", line: 28, path: "routes[0].policy.promote", says: "'auto' or 'manual'"),
-        BadCase(name: "unknown webhook event", replace: "on: [rollback, promote]", with: "on: [rollback, explode]", line: 35, path: "routes[0].policy.webhooks[0].on[1]", says: "unknown event"),
-        BadCase(name: "bad listen address", replace: "listen: \"0.0.0.0:8080\"", with: "listen: \"everywhere\"", line: 2, path: "server.listen", says: "host:port"),
-        BadCase(name: "sticky with both sources", replace: "sticky: { header: x-user-id }", with: "sticky: { header: x-user-id, cookie: sid }", line: 20, path: "routes[0].sticky", says: "exactly one"),
-        BadCase(name: "missing versions", replace: "    versions:\n      v1:\n        upstreams: [\"http://127.0.0.1:9001\", \"http://127.0.0.1:9011\"]\n        metadata: { training_data_hash: \"9f2c\", owner: risk-team }\n      v2:\n        upstreams: [\"http://127.0.0.1:9002\"]\n", with: "", line: 9, path: "routes[0].versions", says: "missing"),
-        BadCase(name: "admin beyond loopback without token", replace: "  listen: \"127.0.0.1:9901\"\n  token_file: admin.token\n", with: "  listen: \"0.0.0.0:9901\"\n", line: 4, path: "admin.listen", says: "token"),
-        BadCase(name: "warmup not shorter than interval", replace: "warmup: 10s", with: "warmup: 45s", line: 25, path: "routes[0].policy.warmup", says: "shorter than the interval"),
+        BadCase(
+            name: "unknown top-level key", replace: "state:\n", with: "stat:\n", line: 6, path: "stat",
+            says: "unknown key"),
+        BadCase(
+            name: "unknown route key", replace: "    timeout: 10s", with: "    timout: 10s", line: 11,
+            path: "routes[0].timout", says: "unknown key 'timout'"),
+        BadCase(
+            name: "bad duration", replace: "timeout: 10s", with: "timeout: ten", line: 11, path: "routes[0].timeout",
+            says: "duration"),
+        BadCase(
+            name: "duration without unit", replace: "interval: 30s", with: "interval: 30", line: 24,
+            path: "routes[0].policy.interval", says: "duration"),
+        BadCase(
+            name: "unknown stable version", replace: "stable: v1", with: "stable: v9", line: 18,
+            path: "routes[0].stable", says: "unknown version 'v9'"),
+        BadCase(
+            name: "unknown canary version", replace: "canary: v2", with: "canary: v3", line: 19,
+            path: "routes[0].canary", says: "unknown version 'v3'"),
+        BadCase(
+            name: "canary equals stable", replace: "canary: v2", with: "canary: v1", line: 19, path: "routes[0].canary",
+            says: "must differ"),
+        BadCase(
+            name: "weight above 100", replace: "steps: [5, 10, 25,", with: "steps: [5, 10, 250,", line: 23,
+            path: "routes[0].policy.steps[2]", says: "at most 100"),
+        BadCase(
+            name: "non-increasing steps", replace: "steps: [5, 10, 25,", with: "steps: [5, 10, 8,", line: 23,
+            path: "routes[0].policy.steps[2]", says: "must increase"),
+        BadCase(
+            name: "zero weight", replace: "steps: [5,", with: "steps: [0,", line: 23, path: "routes[0].policy.steps[0]",
+            says: "above 0"),
+        BadCase(
+            name: "bad upstream URL", replace: "\"http://127.0.0.1:9002\"", with: "\"127.0.0.1:9002\"", line: 17,
+            path: "routes[0].versions.v2.upstreams[0]", says: "expected a URL"),
+        BadCase(
+            name: "bad route name", replace: "name: fraud", with: "name: Fraud_Route", line: 9, path: "routes[0].name",
+            says: "[a-z0-9-]+"),
+        BadCase(
+            name: "wrong type for min_requests", replace: "min_requests: 100", with: "min_requests: lots", line: 26,
+            path: "routes[0].policy.min_requests", says: "whole number"),
+        BadCase(
+            name: "unknown error kind", replace: "errors: [5xx,", with: "errors: [6xx,", line: 29,
+            path: "routes[0].policy.errors[0]", says: "unknown error kind '6xx'"),
+        BadCase(
+            name: "unknown metric", replace: "metric: error_rate,", with: "metric: error_ratio,", line: 31,
+            path: "routes[0].policy.checks[0].metric", says: "unknown metric"),
+        BadCase(
+            name: "two bounds in a check", replace: "max: 120ms }", with: "max: 120ms, max_ratio: 2 }", line: 32,
+            path: "routes[0].policy.checks[1]", says: "exactly one of"),
+        BadCase(
+            name: "latency bound not a duration", replace: "max: 120ms }", with: "max: fast }", line: 32,
+            path: "routes[0].policy.checks[1].max", says: "duration"),
+        BadCase(
+            name: "bad promote mode", replace: "promote: auto", with: "promote: sometimes", line: 28,
+            path: "routes[0].policy.promote", says: "'auto' or 'manual'"),
+        BadCase(
+            name: "unknown webhook event", replace: "on: [rollback, promote]", with: "on: [rollback, explode]",
+            line: 35, path: "routes[0].policy.webhooks[0].on[1]", says: "unknown event"),
+        BadCase(
+            name: "bad listen address", replace: "listen: \"0.0.0.0:8080\"", with: "listen: \"everywhere\"", line: 2,
+            path: "server.listen", says: "host:port"),
+        BadCase(
+            name: "sticky with both sources", replace: "sticky: { header: x-user-id }",
+            with: "sticky: { header: x-user-id, cookie: sid }", line: 20, path: "routes[0].sticky", says: "exactly one"),
+        BadCase(
+            name: "missing versions",
+            replace:
+                "    versions:\n      v1:\n        upstreams: [\"http://127.0.0.1:9001\", \"http://127.0.0.1:9011\"]\n        metadata: { training_data_hash: \"9f2c\", owner: risk-team }\n      v2:\n        upstreams: [\"http://127.0.0.1:9002\"]\n",
+            with: "", line: 9, path: "routes[0].versions", says: "missing"),
+        BadCase(
+            name: "admin beyond loopback without token",
+            replace: "  listen: \"127.0.0.1:9901\"\n  token_file: admin.token\n", with: "  listen: \"0.0.0.0:9901\"\n",
+            line: 4, path: "admin.listen", says: "token"),
+        BadCase(
+            name: "warmup not shorter than interval", replace: "warmup: 10s", with: "warmup: 45s", line: 25,
+            path: "routes[0].policy.warmup", says: "shorter than the interval"),
     ]
 
     @Test(arguments: badCases)
@@ -145,9 +197,10 @@ import WeirCore
         yaml = yaml.replacingFirst("min_requests: 100", with: "min_requests: -1")
         yaml = yaml.replacingFirst("promote: auto", with: "promote: never")
         let error = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: yaml, file: "weir.yaml") }
-        #expect(Set(error.errors.map(\.path)).isSuperset(of: [
-            "routes[0].timeout", "routes[0].stable", "routes[0].policy.min_requests", "routes[0].policy.promote",
-        ]))
+        #expect(
+            Set(error.errors.map(\.path)).isSuperset(of: [
+                "routes[0].timeout", "routes[0].stable", "routes[0].policy.min_requests", "routes[0].policy.promote",
+            ]))
         #expect(error.errors.map(\.line) == error.errors.map(\.line).sorted())
     }
 
@@ -161,7 +214,8 @@ import WeirCore
         let error = try #require(throws: ConfigErrors.self) {
             try ConfigLoader.parse(yaml: "routes:\n" + route + "\n" + route + "\n", file: "w.yaml")
         }
-        #expect(error.errors.contains { $0.path == "routes[1].name" && $0.message.contains("duplicate") && $0.line == 6 })
+        #expect(
+            error.errors.contains { $0.path == "routes[1].name" && $0.message.contains("duplicate") && $0.line == 6 })
     }
 
     @Test func syntaxErrorsNameTheLine() throws {
@@ -179,7 +233,10 @@ import WeirCore
         #expect(error.description.contains("cannot read"))
     }
 
-    @Test(arguments: [("250ms", 250_000_000), ("30s", 30_000_000_000), ("1.5s", 1_500_000_000), ("5m", 300_000_000_000), ("1h", 3_600_000_000_000)])
+    @Test(arguments: [
+        ("250ms", 250_000_000), ("30s", 30_000_000_000), ("1.5s", 1_500_000_000), ("5m", 300_000_000_000),
+        ("1h", 3_600_000_000_000),
+    ])
     func parsesDurations(text: String, nanos: Int64) {
         #expect(DurationText.parse(text) == .nanoseconds(nanos))
         #expect(DurationText.parse(DurationText.format(.nanoseconds(nanos))) == .nanoseconds(nanos))

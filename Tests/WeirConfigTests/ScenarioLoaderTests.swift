@@ -54,25 +54,30 @@ import WeirCore
         """
 
     @Test func readsTheSequentialJudgeSettings() throws {
-        let yaml = base + """
+        let yaml =
+            base + """
 
-                policy:
-                  judge: sequential
-                  sequential: { alpha: 0.005, ratios: [2, 4], r0: 1.2, latency: 250ms, max_step_time: 1m, min_bake_time: 5s }
-            """
+                    policy:
+                      judge: sequential
+                      sequential: { alpha: 0.005, ratios: [2, 4], r0: 1.2, latency: 250ms, max_step_time: 1m, min_bake_time: 5s }
+                """
         let policy = try ConfigLoader.parse(yaml: yaml, file: "w.yaml").routes[0].policy
         let settings = try #require(policy.sequential)
         #expect(settings.alpha == 0.005 && settings.ratios == [2, 4] && settings.r0 == 1.2)
         #expect(settings.latency == .slowEvents(thresholdSeconds: 0.25))
         #expect(settings.maxStepTime == .seconds(60) && settings.minBakeTime == .seconds(5))
-        let defaults = try ConfigLoader.parse(yaml: base + "\n    policy: { judge: sequential }\n", file: "w.yaml").routes[0].policy.sequential
+        let defaults = try ConfigLoader.parse(yaml: base + "\n    policy: { judge: sequential }\n", file: "w.yaml")
+            .routes[0].policy.sequential
         #expect(defaults == SequentialPolicy())
     }
 
     @Test func refusesTheSequentialJudgeOnStickyRoutesAndBadSettings() throws {
         let sticky = base + "\n    sticky: { header: x-user-id }\n    policy: { judge: sequential }\n"
         let error = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: sticky, file: "w.yaml") }
-        #expect(error.errors.contains { $0.path == "routes[0].policy.judge" && $0.message.contains("sticky") && $0.line == 8 })
+        #expect(
+            error.errors.contains {
+                $0.path == "routes[0].policy.judge" && $0.message.contains("sticky") && $0.line == 8
+            })
 
         let bad = base + "\n    policy:\n      judge: sequential\n      sequential: { alpha: 2, latency: sometimes }\n"
         let errors = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: bad, file: "w.yaml") }
@@ -80,7 +85,9 @@ import WeirCore
         #expect(errors.errors.contains { $0.path == "routes[0].policy.sequential.latency" && $0.line == 9 })
 
         let orphan = base + "\n    policy: { sequential: { alpha: 0.01 } }\n"
-        let orphanErrors = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: orphan, file: "w.yaml") }
+        let orphanErrors = try #require(throws: ConfigErrors.self) {
+            try ConfigLoader.parse(yaml: orphan, file: "w.yaml")
+        }
         #expect(orphanErrors.errors.contains { $0.message.contains("need 'judge: sequential'") })
     }
 }

@@ -3,7 +3,8 @@ import WeirCore
 
 @Suite struct MeasurementTests {
     func outcome(status: Int? = 200, failure: ErrorKind? = nil, millis: UInt64) -> RequestOutcome {
-        RequestOutcome(status: status, failure: failure, firstByteNanos: millis * 500_000, totalNanos: millis * 1_000_000)
+        RequestOutcome(
+            status: status, failure: failure, firstByteNanos: millis * 500_000, totalNanos: millis * 1_000_000)
     }
 
     @Test func classifiesOutcomesIntoOneErrorKind() {

@@ -18,7 +18,8 @@ import WeirCore
             ],
             stableIndex: 0, canaryIndex: 1, sticky: nil, overrideHeader: "x-weir-version",
             policy: RolloutPolicy(
-                steps: steps, interval: .seconds(30), warmup: .seconds(10), minRequests: 100, failureLimit: failureLimit,
+                steps: steps, interval: .seconds(30), warmup: .seconds(10), minRequests: 100,
+                failureLimit: failureLimit,
                 promote: promote, checks: checks
             )
         )
@@ -28,7 +29,10 @@ import WeirCore
     static func stats(_ n: Int, errors: Int = 0, millis: UInt64 = 10) -> RequestStats {
         var stats = RequestStats()
         for index in 0..<n {
-            stats.record(RequestOutcome(status: index < errors ? 500 : 200, failure: nil, firstByteNanos: millis * 1_000_000 / 2, totalNanos: millis * 1_000_000))
+            stats.record(
+                RequestOutcome(
+                    status: index < errors ? 500 : 200, failure: nil, firstByteNanos: millis * 1_000_000 / 2,
+                    totalNanos: millis * 1_000_000))
         }
         return stats
     }
@@ -49,7 +53,8 @@ import WeirCore
         while machine.status.phase == .progressing {
             time += 30
             #expect(machine.isWindowDue(at: at(time)))
-            let transition = machine.windowEnded(at: at(time), canary: Self.stats(400, errors: 1), stable: Self.stats(4000, errors: 10))
+            let transition = machine.windowEnded(
+                at: at(time), canary: Self.stats(400, errors: 1), stable: Self.stats(4000, errors: 10))
             #expect(transition != nil)
             weights.append(machine.status.canaryPercent(policy: machine.route.policy))
         }
@@ -63,17 +68,20 @@ import WeirCore
 
     @Test func errorRegressionRollsBackAfterExactlyFailureLimitWindows() {
         var machine = newMachine()
-        let first = machine.windowEnded(at: at(30), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
+        let first = machine.windowEnded(
+            at: at(30), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
         #expect(first?.kind == .failedWindow)
         #expect(machine.status.phase == .progressing && machine.status.consecutiveFailures == 1)
         #expect(machine.split.canaryBasisPoints == 500)
-        let second = machine.windowEnded(at: at(60), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
+        let second = machine.windowEnded(
+            at: at(60), canary: Self.stats(400, errors: 44), stable: Self.stats(4000, errors: 40))
         #expect(second?.kind == .rollback)
         #expect(second?.actor == .policy)
         #expect(machine.status.phase == .rolledBack)
         #expect(machine.split.canaryBasisPoints == 0)
         #expect(second?.weights == ["v1": 100, "v2": 0])
-        #expect(second?.reason.contains("error_rate 11.0% > stable 1.0% + 2.0% (n=400)") == true, "\(second?.reason ?? "")")
+        #expect(
+            second?.reason.contains("error_rate 11.0% > stable 1.0% + 2.0% (n=400)") == true, "\(second?.reason ?? "")")
         // Stays rolled back.
         #expect(machine.windowEnded(at: at(90), canary: Self.stats(400), stable: Self.stats(4000)) == nil)
         #expect(machine.status.phase == .rolledBack)
@@ -89,11 +97,16 @@ import WeirCore
     }
 
     @Test func latencyRegressionOverMaxRatioRollsBack() {
-        var machine = newMachine(Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
-        let transition = machine.windowEnded(at: at(30), canary: Self.stats(400, millis: 40), stable: Self.stats(4000, millis: 20))
+        var machine = newMachine(
+            Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
+        let transition = machine.windowEnded(
+            at: at(30), canary: Self.stats(400, millis: 40), stable: Self.stats(4000, millis: 20))
         #expect(machine.status.phase == .rolledBack)
-        #expect(transition?.reason.contains("latency_p99 40.0ms = 2.00x stable 20.0ms > max_ratio 1.50") == true, "\(transition?.reason ?? "")")
-        var healthy = newMachine(Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
+        #expect(
+            transition?.reason.contains("latency_p99 40.0ms = 2.00x stable 20.0ms > max_ratio 1.50") == true,
+            "\(transition?.reason ?? "")")
+        var healthy = newMachine(
+            Self.route(checks: [Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5))], failureLimit: 1))
         _ = healthy.windowEnded(at: at(30), canary: Self.stats(400, millis: 25), stable: Self.stats(4000, millis: 20))
         #expect(healthy.status.phase == .progressing && healthy.status.step == 1)
     }
@@ -101,7 +114,8 @@ import WeirCore
     @Test func absoluteLatencyAndTimeToFirstByteChecks() {
         let checks = [Check(metric: .timeToFirstByte(percentile: 95), bound: .max(0.030))]
         var machine = newMachine(Self.route(checks: checks, failureLimit: 1))
-        let transition = machine.windowEnded(at: at(30), canary: Self.stats(400, millis: 100), stable: Self.stats(4000, millis: 100))
+        let transition = machine.windowEnded(
+            at: at(30), canary: Self.stats(400, millis: 100), stable: Self.stats(4000, millis: 100))
         #expect(transition?.reason.contains("ttfb_p95 50.0ms > max 30.0ms") == true, "\(transition?.reason ?? "")")
     }
 
@@ -115,7 +129,8 @@ import WeirCore
     }
 
     @Test func pauseStepWaitsForResume() {
-        var machine = newMachine(Self.route(steps: [.init(weight: 5), .init(weight: 20, pause: true), .init(weight: 50)]))
+        var machine = newMachine(
+            Self.route(steps: [.init(weight: 5), .init(weight: 20, pause: true), .init(weight: 50)]))
         let toPause = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
         #expect(toPause?.kind == .pause)
         #expect(machine.status.phase == .paused && machine.status.step == 1)
@@ -173,16 +188,32 @@ import WeirCore
     }
 
     static let commands: [RolloutCommand] = [
-        .promote(full: false), .promote(full: true), .pause, .resume, .retry, .rollback(reason: "bad"), .setWeight(30), .undo,
+        .promote(full: false), .promote(full: true), .pause, .resume, .retry, .rollback(reason: "bad"), .setWeight(30),
+        .undo,
     ]
 
     /// The phase each command leads to from each phase; nil = refused.
     static let expected: [RolloutPhase: [String: RolloutPhase?]] = [
-        .idle: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil, "set-weight": nil, "undo": nil],
-        .progressing: ["promote": .progressing, "promote-full": .promoted, "pause": .paused, "resume": nil, "retry": nil, "rollback": .rolledBack, "set-weight": .paused, "undo": nil],
-        .paused: ["promote": .progressing, "promote-full": .promoted, "pause": nil, "resume": .progressing, "retry": nil, "rollback": .rolledBack, "set-weight": .paused, "undo": nil],
-        .promoted: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil, "set-weight": nil, "undo": .rolledBack],
-        .rolledBack: ["promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": .progressing, "rollback": nil, "set-weight": nil, "undo": nil],
+        .idle: [
+            "promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil,
+            "set-weight": nil, "undo": nil,
+        ],
+        .progressing: [
+            "promote": .progressing, "promote-full": .promoted, "pause": .paused, "resume": nil, "retry": nil,
+            "rollback": .rolledBack, "set-weight": .paused, "undo": nil,
+        ],
+        .paused: [
+            "promote": .progressing, "promote-full": .promoted, "pause": nil, "resume": .progressing, "retry": nil,
+            "rollback": .rolledBack, "set-weight": .paused, "undo": nil,
+        ],
+        .promoted: [
+            "promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": nil, "rollback": nil,
+            "set-weight": nil, "undo": .rolledBack,
+        ],
+        .rolledBack: [
+            "promote": nil, "promote-full": nil, "pause": nil, "resume": nil, "retry": .progressing, "rollback": nil,
+            "set-weight": nil, "undo": nil,
+        ],
     ]
 
     @Test(arguments: RolloutPhase.allCases)
@@ -246,7 +277,8 @@ import WeirCore
         _ = machine.windowEnded(at: at(30), canary: Self.stats(400), stable: Self.stats(4000))
         _ = machine.handle(.rollback(reason: nil), at: at(40))
         _ = try machine.handle(.retry, at: at(50)).get()
-        #expect(machine.status.phase == .progressing && machine.status.step == 0 && machine.status.consecutiveFailures == 0)
+        #expect(
+            machine.status.phase == .progressing && machine.status.step == 0 && machine.status.consecutiveFailures == 0)
         #expect(machine.split.canaryBasisPoints == 500)
     }
 
@@ -258,7 +290,8 @@ import WeirCore
         #expect(RolloutStatus.reconcile(stored: promoted, with: route).status == promoted)
 
         var threeVersions = route
-        threeVersions.versions.append(VersionDefinition(name: "v3", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 3)]))
+        threeVersions.versions.append(
+            VersionDefinition(name: "v3", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 3)]))
         threeVersions.canaryIndex = 2
         let next = RolloutStatus.reconcile(stored: promoted, with: threeVersions)
         #expect(next.status == RolloutStatus(phase: .progressing, step: 0, stable: "v2", canary: "v3"))
@@ -318,7 +351,9 @@ extension Result where Failure == RolloutRefusal {
     }
 
     @Test func tooLittleTrafficNeverDecides() {
-        let quiet = Scenario(phases: [Scenario.Phase(duration: .seconds(600), rps: 20, stable: .init(), canary: .init())])
+        let quiet = Scenario(phases: [
+            Scenario.Phase(duration: .seconds(600), rps: 20, stable: .init(), canary: .init())
+        ])
         let outcome = RolloutSimulator(route: route, scenario: quiet).run(seed: 1)
         #expect(outcome.decisions.isEmpty)
         #expect(outcome.final.phase == .progressing)

@@ -12,15 +12,20 @@ import WeirCore
         #expect(UpstreamAddress(parsing: text) == expected)
     }
 
-    @Test(arguments: ["127.0.0.1:9001", "ftp://x:1", "http://", "http://a:0", "http://a:70000", "http://a:1/path", "http://u@a:1"])
+    @Test(arguments: [
+        "127.0.0.1:9001", "ftp://x:1", "http://", "http://a:0", "http://a:70000", "http://a:1/path", "http://u@a:1",
+    ])
     func refusesWhatIsNotAnUpstreamURL(text: String) {
         #expect(UpstreamAddress(parsing: text) == nil)
     }
 
     @Test func routeMatchChecksEveryCondition() {
-        let match = RouteMatch(pathPrefix: "/v1/models/fraud", host: "Models.Example.com", header: .init(name: "X-Tenant", value: "acme"))
+        let match = RouteMatch(
+            pathPrefix: "/v1/models/fraud", host: "Models.Example.com", header: .init(name: "X-Tenant", value: "acme"))
         let headers = ["x-tenant": "acme"]
-        #expect(match.matches(path: "/v1/models/fraud:predict", host: "models.example.com:8080", headerValue: { headers[$0] }))
+        #expect(
+            match.matches(
+                path: "/v1/models/fraud:predict", host: "models.example.com:8080", headerValue: { headers[$0] }))
         #expect(!match.matches(path: "/v1/models/other", host: "models.example.com", headerValue: { headers[$0] }))
         #expect(!match.matches(path: "/v1/models/fraud", host: "else.example.com", headerValue: { headers[$0] }))
         #expect(!match.matches(path: "/v1/models/fraud", host: nil, headerValue: { headers[$0] }))

@@ -75,9 +75,11 @@ import WeirCore
         var better = NoWorseThanEProcess(r0: 1.5)
         var worse = NoWorseThanEProcess(r0: 1.5)
         for _ in 0..<2_000 {
-            let goodFromCanary = Double.random(in: 0..<1, using: &random) < ErrorProvenanceEProcess.theta(ratio: 0.5, rho: 0.25)
+            let goodFromCanary =
+                Double.random(in: 0..<1, using: &random) < ErrorProvenanceEProcess.theta(ratio: 0.5, rho: 0.25)
             better.observe(canary: goodFromCanary ? 1 : 0, stable: goodFromCanary ? 0 : 1, rho: 0.25)
-            let badFromCanary = Double.random(in: 0..<1, using: &random) < ErrorProvenanceEProcess.theta(ratio: 2, rho: 0.25)
+            let badFromCanary =
+                Double.random(in: 0..<1, using: &random) < ErrorProvenanceEProcess.theta(ratio: 2, rho: 0.25)
             worse.observe(canary: badFromCanary ? 1 : 0, stable: badFromCanary ? 0 : 1, rho: 0.25)
         }
         #expect(better.eValue >= 100)
@@ -89,28 +91,41 @@ import WeirCore
         var canary = RequestStats()
         var stable = RequestStats()
         for index in 0..<20 {
-            canary.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: index < 10 ? 500_000_000 : 10_000_000))
+            canary.record(
+                RequestOutcome(
+                    status: 200, failure: nil, firstByteNanos: nil, totalNanos: index < 10 ? 500_000_000 : 10_000_000))
         }
-        for _ in 0..<380 { stable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 10_000_000)) }
-        for _ in 0..<4 { stable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 300_000_000)) }
+        for _ in 0..<380 {
+            stable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 10_000_000))
+        }
+        for _ in 0..<4 {
+            stable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 300_000_000))
+        }
         judge.observe(canary: canary, stable: stable, weightPercent: 5, errorKinds: [.http5xx])
         #expect(judge.errors.totalEvents == 0)
         #expect(judge.slow?.canaryEvents == 10 && judge.slow?.totalEvents == 14)
         #expect(abs(judge.eValue - (judge.errors.eValue + judge.slow!.eValue) / 2) < 1e-9)
-        #expect(judge.rollbackReason?.contains("canary slow responses (> 100ms) 10 of 14 at weight 5%") == true, "\(judge.evidence())")
+        #expect(
+            judge.rollbackReason?.contains("canary slow responses (> 100ms) 10 of 14 at weight 5%") == true,
+            "\(judge.evidence())")
     }
 
     @Test func theSlowThresholdIsLearnedFromTheStableThenFrozen() {
         var judge = SequentialJudge(policy: SequentialPolicy(latency: .slowEvents(thresholdSeconds: nil)))
         var stable = RequestStats()
-        for millis in 1...100 { stable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: UInt64(millis) * 1_000_000)) }
+        for millis in 1...100 {
+            stable.record(
+                RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: UInt64(millis) * 1_000_000))
+        }
         judge.observe(canary: RequestStats(), stable: stable, weightPercent: 5, errorKinds: [.http5xx])
         #expect(judge.slowThreshold == nil)
         judge.observe(canary: RequestStats(), stable: stable, weightPercent: 5, errorKinds: [.http5xx])
         let threshold = try! #require(judge.slowThreshold)
         #expect(abs(threshold - 0.099) < 0.002)
         var slowerStable = RequestStats()
-        for _ in 0..<500 { slowerStable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 900_000_000)) }
+        for _ in 0..<500 {
+            slowerStable.record(RequestOutcome(status: 200, failure: nil, firstByteNanos: nil, totalNanos: 900_000_000))
+        }
         judge.observe(canary: RequestStats(), stable: slowerStable, weightPercent: 5, errorKinds: [.http5xx])
         #expect(judge.slowThreshold == threshold)
     }
@@ -124,7 +139,9 @@ import WeirCore
     }
 
     func scenario(canary: Scenario.VersionBehavior, minutes: Int = 10) -> Scenario {
-        Scenario(phases: [Scenario.Phase(duration: .seconds(60 * minutes), rps: 200, stable: .init(errorRate: 0.01), canary: canary)])
+        Scenario(phases: [
+            Scenario.Phase(duration: .seconds(60 * minutes), rps: 200, stable: .init(errorRate: 0.01), canary: canary)
+        ])
     }
 
     @Test func aFivePointRegressionIsRolledBackInSecondsWithTheEvidence() throws {
@@ -146,7 +163,9 @@ import WeirCore
     /// Without proof of safety a step advances only once the canary served `min_requests` in it:
     /// at 20 rps and 5 % that is about 100 s, not the 30 s maximum step time.
     @Test func withLittleTrafficAStepWaitsForMinRequests() throws {
-        let quiet = Scenario(phases: [Scenario.Phase(duration: .seconds(600), rps: 20, stable: .init(), canary: .init())])
+        let quiet = Scenario(phases: [
+            Scenario.Phase(duration: .seconds(600), rps: 20, stable: .init(), canary: .init())
+        ])
         let outcome = RolloutSimulator(route: route(), scenario: quiet).run(seed: 1)
         let first = try #require(outcome.decisions.first)
         #expect(first.at >= .seconds(80))

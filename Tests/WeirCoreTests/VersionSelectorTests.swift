@@ -10,7 +10,8 @@ import WeirCore
             let split = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: percent)
             let n = 100_000
             var canary = 0
-            for _ in 0..<n where VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index == 1 {
+            for _ in 0..<n
+            where VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index == 1 {
                 canary += 1
             }
             let p = percent / 100
@@ -26,7 +27,8 @@ import WeirCore
         let zero = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryBasisPoints: 0)
         for _ in 0..<1000 {
             #expect(VersionSelector.select(split: none, overrideIndex: nil, stickyKey: nil, using: &random).index == 2)
-            #expect(VersionSelector.select(split: zero, overrideIndex: nil, stickyKey: "user-1", using: &random).index == 0)
+            #expect(
+                VersionSelector.select(split: zero, overrideIndex: nil, stickyKey: "user-1", using: &random).index == 0)
         }
     }
 
@@ -34,7 +36,9 @@ import WeirCore
         var random = SplitMix64(seed: 7)
         let full = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 100)
         for key in ["a", "b", "c"] {
-            #expect(VersionSelector.select(split: full, overrideIndex: nil, stickyKey: Substring(key), using: &random).index == 1)
+            #expect(
+                VersionSelector.select(split: full, overrideIndex: nil, stickyKey: Substring(key), using: &random).index
+                    == 1)
         }
         #expect(VersionSelector.select(split: full, overrideIndex: nil, stickyKey: nil, using: &random).index == 1)
     }
@@ -53,7 +57,9 @@ import WeirCore
             let first = VersionSelector.select(split: split9010, overrideIndex: nil, stickyKey: key, using: &random)
             #expect(first.reason == .sticky)
             for _ in 0..<5 {
-                #expect(VersionSelector.select(split: split9010, overrideIndex: nil, stickyKey: key, using: &random).index == first.index)
+                #expect(
+                    VersionSelector.select(split: split9010, overrideIndex: nil, stickyKey: key, using: &random).index
+                        == first.index)
             }
         }
     }
@@ -64,7 +70,10 @@ import WeirCore
         var onCanary = Set<Substring>()
         for percent in [0.5, 1, 5, 10, 25, 50, 75, 99, 100] {
             let split = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: percent)
-            let now = Set(keys.filter { VersionSelector.select(split: split, overrideIndex: nil, stickyKey: $0, using: &random).index == 1 })
+            let now = Set(
+                keys.filter {
+                    VersionSelector.select(split: split, overrideIndex: nil, stickyKey: $0, using: &random).index == 1
+                })
             #expect(onCanary.isSubset(of: now), "a key left the canary when the weight rose to \(percent)%")
             // And the share follows the weight.
             let share = Double(now.count) / Double(keys.count)

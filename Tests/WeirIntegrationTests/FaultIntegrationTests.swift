@@ -36,7 +36,8 @@ extension IntegrationTests {
             let deadPort = try await FreePort.find()
             let yaml = routeYAML(versions: [("v1", "http://127.0.0.1:\(deadPort)")], canary: nil)
             try await ProxyHarness.run(yaml: yaml) { harness in
-                let response = try await TestHTTPClient.request(port: harness.port, method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                let response = try await TestHTTPClient.request(
+                    port: harness.port, method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
                 #expect(response.status == 502)
                 #expect(response.text.contains("\"route\":\"fraud\""))
                 #expect(response.text.contains("\"version\":\"v1\""))
@@ -72,9 +73,14 @@ extension IntegrationTests {
             try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
                 let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
                 try await ProxyHarness.run(yaml: yaml) { harness in
-                    for garbage in ["NOT HTTP AT ALL\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nBroken Header Line\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello"] {
+                    for garbage in [
+                        "NOT HTTP AT ALL\r\n\r\n", "GET / HTTP/1.1\r\nHost: x\r\nBroken Header Line\r\n\r\n",
+                        "GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+                    ] {
                         let reply = try await RawTCPClient.exchange(port: harness.port, send: Array(garbage.utf8))
-                        #expect(reply.text.hasPrefix("HTTP/1.1 400"), "\(garbage.debugDescription) -> \(reply.text.prefix(40))")
+                        #expect(
+                            reply.text.hasPrefix("HTTP/1.1 400"),
+                            "\(garbage.debugDescription) -> \(reply.text.prefix(40))")
                         #expect(reply.closedByPeer)
                     }
                     let healthy = try await TestHTTPClient.request(port: harness.port, path: "/v2/health/ready")
@@ -102,11 +108,13 @@ extension IntegrationTests {
         }
 
         @Test func serverSentEventsArriveChunkByChunk() async throws {
-            try await withDemoServers([DemoModelBehavior(version: "v1", streamChunks: 5, streamIntervalMillis: 200)]) { servers in
+            try await withDemoServers([DemoModelBehavior(version: "v1", streamChunks: 5, streamIntervalMillis: 200)]) {
+                servers in
                 let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
                 try await ProxyHarness.run(yaml: yaml) { harness in
                     let response = try await TestHTTPClient.request(
-                        port: harness.port, method: .POST, path: "/v2/models/fraud/generate_stream", body: Array("{}".utf8)
+                        port: harness.port, method: .POST, path: "/v2/models/fraud/generate_stream",
+                        body: Array("{}".utf8)
                     )
                     #expect(response.status == 200)
                     #expect(response.header("content-type") == "text/event-stream")

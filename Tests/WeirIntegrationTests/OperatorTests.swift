@@ -9,7 +9,8 @@ extension IntegrationTests {
     @Suite struct OperatorTests {
         @Test func weirctlRollbackMovesAllTrafficToStableWithinOneSecond() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                try await withWeir(routes: AdminAPITests.routes(servers[0].url, servers[1].url), token: "tok-123") { weir in
+                try await withWeir(routes: AdminAPITests.routes(servers[0].url, servers[1].url), token: "tok-123") {
+                    weir in
                     #expect(try weir.weirctl(["set-weight", "fraud", "50"]).status == 0)
                     let start = ContinuousClock.now
                     let port = weir.port
@@ -20,8 +21,10 @@ extension IntegrationTests {
                                 try await TestHTTPClient.withConnection(port: port) { client in
                                     var seen: [(Duration, String)] = []
                                     while ContinuousClock.now - start < .seconds(3) {
-                                        let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
-                                        seen.append((ContinuousClock.now - start, response.header("x-weir-version") ?? "?"))
+                                        let response = try await client.request(
+                                            method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                        seen.append(
+                                            (ContinuousClock.now - start, response.header("x-weir-version") ?? "?"))
                                     }
                                     return seen
                                 }
@@ -36,7 +39,9 @@ extension IntegrationTests {
                     #expect(rollback.status == 0, "\(rollback.stderr)")
                     #expect(rollback.stdout.contains("rolled_back"))
                     let lastCanary = try #require(seen.filter { $0.1 == "v2" }.map(\.0).max())
-                    #expect(lastCanary - issued < .seconds(1), "canary still served \(lastCanary - issued) after the rollback was issued")
+                    #expect(
+                        lastCanary - issued < .seconds(1),
+                        "canary still served \(lastCanary - issued) after the rollback was issued")
                     #expect(seen.filter { $0.0 > issued + .seconds(1) }.allSatisfy { $0.1 == "v1" })
                     print("weirctl rollback -> last canary response: \(lastCanary - issued)")
 
@@ -53,12 +58,14 @@ extension IntegrationTests {
 
         @Test func weirctlExitCodesSayWhatHappened() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                try await withWeir(routes: AdminAPITests.routes(servers[0].url, servers[1].url), token: "tok-123") { weir in
+                try await withWeir(routes: AdminAPITests.routes(servers[0].url, servers[1].url), token: "tok-123") {
+                    weir in
                     let status = try weir.weirctl(["status"])
                     #expect(status.status == 0)
                     #expect(status.stdout.contains("fraud  PROGRESSING"))
                     #expect(status.stdout.contains("owner=risk-team"))
-                    #expect(try weir.weirctl(["status", "fraud", "--json"]).stdout.contains("\"state\":\"progressing\""))
+                    #expect(
+                        try weir.weirctl(["status", "fraud", "--json"]).stdout.contains("\"state\":\"progressing\""))
                     #expect(try weir.weirctl(["pause", "fraud"]).status == 0)
                     let refused = try weir.weirctl(["pause", "fraud"])
                     #expect(refused.status == 1)
@@ -72,9 +79,12 @@ extension IntegrationTests {
                 }
             }
             let deadPort = try await FreePort.find()
-            let unreachable = try ChildProcess.run(product: "weirctl", arguments: ["status", "--admin", "http://127.0.0.1:\(deadPort)"])
+            let unreachable = try ChildProcess.run(
+                product: "weirctl", arguments: ["status", "--admin", "http://127.0.0.1:\(deadPort)"])
             #expect(unreachable.status == 3)
-            #expect(unreachable.stderr == "weirctl: cannot reach weir at http://127.0.0.1:\(deadPort) (connection refused)\n")
+            #expect(
+                unreachable.stderr
+                    == "weirctl: cannot reach weir at http://127.0.0.1:\(deadPort) (connection refused)\n")
         }
 
         @Test func killNineAtAnyPointLosesNoCommittedStateOrEvent() async throws {
@@ -91,17 +101,23 @@ extension IntegrationTests {
                         // Traffic flows while the command lands.
                         let port = weir.port
                         async let traffic: Void = {
-                            for _ in 0..<50 { _ = try? await TestHTTPClient.request(port: port, path: "/v2/models/fraud") }
+                            for _ in 0..<50 {
+                                _ = try? await TestHTTPClient.request(port: port, path: "/v2/models/fraud")
+                            }
                         }()
                         let answer = try await weir.admin("POST", path, body: body, token: "tok")
                         #expect(answer.status == 200, "\(path): \(answer.json)")
                         await traffic
                         let before = try await weir.admin("GET", "/v1/routes/fraud").json
-                        let eventsBefore = try await weir.admin("GET", "/v1/routes/fraud/events?limit=100").json["events"] as? [[String: Any]] ?? []
+                        let eventsBefore =
+                            try await weir.admin("GET", "/v1/routes/fraud/events?limit=100").json["events"]
+                            as? [[String: Any]] ?? []
                         await weir.crash()
                         try await weir.start()
                         let after = try await weir.admin("GET", "/v1/routes/fraud").json
-                        let eventsAfter = try await weir.admin("GET", "/v1/routes/fraud/events?limit=100").json["events"] as? [[String: Any]] ?? []
+                        let eventsAfter =
+                            try await weir.admin("GET", "/v1/routes/fraud/events?limit=100").json["events"]
+                            as? [[String: Any]] ?? []
                         #expect(after["state"] as? String == before["state"] as? String, "after \(path)")
                         #expect(after["step"] as? Int == before["step"] as? Int)
                         #expect(after["weights"] as? [String: Double] == before["weights"] as? [String: Double])
@@ -111,9 +127,13 @@ extension IntegrationTests {
                         let weights = after["weights"] as? [String: Double] ?? [:]
                         var versionsSeen = Set<String>()
                         for _ in 0..<60 {
-                            versionsSeen.insert(try await TestHTTPClient.request(port: weir.port, path: "/v2/models/fraud").header("x-weir-version") ?? "?")
+                            versionsSeen.insert(
+                                try await TestHTTPClient.request(port: weir.port, path: "/v2/models/fraud").header(
+                                    "x-weir-version") ?? "?")
                         }
-                        #expect(versionsSeen == Set(weights.filter { $0.value > 0 }.keys), "weights \(weights), served by \(versionsSeen)")
+                        #expect(
+                            versionsSeen == Set(weights.filter { $0.value > 0 }.keys),
+                            "weights \(weights), served by \(versionsSeen)")
                     }
                 }
             }

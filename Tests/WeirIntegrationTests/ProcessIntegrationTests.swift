@@ -17,7 +17,8 @@ extension IntegrationTests {
             let directory = try temporaryDirectory()
             defer { try? FileManager.default.removeItem(at: directory) }
             let good = directory.appendingPathComponent("good.yaml")
-            try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "http://127.0.0.1:9002")]).write(to: good, atomically: true, encoding: .utf8)
+            try routeYAML(versions: [("v1", "http://127.0.0.1:9001"), ("v2", "http://127.0.0.1:9002")]).write(
+                to: good, atomically: true, encoding: .utf8)
             let ok = try ChildProcess.run(product: "weir", arguments: ["check", "-c", good.path])
             #expect(ok.status == 0)
             #expect(ok.stdout == "ok: 1 route\n")
@@ -33,7 +34,8 @@ extension IntegrationTests {
             #expect(refused.stderr.contains("routes[0].policy.steps[1]"))
             #expect(refused.stderr.contains("2 errors in"))
 
-            let missing = try ChildProcess.run(product: "weir", arguments: ["check", "-c", directory.appendingPathComponent("none.yaml").path])
+            let missing = try ChildProcess.run(
+                product: "weir", arguments: ["check", "-c", directory.appendingPathComponent("none.yaml").path])
             #expect(missing.status == 2)
             #expect(missing.stderr.contains("cannot read"))
         }
@@ -44,9 +46,12 @@ extension IntegrationTests {
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let config = directory.appendingPathComponent("weir.yaml")
-                try ("server: { listen: \"127.0.0.1:\(port)\" }\nadmin: { listen: \"127.0.0.1:0\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                try
+                    ("server: { listen: \"127.0.0.1:\(port)\" }\nadmin: { listen: \"127.0.0.1:0\" }\n"
+                    + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
                     .write(to: config, atomically: true, encoding: .utf8)
-                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
+                let weir = try ChildProcess(
+                    product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
                 try await waitUntilListening(port: port)
                 _ = try await TestHTTPClient.request(port: port, path: "/v2/health/ready")
                 let baseline = try #require(weir.memoryKilobytes("VmRSS"))
@@ -60,7 +65,10 @@ extension IntegrationTests {
 
                 let upload = try curl(["-sS", "-H", "Expect:", "-T", payload.path, "http://127.0.0.1:\(port)/count"])
                 #expect(upload.contains("\"bytes\":\(size)"), "upload answer: \(upload)")
-                let download = try curl(["-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "http://127.0.0.1:\(port)/bytes/\(size)"])
+                let download = try curl([
+                    "-sS", "-o", "/dev/null", "-w", "%{http_code} %{size_download}",
+                    "http://127.0.0.1:\(port)/bytes/\(size)",
+                ])
                 #expect(download == "200 \(size)")
 
                 let peak = try #require(weir.memoryKilobytes("VmHWM"))
@@ -78,9 +86,12 @@ extension IntegrationTests {
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let config = directory.appendingPathComponent("weir.yaml")
-                try ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\nadmin: { listen: \"127.0.0.1:0\" }\n" + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                try
+                    ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\nadmin: { listen: \"127.0.0.1:0\" }\n"
+                    + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
                     .write(to: config, atomically: true, encoding: .utf8)
-                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
+                let weir = try ChildProcess(
+                    product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
                 try await waitUntilListening(port: port)
                 async let slow = TestHTTPClient.request(port: port, path: "/sleep/700")
                 try await Task.sleep(for: .milliseconds(200))
@@ -91,7 +102,6 @@ extension IntegrationTests {
                 #expect(await weir.waitForExit(limit: .seconds(10)) == 0)
             }
         }
-
 
         func curl(_ arguments: [String]) throws -> String {
             let process = Process()

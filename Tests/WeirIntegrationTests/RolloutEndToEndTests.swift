@@ -40,14 +40,19 @@ extension IntegrationTests {
 
         /// Starts weir on `yaml`, sends requests on 4 connections for `duration`, returns what was seen.
         func observe(canaryErrorRate: Double, duration: Duration, judge: String = "") async throws -> [Observation] {
-            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: canaryErrorRate)]) { servers in
-                let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-e2e-\(UUID().uuidString)")
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: canaryErrorRate),
+            ]) { servers in
+                let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                    "weir-e2e-\(UUID().uuidString)")
                 try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
                 defer { try? FileManager.default.removeItem(at: directory) }
                 let port = try await FreePort.find()
                 let file = directory.appendingPathComponent("weir.yaml")
-                try config(port: port, stable: servers[0].url, canary: servers[1].url, judge: judge).write(to: file, atomically: true, encoding: .utf8)
-                let weir = try ChildProcess(product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
+                try config(port: port, stable: servers[0].url, canary: servers[1].url, judge: judge).write(
+                    to: file, atomically: true, encoding: .utf8)
+                let weir = try ChildProcess(
+                    product: "weir", arguments: ["serve", "-c", file.path], currentDirectory: directory)
                 try await waitUntilListening(port: port)
                 let start = ContinuousClock.now
                 let observations = try await withThrowingTaskGroup(of: [Observation].self) { group in
@@ -56,8 +61,12 @@ extension IntegrationTests {
                             try await TestHTTPClient.withConnection(port: port) { client in
                                 var seen: [Observation] = []
                                 while ContinuousClock.now - start < duration {
-                                    let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
-                                    seen.append(Observation(at: ContinuousClock.now - start, version: response.header("x-weir-version") ?? "?"))
+                                    let response = try await client.request(
+                                        method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                    seen.append(
+                                        Observation(
+                                            at: ContinuousClock.now - start,
+                                            version: response.header("x-weir-version") ?? "?"))
                                 }
                                 return seen
                             }

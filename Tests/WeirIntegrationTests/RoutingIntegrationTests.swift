@@ -20,10 +20,13 @@ extension IntegrationTests {
                                 try await TestHTTPClient.withConnection(port: harness.port) { client in
                                     var counts: [String: Int] = [:]
                                     for _ in 0..<perConnection {
-                                        let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                        let response = try await client.request(
+                                            method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
                                         let version = response.header("x-weir-version") ?? "none"
                                         // The version Weir names is the one that answered.
-                                        if response.header("x-demo-version") != version { counts["mismatch", default: 0] += 1 }
+                                        if response.header("x-demo-version") != version {
+                                            counts["mismatch", default: 0] += 1
+                                        }
                                         counts[version, default: 0] += 1
                                     }
                                     return counts
@@ -36,7 +39,9 @@ extension IntegrationTests {
                     #expect(counts["mismatch"] == nil)
                     #expect((counts["v1"] ?? 0) + (counts["v2"] ?? 0) == n)
                     let sd = (Double(n) * 0.1 * 0.9).squareRoot()
-                    #expect(abs(Double(counts["v2"] ?? 0) - Double(n) * 0.1) <= 4 * sd, "v2 served \(counts["v2"] ?? 0) of \(n)")
+                    #expect(
+                        abs(Double(counts["v2"] ?? 0) - Double(n) * 0.1) <= 4 * sd,
+                        "v2 served \(counts["v2"] ?? 0) of \(n)")
 
                     await harness.settleMeasurements()
                     let v1 = harness.lifetime(route: "fraud", version: "v1")
@@ -53,14 +58,16 @@ extension IntegrationTests {
                 try await ProxyHarness.run(yaml: yaml) { harness in
                     try await TestHTTPClient.withConnection(port: harness.port) { client in
                         for _ in 0..<50 {
-                            let pinned = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v2")])
+                            let pinned = try await client.request(
+                                path: "/v2/health/ready", headers: [("x-weir-version", "v2")])
                             #expect(pinned.header("x-demo-version") == "v2")
                             #expect(pinned.header("x-weir-version") == "v2")
                         }
                         // A name that is not a configured version is ignored: weights decide (1 % canary).
                         var onStable = 0
                         for _ in 0..<50 {
-                            let unknown = try await client.request(path: "/v2/health/ready", headers: [("x-weir-version", "v9")])
+                            let unknown = try await client.request(
+                                path: "/v2/health/ready", headers: [("x-weir-version", "v9")])
                             if unknown.header("x-weir-version") == "v1" { onStable += 1 }
                         }
                         #expect(onStable >= 40)
@@ -82,8 +89,10 @@ extension IntegrationTests {
                         try await TestHTTPClient.withConnection(port: harness.port) { client in
                             var result: [String: String] = [:]
                             for user in users {
-                                let first = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
-                                let again = try await client.request(path: "/v2/health/ready", headers: [("x-user-id", user)])
+                                let first = try await client.request(
+                                    path: "/v2/health/ready", headers: [("x-user-id", user)])
+                                let again = try await client.request(
+                                    path: "/v2/health/ready", headers: [("x-user-id", user)])
                                 #expect(first.header("x-weir-version") == again.header("x-weir-version"))
                                 result[user] = first.header("x-demo-version")
                             }
@@ -92,11 +101,15 @@ extension IntegrationTests {
                     }
                     let atTen = try await assignment()
                     let canaryAtTen = Set(atTen.filter { $0.value == "v2" }.keys)
-                    #expect(canaryAtTen.count > 10 && canaryAtTen.count < 60, "\(canaryAtTen.count) of 300 on the canary at 10 %")
+                    #expect(
+                        canaryAtTen.count > 10 && canaryAtTen.count < 60,
+                        "\(canaryAtTen.count) of 300 on the canary at 10 %")
 
                     let route = harness.config.routes[0]
                     let fifty = RoutingTable(initialFor: [route], generation: 2)
-                        .replacingSplit(ofRoute: 0, with: TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 50), generation: 2)
+                        .replacingSplit(
+                            ofRoute: 0, with: TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 50),
+                            generation: 2)
                     await harness.proxy.publish(fifty)
                     let atFifty = try await assignment()
                     let canaryAtFifty = Set(atFifty.filter { $0.value == "v2" }.keys)
@@ -113,7 +126,8 @@ extension IntegrationTests {
                         try await TestHTTPClient.withConnection(port: cookieHarness.port) { client in
                             for user in users.prefix(40) {
                                 let expected = StickyBucket.bucket(for: user) < 5_000 ? "v2" : "v1"
-                                let response = try await client.request(path: "/v2/health/ready", headers: [("cookie", "theme=dark; sid=\(user)")])
+                                let response = try await client.request(
+                                    path: "/v2/health/ready", headers: [("cookie", "theme=dark; sid=\(user)")])
                                 #expect(response.header("x-weir-version") == expected)
                             }
                         }
@@ -129,7 +143,10 @@ extension IntegrationTests {
                     let response = try await TestHTTPClient.request(
                         port: harness.port,
                         path: "/headers",
-                        headers: [("connection", "keep-alive, x-secret-hop"), ("x-secret-hop", "1"), ("keep-alive", "timeout=5"), ("x-model-input", "kept")]
+                        headers: [
+                            ("connection", "keep-alive, x-secret-hop"), ("x-secret-hop", "1"),
+                            ("keep-alive", "timeout=5"), ("x-model-input", "kept"),
+                        ]
                     )
                     #expect(response.status == 200)
                     let seen = response.text

@@ -9,7 +9,8 @@ extension IntegrationTests {
     @Suite struct WebhookTests {
         let event = RolloutEvent(
             at: 1_764_180_000_000, route: "fraud", from: .progressing, to: .rolledBack, fromStep: 0, toStep: 0,
-            weights: ["v1": 100, "v2": 0], actor: .policy, reason: "rolled back after 2 failed windows: error_rate 6.2%", kind: .rollback
+            weights: ["v1": 100, "v2": 0], actor: .policy,
+            reason: "rolled back after 2 failed windows: error_rate 6.2%", kind: .rollback
         )
 
         @Test func rollbackIsPostedAsJSONAndRetriedAfterFailures() async throws {
@@ -39,7 +40,9 @@ extension IntegrationTests {
                 Webhook(on: [.rollback], url: "http://127.0.0.1:\(deadPort)/hook"),
             ])
             notifier.notify(event, policy: policy)
-            for _ in 0..<100 where notifier.deliveryCounts.abandoned == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            for _ in 0..<100 where notifier.deliveryCounts.abandoned == 0 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(notifier.deliveryCounts == WebhookNotifier.Counts(delivered: 0, failedAttempts: 2, abandoned: 1))
             #expect(receiver.received.isEmpty)
             await receiver.stop()

@@ -57,19 +57,24 @@ final class WeirProcess {
     }
 
     /// Runs `weirctl` against this weir; returns its exit status and output.
-    func weirctl(_ arguments: [String], withToken: Bool = true) throws -> (status: Int32, stdout: String, stderr: String) {
+    func weirctl(_ arguments: [String], withToken: Bool = true) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         var full = arguments + ["--admin", adminURL]
         if withToken, token != nil { full += ["--token-file", directory.appendingPathComponent("admin.token").path] }
         return try ChildProcess.run(product: "weirctl", arguments: full)
     }
 
     /// Calls the admin API directly.
-    func admin(_ method: String, _ path: String, body: String? = nil, token: String? = nil) async throws -> (status: Int, json: [String: Any]) {
+    func admin(_ method: String, _ path: String, body: String? = nil, token: String? = nil) async throws -> (
+        status: Int, json: [String: Any]
+    ) {
         var headers: [(String, String)] = []
         if let token { headers.append(("authorization", "Bearer \(token)")) }
         if body != nil { headers.append(("content-type", "application/json")) }
         let response = try await TestHTTPClient.request(
-            port: adminPort, method: .init(rawValue: method), path: path, headers: headers, body: body.map { Array($0.utf8) }
+            port: adminPort, method: .init(rawValue: method), path: path, headers: headers,
+            body: body.map { Array($0.utf8) }
         )
         let json = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] ?? [:]
         return (response.status, json)

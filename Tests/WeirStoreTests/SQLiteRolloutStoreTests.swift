@@ -14,16 +14,23 @@ import WeirStore
     var path: String { directory.appendingPathComponent("state.sqlite").path }
 
     func event(_ route: String, _ to: RolloutPhase, at: Int64, reason: String = "r") -> RolloutEvent {
-        RolloutEvent(at: at, route: route, from: .progressing, to: to, fromStep: 1, toStep: 2, weights: ["v1": 75, "v2": 25], actor: .admin, reason: reason, kind: .step)
+        RolloutEvent(
+            at: at, route: route, from: .progressing, to: to, fromStep: 1, toStep: 2, weights: ["v1": 75, "v2": 25],
+            actor: .admin, reason: reason, kind: .step)
     }
 
     @Test func statesAndEventsSurviveReopening() throws {
-        let status = RolloutStatus(phase: .paused, step: 2, stable: "v1", canary: "v2", previousStable: nil, pinnedPercent: 33.5, consecutiveFailures: 1)
+        let status = RolloutStatus(
+            phase: .paused, step: 2, stable: "v1", canary: "v2", previousStable: nil, pinnedPercent: 33.5,
+            consecutiveFailures: 1)
         do {
             let store = try SQLiteRolloutStore(path: path)
-            try store.commit(event("fraud", .progressing, at: 1_000), status: RolloutStatus(phase: .progressing, step: 1, stable: "v1", canary: "v2"))
+            try store.commit(
+                event("fraud", .progressing, at: 1_000),
+                status: RolloutStatus(phase: .progressing, step: 1, stable: "v1", canary: "v2"))
             try store.commit(event("fraud", .paused, at: 2_000, reason: "pinned \"quoted\" ✓"), status: status)
-            try store.commit(event("other", .idle, at: 3_000), status: RolloutStatus(phase: .idle, stable: "a", canary: nil))
+            try store.commit(
+                event("other", .idle, at: 3_000), status: RolloutStatus(phase: .idle, stable: "a", canary: nil))
         }
         let reopened = try SQLiteRolloutStore(path: path)
         let statuses = try reopened.loadStatuses()

@@ -52,7 +52,9 @@ public enum WindowAnalysis {
 
     /// A comparison against the stable passes when the stable has no data in the window: there is
     /// nothing to compare with, and the absolute checks still guard the canary.
-    private static func compare(name: String, canary: Double, stable: Double?, bound: Check.Bound, format: (Double) -> String) -> String? {
+    private static func compare(
+        name: String, canary: Double, stable: Double?, bound: Check.Bound, format: (Double) -> String
+    ) -> String? {
         switch bound {
         case .max(let limit):
             return canary > limit ? "\(name) \(format(canary)) > max \(format(limit))" : nil
@@ -64,7 +66,8 @@ public enum WindowAnalysis {
             guard let stable else { return nil }
             guard canary > stable * ratio + 1e-12 else { return nil }
             let shown = stable > 0 ? "\(Format.decimal(canary / stable, places: 2))x" : "∞"
-            return "\(name) \(format(canary)) = \(shown) stable \(format(stable)) > max_ratio \(Format.decimal(ratio, places: 2))"
+            return
+                "\(name) \(format(canary)) = \(shown) stable \(format(stable)) > max_ratio \(Format.decimal(ratio, places: 2))"
         }
     }
 }
@@ -90,12 +93,16 @@ public enum Format {
     /// seconds → `120ms` / `1.5ms`
     public static func milliseconds(_ seconds: Double) -> String {
         let millis = seconds * 1000
-        return (millis >= 100 ? decimal(millis, places: 0) : millis >= 10 ? decimal(millis, places: 1) : decimal(millis, places: 2)) + "ms"
+        return
+            (millis >= 100
+            ? decimal(millis, places: 0) : millis >= 10 ? decimal(millis, places: 1) : decimal(millis, places: 2))
+            + "ms"
     }
 
     /// 99 → `99`, 99.9 → `999`
     public static func percentileName(_ percentile: Double) -> String {
-        percentile == percentile.rounded() ? "\(Int(percentile))" : String(decimal(percentile, places: 1).filter { $0 != "." })
+        percentile == percentile.rounded()
+            ? "\(Int(percentile))" : String(decimal(percentile, places: 1).filter { $0 != "." })
     }
 
     /// A weight in percent without trailing zeros: 10 → `10`, 2.5 → `2.5`.

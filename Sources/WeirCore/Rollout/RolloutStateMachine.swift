@@ -54,7 +54,9 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// Judges the window that just ended on what canary and stable served over `[measureFrom, now)`.
     /// Returns the transition it causes, if any; an inconclusive or passing-but-not-yet-advancing
     /// window only starts the next one.
-    public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats) -> RolloutTransition? {
+    public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats)
+        -> RolloutTransition?
+    {
         guard status.phase == .progressing, status.canary != nil else {
             startWindow(at: now, warmup: false)
             return nil
@@ -71,10 +73,14 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         case .failure(let reason):
             next.consecutiveFailures = status.consecutiveFailures + 1
             if next.consecutiveFailures >= policy.failureLimit {
-                return rollback(at: now, actor: .policy,
-                    reason: "rolled back after \(next.consecutiveFailures) failed window\(next.consecutiveFailures == 1 ? "" : "s"): \(reason)")
+                return rollback(
+                    at: now, actor: .policy,
+                    reason:
+                        "rolled back after \(next.consecutiveFailures) failed window\(next.consecutiveFailures == 1 ? "" : "s"): \(reason)"
+                )
             }
-            return apply(next, at: now, actor: .policy, kind: .failedWindow,
+            return apply(
+                next, at: now, actor: .policy, kind: .failedWindow,
                 reason: "window failed (\(next.consecutiveFailures)/\(policy.failureLimit)): \(reason)")
         }
     }
@@ -88,10 +94,12 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         let last = policy.steps.count - 1
         if status.step >= last {
             if policy.promote == .auto {
-                return promote(at: now, actor: .policy, reason: "step \(status.step) passed: \(reason); \(canaryName) promoted")
+                return promote(
+                    at: now, actor: .policy, reason: "step \(status.step) passed: \(reason); \(canaryName) promoted")
             }
             next.phase = .paused
-            return apply(next, at: now, actor: .policy, kind: .pause,
+            return apply(
+                next, at: now, actor: .policy, kind: .pause,
                 reason: "last step passed: \(reason); waiting for weirctl promote (promote: manual)")
         }
         next.step = status.step + 1
@@ -99,8 +107,10 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         let pauses = policy.steps[next.step].pause
         if pauses { next.phase = .paused }
         let arrow = "step \(status.step) -> \(next.step): \(reason)"
-        return apply(next, at: now, actor: .policy, kind: pauses ? .pause : .step,
-            reason: pauses ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
+        return apply(
+            next, at: now, actor: .policy, kind: pauses ? .pause : .step,
+            reason: pauses
+                ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
     }
 
     // MARK: Sequential judging
@@ -109,12 +119,18 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// Rolls back the moment the evidence reaches 1/α; advances a step once the canary is shown
     /// safe (after the minimum bake time) or, failing proof, after the maximum step time when it
     /// served at least `min_requests` and no regression was found.
-    public mutating func observeSecond(canary: RequestStats, stable: RequestStats, at now: C.Instant) -> RolloutTransition? {
-        guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused, status.canary != nil else {
+    public mutating func observeSecond(canary: RequestStats, stable: RequestStats, at now: C.Instant)
+        -> RolloutTransition?
+    {
+        guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused,
+            status.canary != nil
+        else {
             return nil
         }
         var judge = self.judge ?? SequentialJudge(policy: settings)
-        judge.observe(canary: canary, stable: stable, weightPercent: status.canaryPercent(policy: policy), errorKinds: policy.errors)
+        judge.observe(
+            canary: canary, stable: stable, weightPercent: status.canaryPercent(policy: policy),
+            errorKinds: policy.errors)
         self.judge = judge
         canaryRequestsInStep += canary.requests
         guard status.phase == .progressing else { return nil }
@@ -126,7 +142,8 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         let maxStepTime = settings.maxStepTime ?? policy.interval
         let reason: String
         if inStep >= settings.minBakeTime && judge.safetyShown {
-            reason = "canary shown no worse than \(Format.decimal(settings.r0, places: 1))x stable (e=\(Format.decimal(min(judge.safety.eValue, 1e12), places: 1)) ≥ \(Format.decimal(judge.rejectionThreshold, places: 0)))"
+            reason =
+                "canary shown no worse than \(Format.decimal(settings.r0, places: 1))x stable (e=\(Format.decimal(min(judge.safety.eValue, 1e12), places: 1)) ≥ \(Format.decimal(judge.rejectionThreshold, places: 0)))"
         } else if inStep >= maxStepTime && canaryRequestsInStep >= UInt64(policy.minRequests) {
             reason = "no regression in \(Self.seconds(inStep))s, n=\(canaryRequestsInStep) (\(judge.evidence()))"
         } else {
@@ -142,18 +159,24 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     // MARK: Commands
 
     /// Applies an operator's command, or says why it cannot apply.
-    public mutating func handle(_ command: RolloutCommand, at now: C.Instant) -> Result<RolloutTransition, RolloutRefusal> {
+    public mutating func handle(_ command: RolloutCommand, at now: C.Instant) -> Result<
+        RolloutTransition, RolloutRefusal
+    > {
         if let refusal = refusal(of: command, at: now) { return .failure(refusal) }
         var next = status
         switch command {
         case .promote(let full):
             if full || status.step >= policy.steps.count - 1 {
-                return .success(promote(at: now, actor: .admin, reason: "promoted by operator" + (full ? " (full)" : "")))
+                return .success(
+                    promote(at: now, actor: .admin, reason: "promoted by operator" + (full ? " (full)" : "")))
             }
             next.step = status.step + 1
             next.pinnedPercent = nil
             next.phase = policy.steps[next.step].pause ? .paused : .progressing
-            return .success(apply(next, at: now, actor: .admin, kind: .step, reason: "step \(status.step) -> \(next.step) by operator"))
+            return .success(
+                apply(
+                    next, at: now, actor: .admin, kind: .step, reason: "step \(status.step) -> \(next.step) by operator"
+                ))
         case .pause:
             next.phase = .paused
             return .success(apply(next, at: now, actor: .admin, kind: .pause, reason: "paused by operator"))
@@ -164,19 +187,28 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         case .retry:
             next = RolloutStatus(phase: .progressing, step: 0, stable: status.stable, canary: status.canary)
             judge = nil
-            return .success(apply(next, at: now, actor: .admin, kind: .retry, reason: "retry by operator: starting again at step 0"))
+            return .success(
+                apply(next, at: now, actor: .admin, kind: .retry, reason: "retry by operator: starting again at step 0")
+            )
         case .rollback(let reason):
-            return .success(rollback(at: now, actor: .admin, reason: "rolled back by operator" + (reason.map { ": \($0)" } ?? "")))
+            return .success(
+                rollback(at: now, actor: .admin, reason: "rolled back by operator" + (reason.map { ": \($0)" } ?? "")))
         case .setWeight(let percent):
             next.phase = .paused
             next.pinnedPercent = percent
-            return .success(apply(next, at: now, actor: .admin, kind: .weight,
-                reason: "canary weight pinned at \(Format.weight(percent))% by operator; policy paused"))
+            return .success(
+                apply(
+                    next, at: now, actor: .admin, kind: .weight,
+                    reason: "canary weight pinned at \(Format.weight(percent))% by operator; policy paused"))
         case .undo:
-            next = RolloutStatus(phase: .rolledBack, step: status.step, stable: status.previousStable ?? status.stable, canary: status.stable)
+            next = RolloutStatus(
+                phase: .rolledBack, step: status.step, stable: status.previousStable ?? status.stable,
+                canary: status.stable)
             promotedAt = nil
-            return .success(apply(next, at: now, actor: .admin, kind: .rollback,
-                reason: "promotion undone by operator: all traffic back to \(next.stable)"))
+            return .success(
+                apply(
+                    next, at: now, actor: .admin, kind: .rollback,
+                    reason: "promotion undone by operator: all traffic back to \(next.stable)"))
         }
     }
 
@@ -194,22 +226,32 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             return inactiveRefusal(for: command)
         case .pause:
             if phase == .progressing { return nil }
-            if phase == .paused { return RolloutRefusal(code: "already_paused", message: "the rollout of \(route.name) is already paused") }
+            if phase == .paused {
+                return RolloutRefusal(code: "already_paused", message: "the rollout of \(route.name) is already paused")
+            }
             return inactiveRefusal(for: command)
         case .resume:
             if phase == .paused { return nil }
-            if phase == .progressing { return RolloutRefusal(code: "not_paused", message: "the rollout of \(route.name) is not paused") }
+            if phase == .progressing {
+                return RolloutRefusal(code: "not_paused", message: "the rollout of \(route.name) is not paused")
+            }
             return inactiveRefusal(for: command)
         case .retry:
             if phase == .rolledBack, status.canary != nil { return nil }
-            return RolloutRefusal(code: "not_rolled_back", message: "only a rolled-back canary can be retried; \(route.name) is \(phase.rawValue)")
+            return RolloutRefusal(
+                code: "not_rolled_back",
+                message: "only a rolled-back canary can be retried; \(route.name) is \(phase.rawValue)")
         case .undo:
             guard phase == .promoted, status.previousStable != nil else {
-                return RolloutRefusal(code: "not_promoted", message: "undo reverses a promotion; \(route.name) is \(phase.rawValue)")
+                return RolloutRefusal(
+                    code: "not_promoted", message: "undo reverses a promotion; \(route.name) is \(phase.rawValue)")
             }
             guard let promotedAt, now < promotedAt.advanced(by: policy.rollbackWindow) else {
-                return RolloutRefusal(code: "rollback_window_passed",
-                    message: "the rollback window (\(policy.rollbackWindow)) after the promotion of \(status.stable) has passed")
+                return RolloutRefusal(
+                    code: "rollback_window_passed",
+                    message:
+                        "the rollback window (\(policy.rollbackWindow)) after the promotion of \(status.stable) has passed"
+                )
             }
             return nil
         }
@@ -218,12 +260,16 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     private func inactiveRefusal(for command: RolloutCommand) -> RolloutRefusal {
         switch status.phase {
         case .idle:
-            RolloutRefusal(code: "no_canary", message: "\(route.name) has no canary; name one in the config to start a rollout")
+            RolloutRefusal(
+                code: "no_canary", message: "\(route.name) has no canary; name one in the config to start a rollout")
         case .promoted:
-            RolloutRefusal(code: "already_promoted",
-                message: "\(route.name)'s canary \(status.stable) is already promoted" + (command.name == "rollback" ? "; use undo to go back" : ""))
+            RolloutRefusal(
+                code: "already_promoted",
+                message: "\(route.name)'s canary \(status.stable) is already promoted"
+                    + (command.name == "rollback" ? "; use undo to go back" : ""))
         case .rolledBack:
-            RolloutRefusal(code: "already_rolled_back", message: "\(route.name)'s canary is rolled back; use retry to start again")
+            RolloutRefusal(
+                code: "already_rolled_back", message: "\(route.name)'s canary is rolled back; use retry to start again")
         case .progressing, .paused:
             RolloutRefusal(code: "refused", message: "\(command.name) does not apply now")
         }
@@ -233,7 +279,9 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
 
     private mutating func promote(at now: C.Instant, actor: RolloutActor, reason: String) -> RolloutTransition {
         let canary = status.canary ?? status.stable
-        let next = RolloutStatus(phase: .promoted, step: policy.steps.count - 1, stable: canary, canary: canary, previousStable: status.stable)
+        let next = RolloutStatus(
+            phase: .promoted, step: policy.steps.count - 1, stable: canary, canary: canary,
+            previousStable: status.stable)
         promotedAt = now
         return apply(next, at: now, actor: actor, kind: .promote, reason: reason)
     }
@@ -246,9 +294,12 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
         return apply(next, at: now, actor: actor, kind: .rollback, reason: reason)
     }
 
-    private mutating func apply(_ next: RolloutStatus, at now: C.Instant, actor: RolloutActor, kind: RolloutTransition.Kind, reason: String) -> RolloutTransition {
+    private mutating func apply(
+        _ next: RolloutStatus, at now: C.Instant, actor: RolloutActor, kind: RolloutTransition.Kind, reason: String
+    ) -> RolloutTransition {
         let transition = RolloutTransition(
-            route: route.name, from: status, to: next, weights: next.weights(policy: policy), actor: actor, reason: reason, kind: kind
+            route: route.name, from: status, to: next, weights: next.weights(policy: policy), actor: actor,
+            reason: reason, kind: kind
         )
         let weightsChanged = transition.changesWeights(policy: policy)
         if weightsChanged || next.phase != status.phase {

@@ -36,7 +36,9 @@ public struct RolloutStatus: Sendable, Hashable, Codable {
     /// The state a route starts in when its config is first seen: its canary at step 0, or idle.
     public static func initial(for route: RouteDefinition) -> RolloutStatus {
         let stable = route.versions[route.stableIndex].name
-        guard let canaryIndex = route.canaryIndex else { return RolloutStatus(phase: .idle, stable: stable, canary: nil) }
+        guard let canaryIndex = route.canaryIndex else {
+            return RolloutStatus(phase: .idle, stable: stable, canary: nil)
+        }
         return RolloutStatus(phase: .progressing, step: 0, stable: stable, canary: route.versions[canaryIndex].name)
     }
 
@@ -64,7 +66,8 @@ public struct RolloutStatus: Sendable, Hashable, Codable {
         let stableIndex = route.versionIndex(named: stable) ?? route.stableIndex
         let canaryIndex = canary.flatMap { route.versionIndex(named: $0) }
         guard let canaryIndex, canaryIndex != stableIndex else { return .allTo(stableIndex) }
-        return TrafficSplit(stableIndex: stableIndex, canaryIndex: canaryIndex, canaryPercent: canaryPercent(policy: route.policy))
+        return TrafficSplit(
+            stableIndex: stableIndex, canaryIndex: canaryIndex, canaryPercent: canaryPercent(policy: route.policy))
     }
 
     /// Short text for events and tables: `progressing (step 2)`; steps count from 0 as in reasons.
@@ -77,7 +80,9 @@ public struct RolloutStatus: Sendable, Hashable, Codable {
 
     /// Keeps a stored status when the config still describes the same rollout; otherwise starts
     /// the rollout the config now names. A status whose versions left the config is replaced.
-    public static func reconcile(stored: RolloutStatus?, with route: RouteDefinition) -> (status: RolloutStatus, reason: String?) {
+    public static func reconcile(stored: RolloutStatus?, with route: RouteDefinition) -> (
+        status: RolloutStatus, reason: String?
+    ) {
         let fresh = initial(for: route)
         guard let stored else { return (fresh, nil) }
         let known = Set(route.versions.map(\.name))
@@ -93,9 +98,15 @@ public struct RolloutStatus: Sendable, Hashable, Codable {
             // A different canary: a new rollout, against the version serving now.
             let stable = stored.phase == .promoted ? stored.stable : fresh.stable
             if stable == newCanary {
-                return (RolloutStatus(phase: .idle, stable: stable, canary: nil), "config names \(newCanary) as canary, which already serves as stable")
+                return (
+                    RolloutStatus(phase: .idle, stable: stable, canary: nil),
+                    "config names \(newCanary) as canary, which already serves as stable"
+                )
             }
-            return (RolloutStatus(phase: .progressing, step: 0, stable: stable, canary: newCanary), "config names a new canary \(newCanary)")
+            return (
+                RolloutStatus(phase: .progressing, step: 0, stable: stable, canary: newCanary),
+                "config names a new canary \(newCanary)"
+            )
         }
         return (fresh, stored.canary == nil ? nil : "config no longer names a canary")
     }

@@ -30,7 +30,10 @@ public struct RolloutTransition: Sendable, Hashable {
         case reconcile
     }
 
-    public init(route: String, from: RolloutStatus, to: RolloutStatus, weights: [String: Double], actor: RolloutActor, reason: String, kind: Kind) {
+    public init(
+        route: String, from: RolloutStatus, to: RolloutStatus, weights: [String: Double], actor: RolloutActor,
+        reason: String, kind: Kind
+    ) {
         self.route = route
         self.from = from
         self.to = to

@@ -58,7 +58,9 @@ public struct RolloutSimulator {
             let stableModel = LatencyModel(phase.stable)
             let canaryModel = LatencyModel(phase.canary)
             for _ in 0..<count {
-                let toCanary = VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index == split.canaryIndex
+                let toCanary =
+                    VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index
+                    == split.canaryIndex
                 let behavior = toCanary ? phase.canary : phase.stable
                 let model = toCanary ? canaryModel : stableModel
                 let failed = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
@@ -66,7 +68,8 @@ public struct RolloutSimulator {
                 if behavior.slowShare > 0 && Double.random(in: 0..<1, using: &random) < behavior.slowShare {
                     latency += UInt64(behavior.slowExtra * 1e9)
                 }
-                let outcome = RequestOutcome(status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
+                let outcome = RequestOutcome(
+                    status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
                 if toCanary { canaryStats.record(outcome) } else { stableStats.record(outcome) }
             }
             totals.stable += stableStats.requests

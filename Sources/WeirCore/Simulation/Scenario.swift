@@ -13,7 +13,10 @@ public struct Scenario: Sendable, Hashable {
         public var slowShare: Double
         public var slowExtra: Double
 
-        public init(errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080, slowShare: Double = 0, slowExtra: Double = 0) {
+        public init(
+            errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080, slowShare: Double = 0,
+            slowExtra: Double = 0
+        ) {
             self.errorRate = errorRate
             self.latencyP50 = latencyP50
             self.latencyP99 = latencyP99

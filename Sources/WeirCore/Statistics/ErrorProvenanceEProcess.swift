@@ -35,7 +35,8 @@ public struct ErrorProvenanceEProcess: Sendable, Hashable {
         totalEvents += canary + stable
         for index in ratios.indices {
             let theta = Self.theta(ratio: ratios[index], rho: rho)
-            logLikelihoodRatios[index] += Double(canary) * Double.log(theta / rho) + Double(stable) * Double.log((1 - theta) / (1 - rho))
+            logLikelihoodRatios[index] +=
+                Double(canary) * Double.log(theta / rho) + Double(stable) * Double.log((1 - theta) / (1 - rho))
         }
     }
 

@@ -23,7 +23,8 @@ public struct NoWorseThanEProcess: Sendable, Hashable {
         let null = ErrorProvenanceEProcess.theta(ratio: r0, rho: rho)
         for index in alternatives.indices {
             let alternative = ErrorProvenanceEProcess.theta(ratio: alternatives[index], rho: rho)
-            logLikelihoodRatios[index] += Double(canary) * Double.log(alternative / null)
+            logLikelihoodRatios[index] +=
+                Double(canary) * Double.log(alternative / null)
                 + Double(stable) * Double.log((1 - alternative) / (1 - null))
         }
     }

@@ -31,7 +31,9 @@ public struct SequentialJudge: Sendable {
     public var rejectionThreshold: Double { 1 / policy.alpha }
 
     /// Adds one second of traffic seen at a canary weight of `weightPercent`.
-    public mutating func observe(canary: RequestStats, stable: RequestStats, weightPercent: Double, errorKinds: Set<ErrorKind>) {
+    public mutating func observe(
+        canary: RequestStats, stable: RequestStats, weightPercent: Double, errorKinds: Set<ErrorKind>
+    ) {
         lastWeightPercent = weightPercent
         let rho = weightPercent / 100
         let canaryErrors = canary.errors(countingAs: errorKinds)
@@ -40,7 +42,8 @@ public struct SequentialJudge: Sendable {
         safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
         guard slow != nil else { return }
         if let threshold = slowThreshold {
-            slow?.observe(canary: canary.total.count(above: threshold), stable: stable.total.count(above: threshold), rho: rho)
+            slow?.observe(
+                canary: canary.total.count(above: threshold), stable: stable.total.count(above: threshold), rho: rho)
         } else {
             // Learn the threshold from the stable alone, then freeze it.
             learning.merge(stable.total)
@@ -67,10 +70,12 @@ public struct SequentialJudge: Sendable {
     /// `e=143.2 ≥ 100 (α=0.01): canary errors 31 of 44 at weight 5%`, naming the test that weighs most.
     public func evidence(comparison: String? = nil) -> String {
         let sign = comparison ?? (eValue >= rejectionThreshold ? "≥" : "<")
-        let head = "e=\(Format.decimal(min(eValue, 1e12), places: 1)) \(sign) \(Format.decimal(rejectionThreshold, places: 0)) (α=\(policy.alpha))"
+        let head =
+            "e=\(Format.decimal(min(eValue, 1e12), places: 1)) \(sign) \(Format.decimal(rejectionThreshold, places: 0)) (α=\(policy.alpha))"
         let weight = "at weight \(Format.weight(lastWeightPercent))%"
         if let slow, let slowThreshold, slow.eValue > errors.eValue {
-            return "\(head): canary slow responses (> \(Format.milliseconds(slowThreshold))) \(slow.canaryEvents) of \(slow.totalEvents) \(weight)"
+            return
+                "\(head): canary slow responses (> \(Format.milliseconds(slowThreshold))) \(slow.canaryEvents) of \(slow.totalEvents) \(weight)"
         }
         return "\(head): canary errors \(errors.canaryEvents) of \(errors.totalEvents) \(weight)"
     }
