@@ -3,7 +3,7 @@ import Yams
 
 extension ConfigCompiler {
     static let routeKeys = [
-        "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy",
+        "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy", "ejection",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -69,11 +69,28 @@ extension ConfigCompiler {
                 "the sequential judge needs requests assigned independently; sticky routes break that — use judge: thresholds"
             )
         }
+        var ejection = OutlierDetector.Settings()
+        if let ejectionNode = fields["ejection"] {
+            let ejectionPath = YAMLReader.join(path, "ejection")
+            if let settings = reader.mapping(ejectionNode, ejectionPath, allowed: ["failures", "base", "max"]) {
+                if let node = settings["failures"], let value = reader.int(node, YAMLReader.join(ejectionPath, "failures"), range: 1...1000) {
+                    ejection.consecutiveFailures = value
+                }
+                if let node = settings["base"], let value = reader.duration(node, YAMLReader.join(ejectionPath, "base")) {
+                    ejection.baseEjection = value
+                }
+                if let node = settings["max"], let value = reader.duration(node, YAMLReader.join(ejectionPath, "max")) {
+                    ejection.maxEjection = value
+                }
+            }
+        }
         guard let name, let match, let versions, let stable, let policy else { return nil }
-        return RouteDefinition(
+        var route = RouteDefinition(
             name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,
             canaryIndex: canary, sticky: sticky, overrideHeader: overrideHeader, policy: policy
         )
+        route.ejection = ejection
+        return route
     }
 
     mutating func required(_ fields: [String: Node], _ key: String, in node: Node, _ path: String) -> Node? {

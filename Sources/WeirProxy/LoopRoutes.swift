@@ -15,9 +15,20 @@ final class LoopVersion {
         self.upstreams = upstreams
     }
 
-    /// The next upstream in round-robin order.
-    func nextUpstream() -> UpstreamPool {
+    /// The next upstream in round-robin order, skipping ejected ones while at most half of the
+    /// version's upstreams are ejected (past that, ejection would only concentrate load) and
+    /// skipping `avoiding` (the upstream a retry moves away from) when there is another.
+    func nextUpstream(at now: UInt64, avoiding: UpstreamPool? = nil) -> UpstreamPool {
         if upstreams.count == 1 { return upstreams[0] }
+        let ejected = upstreams.reduce(0) { $0 + ($1.health.isEjected(at: now) ? 1 : 0) }
+        let skipEjected = ejected * 2 <= upstreams.count
+        for _ in 0..<upstreams.count {
+            cursor = cursor &+ 1
+            let candidate = upstreams[cursor % upstreams.count]
+            if candidate === avoiding { continue }
+            if skipEjected && candidate.health.isEjected(at: now) { continue }
+            return candidate
+        }
         cursor = cursor &+ 1
         return upstreams[cursor % upstreams.count]
     }

@@ -33,7 +33,8 @@ final class LoopState {
                         name: version.name,
                         series: series[routeIndex][versionIndex],
                         upstreams: version.upstreams.map { address in
-                            let pool = pools[address] ?? UpstreamPool(address: address, eventLoop: eventLoop)
+                            let pool =
+                                pools[address] ?? UpstreamPool(address: address, eventLoop: eventLoop, ejection: route.ejection)
                             used[address] = pool
                             return pool
                         }

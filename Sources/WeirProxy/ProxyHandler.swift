@@ -50,6 +50,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Numbers exchanges so a late callback (a connect that completes after a timeout) cannot
     /// touch a later exchange on the same connection.
     private var exchangeNumber = 0
+    /// The upstream the current exchange went to, for its health record.
+    private var currentPool: UpstreamPool?
+    /// Connect failures the current exchange may still retry on another upstream.
+    private var connectRetriesLeft = 0
     private var timeoutTask: Scheduled<Void>?
     private var requestVersion = HTTPVersion.http1_1
 
@@ -182,11 +186,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: route.timeout) { [self] in
             timedOut()
         }
-        acquireUpstream(version.nextUpstream(), allowReuse: true)
+        connectRetriesLeft = version.upstreams.count > 1 ? 1 : 0
+        acquireUpstream(version.nextUpstream(at: startedAt.uptimeNanoseconds), allowReuse: true)
     }
 
     private func acquireUpstream(_ pool: UpstreamPool, allowReuse: Bool) {
         state = .connecting
+        currentPool = pool
         if allowReuse, let idle = pool.takeIdle() {
             attach(idle)
             return
@@ -205,6 +211,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             case .success(let handler):
                 attach(handler)
             case .failure(let error):
+                pool.health.record(success: false, at: NIODeadline.now().uptimeNanoseconds)
+                if connectRetriesLeft > 0, let version {
+                    // Nothing reached any upstream yet (the request is held in `buffered`): another
+                    // upstream of the same version may take it.
+                    connectRetriesLeft -= 1
+                    acquireUpstream(version.nextUpstream(at: NIODeadline.now().uptimeNanoseconds, avoiding: pool), allowReuse: true)
+                    return
+                }
+                currentPool = nil
                 failBeforeResponse(
                     kind: .connect,
                     status: .badGateway,
@@ -316,7 +331,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             retriedStaleConnection = true
             buffered = [.head(upstreamHead), .end(nil)]
             acquireUpstream(
-                version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(), allowReuse: false)
+                version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(at: startedAt.uptimeNanoseconds),
+                allowReuse: false)
             return
         }
         if firstByteAt == nil {
@@ -366,8 +382,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         timeoutTask?.cancel()
         timeoutTask = nil
         if let outcome, let version {
-            loop.record(outcome, series: version.series, at: .now())
+            let now = NIODeadline.now()
+            loop.record(outcome, series: version.series, at: now)
+            if let currentPool {
+                let failed = outcome.failure != nil || (outcome.status ?? 200) >= 500
+                currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)
+            }
         }
+        currentPool = nil
         if route != nil { loop.inFlight -= 1 }
         route = nil
         buffered.removeAll(keepingCapacity: true)

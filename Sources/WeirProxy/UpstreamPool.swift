@@ -12,10 +12,14 @@ final class UpstreamPool {
     private var idle: [UpstreamHandler] = []
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
+    /// Passive health: failures in a row eject this upstream for this loop.
+    var health = OutlierDetector()
 
     init(
-        address: UpstreamAddress, eventLoop: any EventLoop, maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
+        address: UpstreamAddress, eventLoop: any EventLoop, ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
+        maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
     ) {
+        self.health = OutlierDetector(settings: ejection)
         self.address = address
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle

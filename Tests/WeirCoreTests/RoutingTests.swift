@@ -65,3 +65,40 @@ import WeirCore
         )
     }
 }
+
+@Suite struct OutlierDetectorTests {
+    let second: UInt64 = 1_000_000_000
+
+    @Test func ejectsAfterFailuresInARowWithGrowingBackoff() {
+        var detector = OutlierDetector(settings: .init(consecutiveFailures: 3, baseEjection: .seconds(10), maxEjection: .seconds(25)))
+        let ejected1 = detector.record(success: false, at: 0)
+        #expect(!ejected1)
+        let ejected2 = detector.record(success: false, at: 0)
+        #expect(!ejected2)
+        let ejected3 = detector.record(success: false, at: 0)
+        #expect(ejected3)
+        #expect(detector.isEjected(at: 9 * second))
+        #expect(!detector.isEjected(at: 10 * second))
+        // Failing again after coming back: twice as long.
+        for _ in 0..<3 { detector.record(success: false, at: 10 * second) }
+        #expect(detector.isEjected(at: 29 * second))
+        #expect(!detector.isEjected(at: 30 * second))
+        // Capped at the maximum.
+        for _ in 0..<3 { detector.record(success: false, at: 30 * second) }
+        #expect(detector.ejectedUntil == 55 * second)
+    }
+
+    @Test func aSuccessResetsTheCountAndTheBackoff() {
+        var detector = OutlierDetector(settings: .init(consecutiveFailures: 2, baseEjection: .seconds(10)))
+        detector.record(success: false, at: 0)
+        detector.record(success: true, at: 0)
+        let ejected4 = detector.record(success: false, at: 0)
+        #expect(!ejected4)
+        let ejected5 = detector.record(success: false, at: 0)
+        #expect(ejected5)
+        detector.record(success: true, at: 20 * second)
+        detector.record(success: false, at: 20 * second)
+        detector.record(success: false, at: 20 * second)
+        #expect(detector.ejectedUntil == 30 * second)
+    }
+}

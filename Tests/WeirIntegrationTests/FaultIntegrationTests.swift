@@ -128,5 +128,48 @@ extension IntegrationTests {
                 }
             }
         }
+
+        @Test func aDeadUpstreamIsRetriedAroundEjectedAndLetBackIn() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let revivedPort = try await FreePort.find()
+                let yaml = """
+                    routes:
+                      - name: fraud
+                        match: { path_prefix: / }
+                        ejection: { failures: 2, base: 3s }
+                        versions:
+                          v1: { upstreams: ["http://127.0.0.1:\(revivedPort)", "\(servers[0].url)"] }
+                        stable: v1
+                    """
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    try await TestHTTPClient.withConnection(port: harness.port) { client in
+                        // The dead upstream refuses: each request is retried on the live one.
+                        for _ in 0..<10 {
+                            let response = try await client.request(path: "/v2/health/ready")
+                            #expect(response.status == 200)
+                        }
+                        // It comes back, but stays ejected for 3 s on this connection's loop.
+                        let revived = try await DemoModelServer.start(behavior: DemoModelBehavior(version: "revived"), port: revivedPort)
+                        var servedByRevived = 0
+                        for _ in 0..<20 where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
+                            servedByRevived += 1
+                        }
+                        #expect(servedByRevived == 0)
+                        try await Task.sleep(for: .milliseconds(3_300))
+                        servedByRevived = 0
+                        for _ in 0..<20 where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
+                            servedByRevived += 1
+                        }
+                        #expect(servedByRevived >= 5, "the revived upstream got \(servedByRevived) of 20 after its ejection")
+                        await revived.stop()
+                    }
+                    await harness.settleMeasurements()
+                    // Retried connect failures never reached the client: no errors counted.
+                    let stats = harness.lifetime(route: "fraud", version: "v1")
+                    #expect(stats.requests == 50)
+                    #expect(stats.errorsByKind.reduce(0, +) == 0)
+                }
+            }
+        }
     }
 }

@@ -34,6 +34,8 @@ public struct RouteDefinition: Sendable, Hashable {
     /// Lowercased name of the header that pins a request to a named version.
     public var overrideHeader: String
     public var policy: RolloutPolicy
+    /// Passive outlier ejection of this route's upstreams.
+    public var ejection: OutlierDetector.Settings = OutlierDetector.Settings()
 
     public init(
         name: String,
