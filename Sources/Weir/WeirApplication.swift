@@ -75,6 +75,7 @@ public struct WeirApplication: Sendable {
         let controller = RolloutController(
             proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
         try await controller.load(config.routes)
+        let bridge = AdminBridge(controller: controller, store: store, configPath: configPath)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,
@@ -86,8 +87,9 @@ public struct WeirApplication: Sendable {
             ),
             PeriodicService(period: .seconds(1)) { await proxy.collect() },
             PeriodicService(period: .milliseconds(250)) { await controller.tick() },
+            HangupReloadService(operations: bridge, logger: logger),
             AdminService(
-                operations: AdminBridge(controller: controller, store: store, configPath: configPath),
+                operations: bridge,
                 host: config.admin.listen.host,
                 port: config.admin.listen.port,
                 token: token,

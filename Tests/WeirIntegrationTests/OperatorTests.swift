@@ -140,3 +140,54 @@ extension IntegrationTests {
         }
     }
 }
+
+extension IntegrationTests {
+    @Suite struct ReloadTests {
+        @Test func twentyReloadsUnderLoadFailNoRequest() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                try await withWeir(routes: AdminAPITests.routes(servers[0].url, servers[1].url), token: "tok") { weir in
+                    let port = weir.port
+                    let start = ContinuousClock.now
+                    async let load = withThrowingTaskGroup(of: [Int].self) { group in
+                        for _ in 0..<4 {
+                            group.addTask {
+                                try await TestHTTPClient.withConnection(port: port) { client in
+                                    var statuses: [Int] = []
+                                    while ContinuousClock.now - start < .seconds(4) {
+                                        statuses.append(try await client.request(path: "/v2/models/fraud").status)
+                                    }
+                                    return statuses
+                                }
+                            }
+                        }
+                        return try await group.reduce(into: []) { $0 += $1 }
+                    }
+                    let original = try String(contentsOfFile: weir.configPath, encoding: .utf8)
+                    for index in 0..<20 {
+                        // Alternate two valid configs (the route's timeout changes) and both reload paths.
+                        let text = index % 2 == 0 ? original.replacingOccurrences(of: "stable: v1", with: "timeout: 7s\n    stable: v1") : original
+                        try text.write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                        if index % 4 == 0 {
+                            weir.child?.signal(SIGHUP)
+                        } else {
+                            #expect(try await weir.admin("POST", "/v1/reload", token: "tok").status == 200)
+                        }
+                        try await Task.sleep(for: .milliseconds(150))
+                    }
+                    // An invalid file changes nothing.
+                    let before = try await weir.admin("GET", "/v1/routes/fraud").json
+                    try original.replacingOccurrences(of: "stable: v1", with: "stable: v9").write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                    weir.child?.signal(SIGHUP)
+                    #expect(try await weir.admin("POST", "/v1/reload", token: "tok").status == 422)
+                    let after = try await weir.admin("GET", "/v1/routes/fraud").json
+                    #expect(after["weights"] as? [String: Double] == before["weights"] as? [String: Double])
+                    #expect(after["state"] as? String == before["state"] as? String)
+                    let statuses = try await load
+                    #expect(statuses.count > 500)
+                    #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses.filter { $0 != 200 }.count) failed of \(statuses.count)")
+                    print("reloads under load: \(statuses.count) requests, \(statuses.filter { $0 != 200 }.count) failed")
+                }
+            }
+        }
+    }
+}
