@@ -71,7 +71,10 @@ public struct WeirApplication: Sendable {
         let token = try adminToken()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
-        let proxy = try await ProxyServer(group: group, measurements: measurements)
+        let proxy = try await ProxyServer(
+            group: group, measurements: measurements,
+            limits: ConnectionLimits(idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections)
+        )
         let controller = RolloutController(
             proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
         try await controller.load(config.routes)

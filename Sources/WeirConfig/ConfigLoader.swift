@@ -98,7 +98,8 @@ struct ConfigCompiler {
 
     private mutating func serverSettings(_ node: Node) -> ServerSettings? {
         let path = "server"
-        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log"])
+        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections",
+        ])
         else {
             return nil
         }
@@ -116,8 +117,14 @@ struct ConfigCompiler {
         if let drain = fields["drain_timeout"], let value = reader.duration(drain, "server.drain_timeout") {
             settings.drainTimeout = value
         }
-        if let accessLog = fields["access_log"], let value = reader.bool(accessLog, "server.access_log") {
-            settings.accessLog = value
+        if let accessLog = fields["access_log"], let enabled = reader.bool(accessLog, "server.access_log"), enabled {
+            reader.fail(accessLog, "server.access_log", "the access log is not available in this build of weir yet; remove 'access_log'")
+        }
+        if let node = fields["idle_timeout"], let value = reader.duration(node, "server.idle_timeout") {
+            if value > .zero { settings.idleTimeout = value } else { reader.fail(node, "server.idle_timeout", "expected a duration above 0") }
+        }
+        if let node = fields["max_connections"], let value = reader.int(node, "server.max_connections", range: 1...1_000_000) {
+            settings.maxConnections = value
         }
         return settings
     }

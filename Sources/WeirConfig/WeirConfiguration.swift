@@ -50,12 +50,15 @@ public struct ServerSettings: Sendable, Hashable {
     public var listen: ListenAddress
     /// How long SIGTERM waits for in-flight requests.
     public var drainTimeout: Duration
-    public var accessLog: Bool
+    /// No complete request head this long after connecting or after the last response: close.
+    public var idleTimeout: Duration
+    public var maxConnections: Int
 
-    public init(listen: ListenAddress, drainTimeout: Duration = .seconds(15), accessLog: Bool = false) {
+    public init(listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000) {
         self.listen = listen
         self.drainTimeout = drainTimeout
-        self.accessLog = accessLog
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
     }
 }
 

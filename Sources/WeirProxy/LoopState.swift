@@ -15,8 +15,15 @@ final class LoopState {
     /// Exchanges in flight on this loop (for the drain on shutdown).
     var inFlight = 0
 
-    init(eventLoop: any EventLoop, seed: UInt64) {
+    /// See `ConnectionLimits`; `maxConnections` is this loop's share.
+    let idleTimeout: TimeAmount
+    let maxConnections: Int
+
+    init(eventLoop: any EventLoop, seed: UInt64, idleTimeout: Duration, maxConnections: Int) {
         self.eventLoop = eventLoop
+        self.idleTimeout = .nanoseconds(
+            idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
+        self.maxConnections = maxConnections
         self.random = SplitMix64(seed: seed)
     }
 

@@ -55,6 +55,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Connect failures the current exchange may still retry on another upstream.
     private var connectRetriesLeft = 0
     private var timeoutTask: Scheduled<Void>?
+    private var idleTask: Scheduled<Void>?
     private var requestVersion = HTTPVersion.http1_1
 
     init(loop: LoopState) {
@@ -70,11 +71,28 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     func channelActive(context: ChannelHandlerContext) {
         loop.openConnections += 1
+        if loop.openConnections > loop.maxConnections {
+            // Over the limit: refuse before reading anything.
+            context.close(promise: nil)
+            return
+        }
+        armIdleTimer()
         context.fireChannelActive()
+    }
+
+    /// Closes the connection if no complete request head arrives within the idle timeout.
+    private func armIdleTimer() {
+        idleTask?.cancel()
+        idleTask = context.eventLoop.assumeIsolated().scheduleTask(in: loop.idleTimeout) { [self] in
+            guard state == .idle else { return }
+            context.close(promise: nil)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         loop.openConnections -= 1
+        idleTask?.cancel()
+        idleTask = nil
         if state == .connecting || state == .proxying {
             // The client left mid-exchange: not the version's fault, so nothing is recorded.
             upstream?.detach(reusable: false)
@@ -125,6 +143,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     // MARK: Request side
 
     private func startExchange(_ head: HTTPRequestHead) {
+        idleTask?.cancel()
+        idleTask = nil
         startedAt = .now()
         exchangeNumber &+= 1
         firstByteAt = nil
@@ -395,6 +415,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         buffered.removeAll(keepingCapacity: true)
         upstreamHead = nil
         state = .idle
+        armIdleTimer()
     }
 
     private func outcome(failure: ErrorKind?, at now: NIODeadline) -> RequestOutcome {
@@ -423,6 +444,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             context.close(promise: nil)
         } else if requestComplete {
             state = .idle
+            armIdleTimer()
         } else {
             state = .discarding
         }
@@ -430,6 +452,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     private func endDiscarding() {
         state = .idle
+        armIdleTimer()
     }
 
     // MARK: Helpers

@@ -16,14 +16,20 @@ public final class ProxyServer: Sendable {
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source.
-    public init(group: any EventLoopGroup, measurements: Measurements, seed: UInt64? = nil) async throws {
+    public init(
+        group: any EventLoopGroup, measurements: Measurements, limits: ConnectionLimits = ConnectionLimits(), seed: UInt64? = nil
+    ) async throws {
         self.group = group
         self.measurements = measurements
+        let loopCount = Array(group.makeIterator()).count
+        let perLoop = max(1, limits.maxConnections / max(1, loopCount))
         var loops: [NIOLoopBound<LoopState>] = []
         for (index, loop) in group.makeIterator().enumerated() {
             let loopSeed = seed.map { $0 &+ UInt64(index) &* 0x9e37_79b9 } ?? UInt64.random(in: .min ... .max)
             loops.append(
-                try await loop.submit { NIOLoopBound(LoopState(eventLoop: loop, seed: loopSeed), eventLoop: loop) }
+                try await loop.submit { NIOLoopBound(
+                        LoopState(eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop),
+                        eventLoop: loop) }
                     .get())
         }
         self.loops = loops

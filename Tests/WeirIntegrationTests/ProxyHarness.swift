@@ -16,11 +16,12 @@ struct ProxyHarness {
     static func run<T>(
         yaml: String,
         seed: UInt64 = 42,
+        limits: ConnectionLimits = ConnectionLimits(),
         _ body: (ProxyHarness) async throws -> T
     ) async throws -> T {
         let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let proxy = try await ProxyServer(group: group, measurements: Measurements(capacitySeconds: 60), seed: seed)
+        let proxy = try await ProxyServer(group: group, measurements: Measurements(capacitySeconds: 60), limits: limits, seed: seed)
         await proxy.publish(RoutingTable(initialFor: config.routes))
         let address = try await proxy.start(host: "127.0.0.1", port: 0)
         let harness = ProxyHarness(proxy: proxy, port: address.port!, config: config)

@@ -1,0 +1,13 @@
+/// Bounds on client connections, so slow or idle clients cannot pin the data plane's resources.
+public struct ConnectionLimits: Sendable, Hashable {
+    /// A connection with no complete request head this long after it opened or after its last
+    /// response is closed (idle keep-alive, and slowloris clients that trickle a head).
+    public var idleTimeout: Duration
+    /// Client connections open at once, over all event loops; more are closed on accept.
+    public var maxConnections: Int
+
+    public init(idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000) {
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
+    }
+}
