@@ -14,6 +14,8 @@ final class LoopState {
     var openConnections = 0
     /// Exchanges in flight on this loop (for the drain on shutdown).
     var inFlight = 0
+    /// Set on shutdown: responses carry `connection: close` and connections close after them.
+    var draining = false
 
     /// See `ConnectionLimits`; `maxConnections` is this loop's share.
     let idleTimeout: TimeAmount

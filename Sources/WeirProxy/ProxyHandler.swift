@@ -304,6 +304,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
         response.headers.add(name: "x-weir-version", value: version.name)
         response.headers.add(name: "x-weir-route", value: route.definition.name)
+        if loop.draining { keepAlive = false }
         if !keepAlive { response.headers.add(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
@@ -430,7 +431,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Writes a response of Weir's own. With keep-alive the connection stays open and any rest of the
     /// request body is read and dropped; otherwise it closes.
     private func respondLocally(_ response: ErrorResponse) {
-        let close = !keepAlive
+        let close = !keepAlive || loop.draining
         let body = response.body(allocator: context.channel.allocator)
         context.write(
             wrapOutboundOut(

@@ -109,6 +109,9 @@ public final class ProxyServer: Sendable {
             return channel
         }
         try? await channel?.close()
+        for loop in loops {
+            try? await loop.eventLoop.submit { loop.value.draining = true }.get()
+        }
         let deadline = ContinuousClock.now + drainTimeout
         while await inFlightRequests() > 0, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(20))

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import NIOPosix
 import Testing
 import WeirDemo
@@ -115,4 +116,71 @@ extension IntegrationTests {
             return String(decoding: data, as: UTF8.self)
         }
     }
+}
+
+extension IntegrationTests {
+    @Suite struct DrainTests {
+        /// What one request saw, and when it was sent relative to SIGTERM.
+        struct Attempt: Sendable {
+            var sentBeforeSignal: Bool
+            var status: Int
+            var complete: Bool
+            var connected: Bool
+        }
+
+        @Test func sigtermUnderLoadCutsNoRequestThatWasInFlight() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let weir = try await WeirProcess(routes: """
+                    routes:
+                      - name: fraud
+                        match: { path_prefix: / }
+                        versions: { v1: { upstreams: ["\(servers[0].url)"] } }
+                        stable: v1
+                    """)
+                let port = weir.port
+                let signalled = SignalFlag()
+                async let attempts = withTaskGroup(of: [Attempt].self) { group in
+                    for _ in 0..<16 {
+                        group.addTask {
+                            var seen: [Attempt] = []
+                            for _ in 0..<40 {
+                                let before = !signalled.isSet
+                                do {
+                                    let response = try await TestHTTPClient.request(port: port, path: "/sleep/150")
+                                    seen.append(Attempt(sentBeforeSignal: before, status: response.status, complete: response.complete, connected: true))
+                                } catch {
+                                    // Refused after the listener closed: never reached weir.
+                                    seen.append(Attempt(sentBeforeSignal: before, status: 0, complete: false, connected: false))
+                                    if !before { break }
+                                }
+                            }
+                            return seen
+                        }
+                    }
+                    return await group.reduce(into: []) { $0 += $1 }
+                }
+                try await Task.sleep(for: .milliseconds(700))
+                signalled.set()
+                weir.child?.signal(SIGTERM)
+                let all = await attempts
+                let exit = await weir.child?.waitForExit(limit: .seconds(15))
+                await weir.stop()
+                // In flight = sent before the signal and accepted (a refused connect never reached weir).
+                let inFlight = all.filter { $0.sentBeforeSignal && $0.connected }
+                #expect(inFlight.count >= 32)
+                let cut = inFlight.filter { !($0.status == 200 && $0.complete) }
+                #expect(cut.isEmpty, "\(cut.count) of \(inFlight.count) requests sent before SIGTERM did not complete")
+                #expect(all.filter { $0.connected && !$0.complete }.isEmpty, "a request that reached weir was cut")
+                #expect(exit == 0)
+                print("SIGTERM under load: \(inFlight.count) requests sent before the signal, \(cut.count) cut")
+            }
+        }
+    }
+}
+
+/// A flag set once, read from many tasks.
+final class SignalFlag: Sendable {
+    private let flag = Mutex(false)
+    var isSet: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
 }
