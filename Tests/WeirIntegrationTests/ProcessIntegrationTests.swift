@@ -170,7 +170,9 @@ extension IntegrationTests {
                 #expect(inFlight.count >= 32)
                 let cut = inFlight.filter { !($0.status == 200 && $0.complete) }
                 #expect(cut.isEmpty, "\(cut.count) of \(inFlight.count) requests sent before SIGTERM did not complete")
-                #expect(all.filter { $0.connected && !$0.complete }.isEmpty, "a request that reached weir was cut")
+                // After the signal new connections may be refused or closed unanswered, but no
+                // response that began is ever cut.
+                #expect(all.filter { $0.status != 0 && !$0.complete }.isEmpty, "a response was cut")
                 #expect(exit == 0)
                 print("SIGTERM under load: \(inFlight.count) requests sent before the signal, \(cut.count) cut")
             }
