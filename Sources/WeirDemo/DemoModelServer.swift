@@ -13,7 +13,8 @@ import NIOPosix
 /// - `POST /v2/models/NAME/generate_stream` (or `?stream=true`): `text/event-stream`, one event
 ///   every `streamIntervalMillis`.
 /// - `GET /bytes/N`: N bytes, streamed with backpressure. `POST /count`: the number of body bytes
-///   received. `GET /die/N`: the head and N bytes of a longer body, then the connection closes.
+///   received. `GET /die/N` (`/reset/N`): the head and N bytes of a longer body, then the connection
+///   closes (resets). `generate_stream?die_after=K`: the stream dies after K events.
 ///   `GET /sleep/MS`: answers after MS milliseconds. `GET /status/CODE`: that status.
 public final class DemoModelServer: Sendable {
     public let behavior: DemoModelBehavior

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -48,7 +53,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
             send(status: .ok, json: "{\"ready\":true}", context: context)
         case (.POST, "v2")
         where path.hasSuffix("/generate_stream") || (path.hasSuffix("/infer") && query.contains("stream=true")):
-            stream(model: Self.modelName(parts), context: context)
+            stream(model: Self.modelName(parts), dieAfter: Self.queryInt(query, "die_after"), context: context)
         case (.POST, "v2") where path.hasSuffix("/infer"):
             infer(model: Self.modelName(parts), context: context)
         case (.GET, "v2") where parts.count == 3 && parts[1] == "models":
@@ -61,7 +66,9 @@ final class DemoRequestHandler: ChannelInboundHandler {
         case (_, "count"):
             send(status: .ok, json: "{\"bytes\":\(bodyBytes)}", context: context)
         case (.GET, "die") where parts.count == 2:
-            die(after: Int(parts[1]) ?? 0, context: context)
+            die(after: Int(parts[1]) ?? 0, reset: false, context: context)
+        case (.GET, "reset") where parts.count == 2:
+            die(after: Int(parts[1]) ?? 0, reset: true, context: context)
         case (.GET, "sleep") where parts.count == 2:
             let millis = Int64(parts[1]) ?? 0
             context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(millis)) { [self] in
@@ -76,6 +83,13 @@ final class DemoRequestHandler: ChannelInboundHandler {
         default:
             send(status: .notFound, json: "{\"error\":\"not found: \(head.method) \(path)\"}", context: context)
         }
+    }
+
+    private static func queryInt(_ query: String, _ name: String) -> Int? {
+        for pair in query.split(separator: "&") where pair.hasPrefix(name + "=") {
+            return Int(pair.dropFirst(name.count + 1))
+        }
+        return nil
     }
 
     private static func modelName(_ parts: [Substring]) -> String {
@@ -109,18 +123,23 @@ final class DemoRequestHandler: ChannelInboundHandler {
         }
     }
 
-    private func stream(model: String, context: ChannelHandlerContext) {
+    private func stream(model: String, dieAfter: Int?, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "text/event-stream")
         headers.add(name: "cache-control", value: "no-cache")
         headers.add(name: "x-demo-version", value: behavior.version)
         context.writeAndFlush(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-        sendEvent(index: 0, model: model, context: context)
+        sendEvent(index: 0, model: model, dieAfter: dieAfter, context: context)
     }
 
-    private func sendEvent(index: Int, model: String, context: ChannelHandlerContext) {
+    private func sendEvent(index: Int, model: String, dieAfter: Int?, context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
+        if let dieAfter, index >= dieAfter {
+            // The model server dies mid-stream.
+            context.close(promise: nil)
+            return
+        }
         let event =
             "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index)}\n\n"
         context.writeAndFlush(
@@ -131,7 +150,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
         }
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(behavior.streamIntervalMillis))) {
             [self] in
-            sendEvent(index: index + 1, model: model, context: context)
+            sendEvent(index: index + 1, model: model, dieAfter: dieAfter, context: context)
         }
     }
 
@@ -159,7 +178,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         if remainingBytes == 0 { finish(context: context) }
     }
 
-    private func die(after count: Int, context: ChannelHandlerContext) {
+    /// Sends the head and `count` bytes of a longer body, then closes — with a TCP reset when `reset`.
+    private func die(after count: Int, reset: Bool, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "content-length", value: String(count * 10 + 1000))
         headers.add(name: "x-demo-version", value: behavior.version)
@@ -168,6 +188,10 @@ final class DemoRequestHandler: ChannelInboundHandler {
         let body = context.channel.allocator.buffer(repeating: UInt8(ascii: "d"), count: count)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(50)) {
+            if reset {
+                // SO_LINGER with a zero timeout turns close into a reset.
+                _ = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
+            }
             context.close(promise: nil)
         }
     }

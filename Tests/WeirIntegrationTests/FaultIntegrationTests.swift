@@ -171,5 +171,29 @@ extension IntegrationTests {
                 }
             }
         }
+
+        @Test func anUpstreamResetMidBodyOrDyingMidStreamFailsOnlyThatRequest() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1", streamChunks: 10, streamIntervalMillis: 50)]) { servers in
+                let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    async let others = TestHTTPClient.withConnection(port: harness.port) { client in
+                        var statuses: [Int] = []
+                        for _ in 0..<50 { statuses.append(try await client.request(path: "/v2/health/ready").status) }
+                        return statuses
+                    }
+                    let reset = try await TestHTTPClient.request(port: harness.port, path: "/reset/2000")
+                    #expect(reset.status == 200 && !reset.complete)
+                    let stream = try await TestHTTPClient.request(
+                        port: harness.port, method: .POST, path: "/v2/models/fraud/generate_stream?die_after=3", body: Array("{}".utf8))
+                    #expect(stream.status == 200 && !stream.complete)
+                    #expect(stream.text.components(separatedBy: "data: ").count - 1 == 3)
+                    #expect(try await others.allSatisfy { $0 == 200 })
+                    await harness.settleMeasurements()
+                    let stats = harness.lifetime(route: "fraud", version: "v1")
+                    #expect(stats.requests == 52)
+                    #expect(stats.errorsByKind[ErrorKind.reset.index] == 2)
+                }
+            }
+        }
     }
 }
