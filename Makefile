@@ -3,7 +3,7 @@ SWIFT ?= swift
 APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3
 CONFIG ?= examples/quickstart.yaml
 
-.PHONY: deps build release test run bench lint clean
+.PHONY: deps build release test run bench soak lint clean
 
 ## deps: install the system packages Weir and its tests need (only what is missing).
 deps:
@@ -36,9 +36,16 @@ run: deps release
 bench: deps release
 	@scripts/bench.sh
 
-## lint: swift format in lint mode.
+## soak: steady load for SOAK_SECONDS (default 600) with RSS and open fds every 10 s (reports only).
+soak: deps release
+	@scripts/soak.sh
+
+## lint: swift format in lint mode; the deploy files and example configs are well-formed.
 lint:
 	$(SWIFT) format lint --recursive --configuration .swift-format Sources Tests Package.swift
+	python3 -c 'import sys, yaml; [list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]' deploy/k8s/*.yaml examples/*.yaml examples/scenarios/*.yaml
+	for f in examples/*.yaml; do $(SWIFT) run -q weir check -c $$f || exit 1; done
+	@command -v systemd-analyze >/dev/null && systemd-analyze verify deploy/weir.service 2>&1 | grep -v "is not executable" || true
 
 clean:
 	rm -rf .build

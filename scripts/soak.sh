@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# make soak: weir (release) in front of two demo model servers under steady wrk load for SOAK_SECONDS
+# (default 600), sampling weir's resident memory and open file descriptors every 10 s.
+# Reports only. Not part of `make test`.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.build/release
+SOAK_SECONDS=${SOAK_SECONDS:-600}
+CONNS=${CONNS:-64}
+WORK=$(mktemp -d /tmp/weir-soak.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+V1=$(free_port); V2=$(free_port); WEIR=$(free_port); ADMIN=$(free_port)
+$BIN/weir-demo-model --port "$V1" --version v1 --error-rate 0.001 >/dev/null & PIDS+=($!)
+$BIN/weir-demo-model --port "$V2" --version v2 --error-rate 0.001 >/dev/null & PIDS+=($!)
+cat > "$WORK/weir.yaml" <<YAML
+server: { listen: "127.0.0.1:$WEIR" }
+admin: { listen: "127.0.0.1:$ADMIN" }
+state: { sqlite: $WORK/state.sqlite }
+routes:
+  - name: soak
+    match: { path_prefix: / }
+    versions:
+      v1: { upstreams: ["http://127.0.0.1:$V1"] }
+      v2: { upstreams: ["http://127.0.0.1:$V2"] }
+    stable: v1
+    canary: v2
+    policy: { steps: [10, 20, 30, 40, 50], interval: 1m, warmup: 5s, promote: manual }
+YAML
+WEIR_LOG_LEVEL=warning $BIN/weir serve -c "$WORK/weir.yaml" & WEIR_PID=$!; PIDS+=($WEIR_PID)
+sleep 1
+wrk -t1 -c"$CONNS" -d"${SOAK_SECONDS}s" "http://127.0.0.1:$WEIR/v2/health/ready" > "$WORK/wrk.txt" 2>&1 & PIDS+=($!)
+echo "soak: ${SOAK_SECONDS}s, wrk -c$CONNS, weir pid $WEIR_PID"
+printf '%6s %10s %6s\n' "t(s)" "RSS(MB)" "fds"
+for ((t = 0; t <= SOAK_SECONDS; t += 10)); do
+  rss=$(awk '/VmRSS/ {printf "%.1f", $2/1024}' /proc/$WEIR_PID/status 2>/dev/null)
+  fds=$(ls /proc/$WEIR_PID/fd 2>/dev/null | wc -l)
+  printf '%6d %10s %6s\n' "$t" "${rss:-gone}" "$fds"
+  sleep 10
+done
+sleep 2
+grep -E "Requests/sec|requests in|Socket errors|Non-2xx" "$WORK/wrk.txt"
+exit 0
