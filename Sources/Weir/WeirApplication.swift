@@ -73,7 +73,10 @@ public struct WeirApplication: Sendable {
         let measurements = Measurements(capacitySeconds: historySeconds)
         let proxy = try await ProxyServer(
             group: group, measurements: measurements,
-            limits: ConnectionLimits(idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections)
+            limits: ConnectionLimits(
+                idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
+                maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders
+            )
         )
         let controller = RolloutController(
             proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)

@@ -98,7 +98,7 @@ struct ConfigCompiler {
 
     private mutating func serverSettings(_ node: Node) -> ServerSettings? {
         let path = "server"
-        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections",
+        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections", "max_header_bytes", "max_headers",
         ])
         else {
             return nil
@@ -125,6 +125,12 @@ struct ConfigCompiler {
         }
         if let node = fields["max_connections"], let value = reader.int(node, "server.max_connections", range: 1...1_000_000) {
             settings.maxConnections = value
+        }
+        if let node = fields["max_header_bytes"], let value = reader.int(node, "server.max_header_bytes", range: 1024...1_048_576) {
+            settings.maxHeaderBytes = value
+        }
+        if let node = fields["max_headers"], let value = reader.int(node, "server.max_headers", range: 8...10_000) {
+            settings.maxHeaders = value
         }
         return settings
     }

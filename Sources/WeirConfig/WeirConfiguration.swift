@@ -53,6 +53,8 @@ public struct ServerSettings: Sendable, Hashable {
     /// No complete request head this long after connecting or after the last response: close.
     public var idleTimeout: Duration
     public var maxConnections: Int
+    public var maxHeaderBytes: Int = 64 * 1024
+    public var maxHeaders: Int = 100
 
     public init(listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000) {
         self.listen = listen

@@ -5,9 +5,15 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var idleTimeout: Duration
     /// Client connections open at once, over all event loops; more are closed on accept.
     public var maxConnections: Int
+    /// Request-head size (all header names and values), in bytes; larger heads get 431/400 and close.
+    public var maxHeaderBytes: Int
+    /// Header fields in one request head.
+    public var maxHeaderCount: Int
 
-    public init(idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000) {
+    public init(idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000, maxHeaderBytes: Int = 64 * 1024, maxHeaderCount: Int = 100) {
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
     }
 }

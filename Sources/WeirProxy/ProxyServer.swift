@@ -11,6 +11,7 @@ public final class ProxyServer: Sendable {
     private let group: any EventLoopGroup
     private let loops: [NIOLoopBound<LoopState>]
     public let measurements: Measurements
+    private let limits: ConnectionLimits
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let published = Mutex<UInt64>(0)
 
@@ -21,6 +22,7 @@ public final class ProxyServer: Sendable {
     ) async throws {
         self.group = group
         self.measurements = measurements
+        self.limits = limits
         let loopCount = Array(group.makeIterator()).count
         let perLoop = max(1, limits.maxConnections / max(1, loopCount))
         var loops: [NIOLoopBound<LoopState>] = []
@@ -38,6 +40,10 @@ public final class ProxyServer: Sendable {
     /// Starts listening; returns the bound address (port 0 picks a free port).
     public func start(host: String, port: Int) async throws -> SocketAddress {
         let loops = self.loops
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
+        decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -50,7 +56,9 @@ public final class ProxyServer: Sendable {
                     }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withPipeliningAssistance: true,
-                        withErrorHandling: true
+                        withErrorHandling: true,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: decoderLimits
                     )
                     try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: state.value))
                 }

@@ -25,7 +25,9 @@ public enum RawTCPClient {
         }
         defer { timer.cancel() }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(bytes: send))
+            // A peer that closes at once (a refused connection) may close before the write: that is
+            // an answer too, read below as a closed connection.
+            try? await outbound.write(ByteBuffer(bytes: send))
             var bytes: [UInt8] = []
             do {
                 for try await buffer in inbound { bytes.append(contentsOf: buffer.readableBytesView) }
