@@ -4,6 +4,7 @@
 # Reports only; never fails the build. Env: DURATION (s), CONNS (list), ROUNDS, THREADS.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 BIN=.build/release
 DURATION=${DURATION:-8}
 CONNS=${CONNS:-"64 512"}
@@ -11,12 +12,7 @@ ROUNDS=${ROUNDS:-2}
 THREADS=${THREADS:-2}
 PATH_UNDER_TEST=${PATH_UNDER_TEST:-/v2/health/ready}
 WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
 V1=$(free_port); V2=$(free_port); WEIR=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
 $BIN/weir-demo-model --port "$V1" --version v1 >/dev/null & PIDS+=($!)

@@ -4,14 +4,11 @@
 # Reports only. Not part of `make test`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 BIN=.build/release
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 CONNS=${CONNS:-64}
 WORK=$(mktemp -d /tmp/weir-soak.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 V1=$(free_port); V2=$(free_port); WEIR=$(free_port); ADMIN=$(free_port)
 $BIN/weir-demo-model --port "$V1" --version v1 --error-rate 0.001 >/dev/null & PIDS+=($!)
 $BIN/weir-demo-model --port "$V2" --version v2 --error-rate 0.001 >/dev/null & PIDS+=($!)

@@ -73,10 +73,13 @@ extension ConfigCompiler {
         if let ejectionNode = fields["ejection"] {
             let ejectionPath = YAMLReader.join(path, "ejection")
             if let settings = reader.mapping(ejectionNode, ejectionPath, allowed: ["failures", "base", "max"]) {
-                if let node = settings["failures"], let value = reader.int(node, YAMLReader.join(ejectionPath, "failures"), range: 1...1000) {
+                if let node = settings["failures"],
+                    let value = reader.int(node, YAMLReader.join(ejectionPath, "failures"), range: 1...1000)
+                {
                     ejection.consecutiveFailures = value
                 }
-                if let node = settings["base"], let value = reader.duration(node, YAMLReader.join(ejectionPath, "base")) {
+                if let node = settings["base"], let value = reader.duration(node, YAMLReader.join(ejectionPath, "base"))
+                {
                     ejection.baseEjection = value
                 }
                 if let node = settings["max"], let value = reader.duration(node, YAMLReader.join(ejectionPath, "max")) {

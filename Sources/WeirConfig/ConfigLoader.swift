@@ -98,8 +98,13 @@ struct ConfigCompiler {
 
     private mutating func serverSettings(_ node: Node) -> ServerSettings? {
         let path = "server"
-        guard let fields = reader.mapping(node, path, allowed: ["listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections", "max_header_bytes", "max_headers",
-        ])
+        guard
+            let fields = reader.mapping(
+                node, path,
+                allowed: [
+                    "listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections",
+                    "max_header_bytes", "max_headers",
+                ])
         else {
             return nil
         }
@@ -118,15 +123,25 @@ struct ConfigCompiler {
             settings.drainTimeout = value
         }
         if let accessLog = fields["access_log"], let enabled = reader.bool(accessLog, "server.access_log"), enabled {
-            reader.fail(accessLog, "server.access_log", "the access log is not available in this build of weir yet; remove 'access_log'")
+            reader.fail(
+                accessLog, "server.access_log",
+                "the access log is not available in this build of weir yet; remove 'access_log'")
         }
         if let node = fields["idle_timeout"], let value = reader.duration(node, "server.idle_timeout") {
-            if value > .zero { settings.idleTimeout = value } else { reader.fail(node, "server.idle_timeout", "expected a duration above 0") }
+            if value > .zero {
+                settings.idleTimeout = value
+            } else {
+                reader.fail(node, "server.idle_timeout", "expected a duration above 0")
+            }
         }
-        if let node = fields["max_connections"], let value = reader.int(node, "server.max_connections", range: 1...1_000_000) {
+        if let node = fields["max_connections"],
+            let value = reader.int(node, "server.max_connections", range: 1...1_000_000)
+        {
             settings.maxConnections = value
         }
-        if let node = fields["max_header_bytes"], let value = reader.int(node, "server.max_header_bytes", range: 1024...1_048_576) {
+        if let node = fields["max_header_bytes"],
+            let value = reader.int(node, "server.max_header_bytes", range: 1024...1_048_576)
+        {
             settings.maxHeaderBytes = value
         }
         if let node = fields["max_headers"], let value = reader.int(node, "server.max_headers", range: 8...10_000) {

@@ -56,7 +56,10 @@ public struct ServerSettings: Sendable, Hashable {
     public var maxHeaderBytes: Int = 64 * 1024
     public var maxHeaders: Int = 100
 
-    public init(listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000) {
+    public init(
+        listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60),
+        maxConnections: Int = 10_000
+    ) {
         self.listen = listen
         self.drainTimeout = drainTimeout
         self.idleTimeout = idleTimeout

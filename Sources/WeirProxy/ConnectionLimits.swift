@@ -10,7 +10,10 @@ public struct ConnectionLimits: Sendable, Hashable {
     /// Header fields in one request head.
     public var maxHeaderCount: Int
 
-    public init(idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000, maxHeaderBytes: Int = 64 * 1024, maxHeaderCount: Int = 100) {
+    public init(
+        idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000, maxHeaderBytes: Int = 64 * 1024,
+        maxHeaderCount: Int = 100
+    ) {
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.maxHeaderBytes = maxHeaderBytes

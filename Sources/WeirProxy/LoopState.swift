@@ -43,7 +43,8 @@ final class LoopState {
                         series: series[routeIndex][versionIndex],
                         upstreams: version.upstreams.map { address in
                             let pool =
-                                pools[address] ?? UpstreamPool(address: address, eventLoop: eventLoop, ejection: route.ejection)
+                                pools[address]
+                                ?? UpstreamPool(address: address, eventLoop: eventLoop, ejection: route.ejection)
                             used[address] = pool
                             return pool
                         }

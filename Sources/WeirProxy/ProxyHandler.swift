@@ -236,7 +236,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                     // Nothing reached any upstream yet (the request is held in `buffered`): another
                     // upstream of the same version may take it.
                     connectRetriesLeft -= 1
-                    acquireUpstream(version.nextUpstream(at: NIODeadline.now().uptimeNanoseconds, avoiding: pool), allowReuse: true)
+                    acquireUpstream(
+                        version.nextUpstream(at: NIODeadline.now().uptimeNanoseconds, avoiding: pool), allowReuse: true)
                     return
                 }
                 currentPool = nil
@@ -352,7 +353,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             retriedStaleConnection = true
             buffered = [.head(upstreamHead), .end(nil)]
             acquireUpstream(
-                version.upstreams.first { $0 === upstream.pool } ?? version.nextUpstream(at: startedAt.uptimeNanoseconds),
+                version.upstreams.first { $0 === upstream.pool }
+                    ?? version.nextUpstream(at: startedAt.uptimeNanoseconds),
                 allowReuse: false)
             return
         }

@@ -18,7 +18,8 @@ public final class ProxyServer: Sendable {
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source.
     public init(
-        group: any EventLoopGroup, measurements: Measurements, limits: ConnectionLimits = ConnectionLimits(), seed: UInt64? = nil
+        group: any EventLoopGroup, measurements: Measurements, limits: ConnectionLimits = ConnectionLimits(),
+        seed: UInt64? = nil
     ) async throws {
         self.group = group
         self.measurements = measurements
@@ -29,10 +30,13 @@ public final class ProxyServer: Sendable {
         for (index, loop) in group.makeIterator().enumerated() {
             let loopSeed = seed.map { $0 &+ UInt64(index) &* 0x9e37_79b9 } ?? UInt64.random(in: .min ... .max)
             loops.append(
-                try await loop.submit { NIOLoopBound(
-                        LoopState(eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop),
-                        eventLoop: loop) }
-                    .get())
+                try await loop.submit {
+                    NIOLoopBound(
+                        LoopState(
+                            eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop),
+                        eventLoop: loop)
+                }
+                .get())
         }
         self.loops = loops
     }

@@ -16,7 +16,8 @@ final class UpstreamPool {
     var health = OutlierDetector()
 
     init(
-        address: UpstreamAddress, eventLoop: any EventLoop, ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
+        address: UpstreamAddress, eventLoop: any EventLoop,
+        ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
         maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
     ) {
         self.health = OutlierDetector(settings: ejection)

@@ -70,7 +70,8 @@ import WeirCore
     let second: UInt64 = 1_000_000_000
 
     @Test func ejectsAfterFailuresInARowWithGrowingBackoff() {
-        var detector = OutlierDetector(settings: .init(consecutiveFailures: 3, baseEjection: .seconds(10), maxEjection: .seconds(25)))
+        var detector = OutlierDetector(
+            settings: .init(consecutiveFailures: 3, baseEjection: .seconds(10), maxEjection: .seconds(25)))
         let ejected1 = detector.record(success: false, at: 0)
         #expect(!ejected1)
         let ejected2 = detector.record(success: false, at: 0)

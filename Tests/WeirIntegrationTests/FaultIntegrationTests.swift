@@ -11,13 +11,7 @@ extension IntegrationTests {
     @Suite struct FaultIntegrationTests {
         @Test func unmatchedRequestGets404JSON() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-                let yaml = """
-                    routes:
-                      - name: fraud
-                        match: { path_prefix: /v2/models/fraud }
-                        versions: { v1: { upstreams: ["\(servers[0].url)"] } }
-                        stable: v1
-                    """
+                let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil, pathPrefix: "/v2/models/fraud")
                 try await ProxyHarness.run(yaml: yaml) { harness in
                     try await TestHTTPClient.withConnection(port: harness.port) { client in
                         let missing = try await client.request(path: "/v2/models/other/infer")
@@ -149,18 +143,23 @@ extension IntegrationTests {
                             #expect(response.status == 200)
                         }
                         // It comes back, but stays ejected for 3 s on this connection's loop.
-                        let revived = try await DemoModelServer.start(behavior: DemoModelBehavior(version: "revived"), port: revivedPort)
+                        let revived = try await DemoModelServer.start(
+                            behavior: DemoModelBehavior(version: "revived"), port: revivedPort)
                         var servedByRevived = 0
-                        for _ in 0..<20 where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
+                        for _ in 0..<20
+                        where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
                             servedByRevived += 1
                         }
                         #expect(servedByRevived == 0)
                         try await Task.sleep(for: .milliseconds(3_300))
                         servedByRevived = 0
-                        for _ in 0..<20 where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
+                        for _ in 0..<20
+                        where try await client.request(path: "/v2/health/ready").header("x-demo-version") == "revived" {
                             servedByRevived += 1
                         }
-                        #expect(servedByRevived >= 5, "the revived upstream got \(servedByRevived) of 20 after its ejection")
+                        #expect(
+                            servedByRevived >= 5, "the revived upstream got \(servedByRevived) of 20 after its ejection"
+                        )
                         await revived.stop()
                     }
                     await harness.settleMeasurements()
@@ -173,7 +172,8 @@ extension IntegrationTests {
         }
 
         @Test func anUpstreamResetMidBodyOrDyingMidStreamFailsOnlyThatRequest() async throws {
-            try await withDemoServers([DemoModelBehavior(version: "v1", streamChunks: 10, streamIntervalMillis: 50)]) { servers in
+            try await withDemoServers([DemoModelBehavior(version: "v1", streamChunks: 10, streamIntervalMillis: 50)]) {
+                servers in
                 let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
                 try await ProxyHarness.run(yaml: yaml) { harness in
                     async let others = TestHTTPClient.withConnection(port: harness.port) { client in
@@ -184,7 +184,8 @@ extension IntegrationTests {
                     let reset = try await TestHTTPClient.request(port: harness.port, path: "/reset/2000")
                     #expect(reset.status == 200 && !reset.complete)
                     let stream = try await TestHTTPClient.request(
-                        port: harness.port, method: .POST, path: "/v2/models/fraud/generate_stream?die_after=3", body: Array("{}".utf8))
+                        port: harness.port, method: .POST, path: "/v2/models/fraud/generate_stream?die_after=3",
+                        body: Array("{}".utf8))
                     #expect(stream.status == 200 && !stream.complete)
                     #expect(stream.text.components(separatedBy: "data: ").count - 1 == 3)
                     #expect(try await others.allSatisfy { $0 == 200 })

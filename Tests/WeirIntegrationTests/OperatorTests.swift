@@ -165,7 +165,10 @@ extension IntegrationTests {
                     let original = try String(contentsOfFile: weir.configPath, encoding: .utf8)
                     for index in 0..<20 {
                         // Alternate two valid configs (the route's timeout changes) and both reload paths.
-                        let text = index % 2 == 0 ? original.replacingOccurrences(of: "stable: v1", with: "timeout: 7s\n    stable: v1") : original
+                        let text =
+                            index % 2 == 0
+                            ? original.replacingOccurrences(of: "stable: v1", with: "timeout: 7s\n    stable: v1")
+                            : original
                         try text.write(toFile: weir.configPath, atomically: true, encoding: .utf8)
                         if index % 4 == 0 {
                             weir.child?.signal(SIGHUP)
@@ -176,7 +179,8 @@ extension IntegrationTests {
                     }
                     // An invalid file changes nothing.
                     let before = try await weir.admin("GET", "/v1/routes/fraud").json
-                    try original.replacingOccurrences(of: "stable: v1", with: "stable: v9").write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                    try original.replacingOccurrences(of: "stable: v1", with: "stable: v9").write(
+                        toFile: weir.configPath, atomically: true, encoding: .utf8)
                     weir.child?.signal(SIGHUP)
                     #expect(try await weir.admin("POST", "/v1/reload", token: "tok").status == 422)
                     let after = try await weir.admin("GET", "/v1/routes/fraud").json
@@ -184,8 +188,11 @@ extension IntegrationTests {
                     #expect(after["state"] as? String == before["state"] as? String)
                     let statuses = try await load
                     #expect(statuses.count > 500)
-                    #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses.filter { $0 != 200 }.count) failed of \(statuses.count)")
-                    print("reloads under load: \(statuses.count) requests, \(statuses.filter { $0 != 200 }.count) failed")
+                    #expect(
+                        statuses.allSatisfy { $0 == 200 },
+                        "\(statuses.filter { $0 != 200 }.count) failed of \(statuses.count)")
+                    print(
+                        "reloads under load: \(statuses.count) requests, \(statuses.filter { $0 != 200 }.count) failed")
                 }
             }
         }

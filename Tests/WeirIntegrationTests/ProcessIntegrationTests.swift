@@ -43,17 +43,10 @@ extension IntegrationTests {
 
         @Test func twoHundredMegabyteBodiesStreamThroughWithBoundedMemory() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-                let directory = try temporaryDirectory()
-                defer { try? FileManager.default.removeItem(at: directory) }
-                let port = try await FreePort.find()
-                let config = directory.appendingPathComponent("weir.yaml")
-                try
-                    ("server: { listen: \"127.0.0.1:\(port)\" }\nadmin: { listen: \"127.0.0.1:0\" }\n"
-                    + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
-                    .write(to: config, atomically: true, encoding: .utf8)
-                let weir = try ChildProcess(
-                    product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-                try await waitUntilListening(port: port)
+                let process = try await WeirProcess(routes: routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                let weir = try #require(process.child)
+                let port = process.port
+                let directory = process.directory
                 _ = try await TestHTTPClient.request(port: port, path: "/v2/health/ready")
                 let baseline = try #require(weir.memoryKilobytes("VmRSS"))
 
@@ -78,22 +71,15 @@ extension IntegrationTests {
                 weir.signal(SIGTERM)
                 let status = await weir.waitForExit(limit: .seconds(10))
                 #expect(status == 0)
+                await process.stop()
             }
         }
 
         @Test func sigtermLetsAnInFlightRequestFinishThenExitsZero() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-                let directory = try temporaryDirectory()
-                defer { try? FileManager.default.removeItem(at: directory) }
-                let port = try await FreePort.find()
-                let config = directory.appendingPathComponent("weir.yaml")
-                try
-                    ("server: { listen: \"127.0.0.1:\(port)\", drain_timeout: 5s }\nadmin: { listen: \"127.0.0.1:0\" }\n"
-                    + routeYAML(versions: [("v1", servers[0].url)], canary: nil))
-                    .write(to: config, atomically: true, encoding: .utf8)
-                let weir = try ChildProcess(
-                    product: "weir", arguments: ["serve", "-c", config.path], currentDirectory: directory)
-                try await waitUntilListening(port: port)
+                let process = try await WeirProcess(routes: routeYAML(versions: [("v1", servers[0].url)], canary: nil))
+                let weir = try #require(process.child)
+                let port = process.port
                 async let slow = TestHTTPClient.request(port: port, path: "/sleep/700")
                 try await Task.sleep(for: .milliseconds(200))
                 weir.signal(SIGTERM)
@@ -101,6 +87,7 @@ extension IntegrationTests {
                 #expect(response.status == 200)
                 #expect(response.complete)
                 #expect(await weir.waitForExit(limit: .seconds(10)) == 0)
+                await process.stop()
             }
         }
 
@@ -130,13 +117,14 @@ extension IntegrationTests {
 
         @Test func sigtermUnderLoadCutsNoRequestThatWasInFlight() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
-                let weir = try await WeirProcess(routes: """
-                    routes:
-                      - name: fraud
-                        match: { path_prefix: / }
-                        versions: { v1: { upstreams: ["\(servers[0].url)"] } }
-                        stable: v1
-                    """)
+                let weir = try await WeirProcess(
+                    routes: """
+                        routes:
+                          - name: fraud
+                            match: { path_prefix: / }
+                            versions: { v1: { upstreams: ["\(servers[0].url)"] } }
+                            stable: v1
+                        """)
                 let port = weir.port
                 let signalled = SignalFlag()
                 async let attempts = withTaskGroup(of: [Attempt].self) { group in
@@ -147,10 +135,14 @@ extension IntegrationTests {
                                 let before = !signalled.isSet
                                 do {
                                     let response = try await TestHTTPClient.request(port: port, path: "/sleep/150")
-                                    seen.append(Attempt(sentBeforeSignal: before, status: response.status, complete: response.complete, connected: true))
+                                    seen.append(
+                                        Attempt(
+                                            sentBeforeSignal: before, status: response.status,
+                                            complete: response.complete, connected: true))
                                 } catch {
                                     // Refused after the listener closed: never reached weir.
-                                    seen.append(Attempt(sentBeforeSignal: before, status: 0, complete: false, connected: false))
+                                    seen.append(
+                                        Attempt(sentBeforeSignal: before, status: 0, complete: false, connected: false))
                                     if !before { break }
                                 }
                             }

@@ -21,7 +21,8 @@ struct ProxyHarness {
     ) async throws -> T {
         let config = try ConfigLoader.parse(yaml: yaml, file: "test.yaml")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let proxy = try await ProxyServer(group: group, measurements: Measurements(capacitySeconds: 60), limits: limits, seed: seed)
+        let proxy = try await ProxyServer(
+            group: group, measurements: Measurements(capacitySeconds: 60), limits: limits, seed: seed)
         await proxy.publish(RoutingTable(initialFor: config.routes))
         let address = try await proxy.start(host: "127.0.0.1", port: 0)
         let harness = ProxyHarness(proxy: proxy, port: address.port!, config: config)
@@ -75,13 +76,14 @@ func routeYAML(
     canary: String? = "v2",
     steps: String = "[10, 50]",
     timeout: String = "10s",
+    pathPrefix: String = "/",
     extra: String = ""
 ) -> String {
     let versionLines = versions.map { "      \($0.0): { upstreams: [\"\($0.1)\"] }" }.joined(separator: "\n")
     return """
         routes:
           - name: fraud
-            match: { path_prefix: / }
+            match: { path_prefix: \(pathPrefix) }
             timeout: \(timeout)
             versions:
         \(versionLines)

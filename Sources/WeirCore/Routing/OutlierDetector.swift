@@ -8,7 +8,9 @@ public struct OutlierDetector: Sendable, Hashable {
         public var baseEjection: Duration
         public var maxEjection: Duration
 
-        public init(consecutiveFailures: Int = 5, baseEjection: Duration = .seconds(10), maxEjection: Duration = .seconds(300)) {
+        public init(
+            consecutiveFailures: Int = 5, baseEjection: Duration = .seconds(10), maxEjection: Duration = .seconds(300)
+        ) {
             self.consecutiveFailures = consecutiveFailures
             self.baseEjection = baseEjection
             self.maxEjection = maxEjection
@@ -43,7 +45,9 @@ public struct OutlierDetector: Sendable, Hashable {
         var ejection = settings.baseEjection
         for _ in 1..<ejections where ejection < settings.maxEjection { ejection *= 2 }
         ejection = min(ejection, settings.maxEjection)
-        ejectedUntil = now + UInt64(ejection.components.seconds) * 1_000_000_000 + UInt64(ejection.components.attoseconds / 1_000_000_000)
+        ejectedUntil =
+            now + UInt64(ejection.components.seconds) * 1_000_000_000
+            + UInt64(ejection.components.attoseconds / 1_000_000_000)
         return true
     }
 }
