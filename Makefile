@@ -5,7 +5,8 @@ CONFIG ?= examples/quickstart.yaml
 
 .PHONY: deps build release test run bench soak lint clean
 
-## deps: install the system packages Weir and its tests need (only what is missing).
+## deps: install the system packages Weir and its tests need, and the Prometheus text parser the
+## metrics test uses (only what is missing).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -14,6 +15,7 @@ deps:
 		$$SUDO apt-get update -qq >/dev/null && \
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore prometheus_client
 
 ## build: debug build of every product.
 build:

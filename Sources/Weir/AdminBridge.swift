@@ -9,6 +9,7 @@ struct AdminBridge: AdminOperations {
     let controller: RolloutController
     let store: any RolloutStore
     let configPath: String?
+    let exporter: PrometheusExporter
 
     func routes() async -> [RouteStatusModel] {
         await controller.views().map(RouteStatusModel.init)
@@ -48,6 +49,11 @@ struct AdminBridge: AdminOperations {
         } catch {
             return .failure(ReloadRefusal(errors: ["\(error)"]))
         }
+    }
+
+    func metricsText() async -> String {
+        exporter.setRollouts(await controller.views())
+        return exporter.text()
     }
 
     func isReady() async -> Bool { true }

@@ -32,7 +32,13 @@ public actor RolloutController {
     private let logger: Logger
     private let clock = UptimeClock()
 
-    public init(proxy: ProxyServer, store: any RolloutStore, webhooks: WebhookNotifier, logger: Logger) {
+    private let exporter: PrometheusExporter?
+
+    public init(
+        proxy: ProxyServer, store: any RolloutStore, webhooks: WebhookNotifier, logger: Logger,
+        exporter: PrometheusExporter? = nil
+    ) {
+        self.exporter = exporter
         self.proxy = proxy
         self.store = store
         self.webhooks = webhooks
@@ -208,6 +214,7 @@ public actor RolloutController {
             ]
         )
         webhooks.notify(event, policy: policy)
+        exporter?.transition(event)
         return event
     }
 

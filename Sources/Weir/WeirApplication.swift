@@ -78,10 +78,12 @@ public struct WeirApplication: Sendable {
                 maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders
             )
         )
+        let exporter = PrometheusExporter()
+        measurements.observe { exporter.consume($0) }
         let controller = RolloutController(
-            proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger)
+            proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger, exporter: exporter)
         try await controller.load(config.routes)
-        let bridge = AdminBridge(controller: controller, store: store, configPath: configPath)
+        let bridge = AdminBridge(controller: controller, store: store, configPath: configPath, exporter: exporter)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,

@@ -12,6 +12,8 @@ public protocol AdminOperations: Sendable {
     func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal>
     /// Re-reads the config: the new route count, or every error of a refused config.
     func reload() async -> Result<Int, ReloadRefusal>
+    /// The Prometheus text exposition of every metric.
+    func metricsText() async -> String
     /// Config loaded and store open.
     func isReady() async -> Bool
 }

@@ -15,6 +15,13 @@ public enum AdminRouter {
             await operations.isReady()
                 ? json(["status": "ready"]) : error(.serviceUnavailable, "not_ready", "weir is starting")
         }
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(string: await operations.metricsText()))
+            )
+        }
         router.get("/v1/routes") { _, _ in json(RoutesModel(routes: await operations.routes())) }
         router.get("/v1/routes/:name") { _, context in
             let name = try context.parameters.require("name")

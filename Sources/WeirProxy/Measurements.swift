@@ -11,6 +11,13 @@ public final class Measurements: Sendable {
 
     private let store: Mutex<Store>
     private let capacitySeconds: Int
+    /// Told about every collected second, outside the lock (the metrics exporter).
+    private let observer = Mutex<(@Sendable ([(SeriesKey, RequestStats)]) -> Void)?>(nil)
+
+    /// Sets the one observer of collected seconds.
+    public func observe(_ callback: @escaping @Sendable ([(SeriesKey, RequestStats)]) -> Void) {
+        observer.withLock { $0 = callback }
+    }
 
     /// - Parameter capacitySeconds: how much history each series keeps (the longest policy
     ///   interval plus warm-up, at least).
@@ -24,15 +31,17 @@ public final class Measurements: Sendable {
         store.withLock { $0.registry.id(for: key) }
     }
 
-    /// Merges drained buckets in; returns storage freed by old seconds, for the recorders to reuse.
+    /// Merges drained buckets in and tells the observer.
     func add(_ buckets: [PerSecondRecorder.Bucket]) {
         let capacity = capacitySeconds
-        store.withLock { store in
+        let keyed = store.withLock { store in
             for bucket in buckets {
                 store.windows[bucket.series, default: SlidingWindow(capacitySeconds: capacity)]
                     .add(second: bucket.second, stats: bucket.stats)
             }
+            return buckets.map { (store.registry.keys[$0.series.rawValue], $0.stats) }
         }
+        if let callback = observer.withLock({ $0 }) { callback(keyed) }
     }
 
     /// The statistics of one series over seconds `[from, to)` of the monotonic clock.

@@ -1,0 +1,95 @@
+import Prometheus
+import WeirCore
+
+/// The `/metrics` series of CONTRACT §6, kept in a swift-prometheus registry. Request counts and
+/// latencies are fed from the collected per-second measurements — off the request path — and the
+/// rollout gauges are set from the controller at scrape time.
+public final class PrometheusExporter: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+
+    /// Histogram buckets that resolve 1 ms to 10 s.
+    static let buckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    public init() {}
+
+    /// Adds collected seconds of traffic.
+    public func consume(_ seconds: [(SeriesKey, RequestStats)]) {
+        for (key, stats) in seconds where stats.requests > 0 {
+            let labels = [("route", key.route), ("version", key.version)]
+            var failed: UInt64 = 0
+            for kind in ErrorKind.allCases {
+                let count = stats.errors(of: kind)
+                guard count > 0 else { continue }
+                failed += count
+                registry.makeCounter(name: "weir_requests_total", labels: labels + [("code", Self.code(for: kind))])
+                    .increment(by: Int64(count))
+                if let upstreamKind = Self.upstreamKind(kind) {
+                    registry.makeCounter(name: "weir_upstream_errors_total", labels: labels + [("kind", upstreamKind)])
+                        .increment(by: Int64(count))
+                }
+            }
+            if stats.requests > failed {
+                registry.makeCounter(name: "weir_requests_total", labels: labels + [("code", "2xx")])
+                    .increment(by: Int64(stats.requests - failed))
+            }
+            let histogram = registry.makeValueHistogram(
+                name: "weir_request_duration_seconds", labels: labels, buckets: Self.buckets)
+            // Each bucket's share of the second, recorded at the bucket's bound (1 % resolution
+            // is already lost at the histogram's edges; the bucket is what Prometheus keeps).
+            var below: UInt64 = 0
+            for bound in Self.buckets + [Double.infinity] {
+                let atOrBelow = bound.isFinite ? stats.total.count - stats.total.count(above: bound) : stats.total.count
+                let inBucket = atOrBelow - below
+                below = atOrBelow
+                for _ in 0..<inBucket { histogram.record(bound.isFinite ? bound : 20) }
+            }
+        }
+    }
+
+    /// Sets the rollout gauges from the controller's view.
+    public func setRollouts(_ views: [RolloutController.RouteView]) {
+        for view in views {
+            let route = view.route.name
+            let weights = view.status.weights(policy: view.route.policy)
+            for version in view.route.versions {
+                registry.makeGauge(name: "weir_canary_weight", labels: [("route", route), ("version", version.name)])
+                    .set(to: weights[version.name] ?? 0)
+            }
+            for phase in RolloutPhase.allCases {
+                registry.makeGauge(name: "weir_rollout_state", labels: [("route", route), ("state", phase.rawValue)])
+                    .set(to: phase == view.status.phase ? 1 : 0)
+            }
+        }
+    }
+
+    /// Counts one rollout transition and, for windows, its verdict.
+    public func transition(_ event: RolloutEvent) {
+        registry.makeCounter(
+            name: "weir_rollout_transitions_total", labels: [("route", event.route), ("to", event.to.rawValue)]
+        )
+        .increment()
+    }
+
+    public func text() -> String { registry.emitToString() }
+
+    /// The `code` label of a failed request: the status class, or the status weir answered itself.
+    static func code(for kind: ErrorKind) -> String {
+        switch kind {
+        case .http5xx: "5xx"
+        case .http429: "429"
+        case .http4xx: "4xx"
+        case .connect, .reset: "502"
+        case .timeout: "504"
+        }
+    }
+
+    static func upstreamKind(_ kind: ErrorKind) -> String? {
+        switch kind {
+        case .connect: "connect"
+        case .timeout: "timeout"
+        case .reset: "reset"
+        case .http5xx: "5xx"
+        case .http429, .http4xx: nil
+        }
+    }
+}
