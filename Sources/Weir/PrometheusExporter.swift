@@ -12,6 +12,36 @@ public final class PrometheusExporter: Sendable {
 
     public init() {}
 
+    // The series of CONTRACT §6, with their help text.
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "requests", unitName: "total",
+            helpText: "Requests by route, version and outcome code.")
+    }
+    static var duration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "request_duration", unitName: "seconds",
+            helpText: "Time to the last response byte.")
+    }
+    static var upstreamErrors: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "upstream_errors", unitName: "total", helpText: "Upstream failures by kind.")
+    }
+    static var canaryWeight: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "canary", unitName: "weight", helpText: "Current traffic weight in percent.")
+    }
+    static var rolloutState: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "rollout", unitName: "state",
+            helpText: "1 for the route's current rollout state.")
+    }
+    static var transitions: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "rollout_transitions", unitName: "total",
+            helpText: "Rollout transitions by target state.")
+    }
+
     /// Adds collected seconds of traffic.
     public func consume(_ seconds: [(SeriesKey, RequestStats)]) {
         for (key, stats) in seconds where stats.requests > 0 {
@@ -21,19 +51,19 @@ public final class PrometheusExporter: Sendable {
                 let count = stats.errors(of: kind)
                 guard count > 0 else { continue }
                 failed += count
-                registry.makeCounter(name: "weir_requests_total", labels: labels + [("code", Self.code(for: kind))])
+                registry.makeCounter(descriptor: Self.requests, labels: labels + [("code", Self.code(for: kind))])
                     .increment(by: Int64(count))
                 if let upstreamKind = Self.upstreamKind(kind) {
-                    registry.makeCounter(name: "weir_upstream_errors_total", labels: labels + [("kind", upstreamKind)])
+                    registry.makeCounter(descriptor: Self.upstreamErrors, labels: labels + [("kind", upstreamKind)])
                         .increment(by: Int64(count))
                 }
             }
             if stats.requests > failed {
-                registry.makeCounter(name: "weir_requests_total", labels: labels + [("code", "2xx")])
+                registry.makeCounter(descriptor: Self.requests, labels: labels + [("code", "2xx")])
                     .increment(by: Int64(stats.requests - failed))
             }
             let histogram = registry.makeValueHistogram(
-                name: "weir_request_duration_seconds", labels: labels, buckets: Self.buckets)
+                descriptor: Self.duration, labels: labels, buckets: Self.buckets)
             // Each bucket's share of the second, recorded at the bucket's bound (1 % resolution
             // is already lost at the histogram's edges; the bucket is what Prometheus keeps).
             var below: UInt64 = 0
@@ -52,20 +82,24 @@ public final class PrometheusExporter: Sendable {
             let route = view.route.name
             let weights = view.status.weights(policy: view.route.policy)
             for version in view.route.versions {
-                registry.makeGauge(name: "weir_canary_weight", labels: [("route", route), ("version", version.name)])
-                    .set(to: weights[version.name] ?? 0)
+                registry.makeGauge(
+                    descriptor: Self.canaryWeight, labels: [("route", route), ("version", version.name)]
+                )
+                .set(to: weights[version.name] ?? 0)
             }
             for phase in RolloutPhase.allCases {
-                registry.makeGauge(name: "weir_rollout_state", labels: [("route", route), ("state", phase.rawValue)])
-                    .set(to: phase == view.status.phase ? 1 : 0)
+                registry.makeGauge(
+                    descriptor: Self.rolloutState, labels: [("route", route), ("state", phase.rawValue)]
+                )
+                .set(to: phase == view.status.phase ? 1 : 0)
             }
         }
     }
 
-    /// Counts one rollout transition and, for windows, its verdict.
+    /// Counts one rollout transition.
     public func transition(_ event: RolloutEvent) {
         registry.makeCounter(
-            name: "weir_rollout_transitions_total", labels: [("route", event.route), ("to", event.to.rawValue)]
+            descriptor: Self.transitions, labels: [("route", event.route), ("to", event.to.rawValue)]
         )
         .increment()
     }

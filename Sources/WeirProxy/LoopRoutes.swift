@@ -40,7 +40,6 @@ struct LoopRoute {
     let split: TrafficSplit
     let versions: [LoopVersion]
     let timeout: TimeAmount
-    let errorKinds: Set<ErrorKind>
 
     /// The version a request's override header names, if any.
     func overrideIndex(for value: String?) -> Int? {

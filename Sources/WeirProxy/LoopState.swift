@@ -52,8 +52,7 @@ final class LoopState {
                 },
                 timeout: TimeAmount.nanoseconds(
                     Int64(route.timeout.components.seconds) * 1_000_000_000
-                        + route.timeout.components.attoseconds / 1_000_000_000),
-                errorKinds: route.policy.errors
+                        + route.timeout.components.attoseconds / 1_000_000_000)
             )
         }
         for (address, pool) in pools where used[address] == nil { pool.closeAll() }

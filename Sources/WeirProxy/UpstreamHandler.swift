@@ -37,7 +37,6 @@ final class UpstreamHandler: ChannelDuplexHandler {
         self.pool = pool
     }
 
-    var channel: (any Channel)? { context?.channel }
     var isActive: Bool { context?.channel.isActive ?? false }
     var isWritable: Bool { context?.channel.isWritable ?? false }
 

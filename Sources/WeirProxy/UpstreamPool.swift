@@ -29,8 +29,6 @@ final class UpstreamPool {
         self.socketAddress = try? SocketAddress(ipAddress: address.host, port: address.port)
     }
 
-    var idleCount: Int { idle.count }
-
     /// An idle connection if one is alive, else nil (the caller then calls `connect`).
     func takeIdle() -> UpstreamHandler? {
         while let handler = idle.popLast() {

@@ -2,7 +2,7 @@
 /// thread (an event loop) and emptied by a collector that merges them into `SlidingWindow`s.
 ///
 /// Recording touches only this value: no lock, no allocation once a series' buckets exist
-/// (finished buckets are recycled after they have been drained).
+/// (per series and second, one bucket is created).
 public struct PerSecondRecorder: Sendable {
     /// One second of one series.
     public struct Bucket: Sendable {
@@ -13,7 +13,6 @@ public struct PerSecondRecorder: Sendable {
 
     private var open: [Bucket?] = []
     private var finished: [Bucket] = []
-    private var spare: [RequestStats] = []
 
     public init() {}
 
@@ -28,7 +27,7 @@ public struct PerSecondRecorder: Sendable {
             return
         }
         if let previous = open[index].take() { finished.append(previous) }
-        var stats = spare.popLast() ?? RequestStats()
+        var stats = RequestStats()
         stats.record(outcome)
         open[index] = Bucket(series: series, second: second, stats: stats)
     }
@@ -46,11 +45,4 @@ public struct PerSecondRecorder: Sendable {
         return out
     }
 
-    /// Gives emptied statistics back for reuse, bounded so a burst does not pin memory.
-    public mutating func recycle(_ stats: RequestStats) {
-        guard spare.count < 8 else { return }
-        var stats = stats
-        stats.reset()
-        spare.append(stats)
-    }
 }

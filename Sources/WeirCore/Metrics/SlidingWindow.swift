@@ -14,9 +14,8 @@ public struct SlidingWindow: Sendable {
     }
 
     /// Adds one second's statistics (merging when that second is already present) and drops
-    /// seconds that fell out of the window. Returns the storage of a dropped bucket for reuse.
-    @discardableResult
-    public mutating func add(second: Int64, stats: RequestStats) -> RequestStats? {
+    /// seconds that fell out of the window.
+    public mutating func add(second: Int64, stats: RequestStats) {
         lifetimeRequests += stats.requests
         for kind in ErrorKind.allCases { lifetimeErrorsByKind[kind.index] += stats.errors(of: kind) }
         if let last = buckets.indices.last, buckets[last].second == second {
@@ -30,12 +29,10 @@ public struct SlidingWindow: Sendable {
         } else {
             buckets.append((second, stats))
         }
-        guard let newest = buckets.last?.second else { return nil }
-        var dropped: RequestStats?
+        guard let newest = buckets.last?.second else { return }
         while let first = buckets.first, first.second <= newest - Int64(capacitySeconds) {
-            dropped = buckets.removeFirst().stats
+            buckets.removeFirst()
         }
-        return dropped
     }
 
     /// The merged statistics of the seconds in `[from, to)`.

@@ -31,5 +31,4 @@ public struct TrafficSplit: Sendable, Hashable {
     }
 
     public var canaryPercent: Double { Double(canaryBasisPoints) / 100 }
-    public var stablePercent: Double { Double(TrafficSplit.fullScale - canaryBasisPoints) / 100 }
 }
