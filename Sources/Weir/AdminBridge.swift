@@ -10,6 +10,7 @@ struct AdminBridge: AdminOperations {
     let store: any RolloutStore
     let configPath: String?
     let exporter: PrometheusExporter
+    let webhooks: WebhookNotifier
 
     func routes() async -> [RouteStatusModel] {
         await controller.views().map(RouteStatusModel.init)
@@ -53,6 +54,7 @@ struct AdminBridge: AdminOperations {
 
     func metricsText() async -> String {
         exporter.setRollouts(await controller.views())
+        exporter.setWebhookCounts(webhooks.deliveryCounts)
         return exporter.text()
     }
 

@@ -96,6 +96,33 @@ public final class PrometheusExporter: Sendable {
         }
     }
 
+    static var analyses: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "analysis", unitName: "total", helpText: "Judged analysis windows by result."
+        )
+    }
+    static var webhooks: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "weir", metricName: "webhook_deliveries", unitName: "total",
+            helpText: "Webhook attempts by result: delivered, failed (retried), abandoned.")
+    }
+
+    /// Counts one judged window (`success`, `failure`, `inconclusive`).
+    public func verdict(route: String, result: String) {
+        registry.makeCounter(descriptor: Self.analyses, labels: [("route", route), ("result", result)]).increment()
+    }
+
+    /// Sets the webhook delivery counts (read from the notifier at scrape time).
+    public func setWebhookCounts(_ counts: WebhookNotifier.Counts) {
+        for (result, value) in [
+            ("delivered", counts.delivered), ("failed", counts.failedAttempts), ("abandoned", counts.abandoned),
+        ] {
+            let counter = registry.makeCounter(descriptor: Self.webhooks, labels: [("result", result)])
+            counter.reset()
+            counter.increment(by: Int64(value))
+        }
+    }
+
     /// Counts one rollout transition.
     public func transition(_ event: RolloutEvent) {
         registry.makeCounter(

@@ -102,6 +102,7 @@ public actor RolloutController {
                 status.canary.map { stats(route: route.name, version: $0, from: from, to: to) } ?? RequestStats()
             let stable = stats(route: route.name, version: status.stable, from: from, to: to)
             let transition = machine.windowEnded(at: now, canary: canary, stable: stable)
+            if let verdict = machine.lastVerdict { exporter?.verdict(route: route.name, result: verdict.name) }
             if let transition {
                 guard commit(transition, route: route) else { continue }
                 changed = changed || transition.changesWeights(policy: route.policy)

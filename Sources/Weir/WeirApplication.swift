@@ -80,10 +80,12 @@ public struct WeirApplication: Sendable {
         )
         let exporter = PrometheusExporter()
         measurements.observe { exporter.consume($0) }
+        let webhooks = WebhookNotifier(logger: logger)
         let controller = RolloutController(
-            proxy: proxy, store: store, webhooks: WebhookNotifier(logger: logger), logger: logger, exporter: exporter)
+            proxy: proxy, store: store, webhooks: webhooks, logger: logger, exporter: exporter)
         try await controller.load(config.routes)
-        let bridge = AdminBridge(controller: controller, store: store, configPath: configPath, exporter: exporter)
+        let bridge = AdminBridge(
+            controller: controller, store: store, configPath: configPath, exporter: exporter, webhooks: webhooks)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,

@@ -45,6 +45,8 @@ extension IntegrationTests {
                         labelSets("weir_rollout_transitions_total").contains {
                             $0 == ["route": "fraud", "to": "paused"]
                         })
+                    let webhooks = labelSets("weir_webhook_deliveries_total")
+                    #expect(Set(webhooks.compactMap { $0["result"] }) == ["delivered", "failed", "abandoned"])
                     // Label values come from the config only: no paths, no user keys.
                     #expect(!response.text.contains("/v2/models"))
                     // The values agree with the traffic: 200 requests in all.
@@ -54,6 +56,31 @@ extension IntegrationTests {
                                 response.text, #"weir_request_duration_seconds_count{route="fraud",version="v2"}"#)
                             == 200)
                     #expect(Self.value(response.text, #"weir_rollout_state{route="fraud",state="paused"}"#) == 1)
+                }
+            }
+        }
+
+        @Test func judgedWindowsAreCountedByResult() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                let routes = """
+                    routes:
+                      - name: fraud
+                        match: { path_prefix: / }
+                        versions: { v1: { upstreams: ["\(servers[0].url)"] }, v2: { upstreams: ["\(servers[1].url)"] } }
+                        stable: v1
+                        canary: v2
+                        policy: { steps: [20, 50], interval: 1s, warmup: 100ms, min_requests: 5 }
+                    """
+                try await withWeir(routes: routes) { weir in
+                    let start = ContinuousClock.now
+                    try await TestHTTPClient.withConnection(port: weir.port) { client in
+                        while ContinuousClock.now - start < .seconds(3) {
+                            _ = try await client.request(path: "/v2/health/ready")
+                        }
+                    }
+                    let text = try await TestHTTPClient.request(port: weir.adminPort, path: "/metrics").text
+                    let results = try Self.parse(text)["weir_analysis_total"] ?? []
+                    #expect(results.contains { $0["route"] == "fraud" && $0["result"] == "success" }, "\(results)")
                 }
             }
         }
