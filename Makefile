@@ -46,6 +46,7 @@ soak: deps release
 lint:
 	$(SWIFT) format lint --recursive --configuration .swift-format Sources Tests Package.swift
 	python3 -c 'import sys, yaml; [list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]' deploy/k8s/*.yaml examples/*.yaml examples/scenarios/*.yaml
+	python3 -m json.tool deploy/grafana/weir.json > /dev/null
 	for f in examples/*.yaml; do $(SWIFT) run -q weir check -c $$f || exit 1; done
 	@command -v systemd-analyze >/dev/null && systemd-analyze verify deploy/weir.service 2>&1 | grep -v "is not executable" || true
 
