@@ -15,21 +15,8 @@ WORK=$(mktemp -d /tmp/weir-bench.XXXXXX)
 
 
 V1=$(free_port); V2=$(free_port); WEIR=$(free_port); NGINX=$(free_port); HAPROXY=$(free_port)
-$BIN/weir-demo-model --port "$V1" --version v1 >/dev/null & PIDS+=($!)
-$BIN/weir-demo-model --port "$V2" --version v2 >/dev/null & PIDS+=($!)
-
-cat > "$WORK/weir.yaml" <<YAML
-server: { listen: "127.0.0.1:$WEIR" }
-routes:
-  - name: bench
-    match: { path_prefix: / }
-    versions:
-      v1: { upstreams: ["http://127.0.0.1:$V1"] }
-      v2: { upstreams: ["http://127.0.0.1:$V2"] }
-    stable: v1
-    canary: v2
-    policy: { steps: [10, 50], interval: 1h, warmup: 1s }
-YAML
+start_models "$V1" "$V2"
+{ echo "server: { listen: \"127.0.0.1:$WEIR\" }"; two_version_route bench "$V1" "$V2" "{ steps: [10, 50], interval: 1h, warmup: 1s }"; } > "$WORK/weir.yaml"
 WEIR_LOG_LEVEL=warning $BIN/weir serve -c "$WORK/weir.yaml" & PIDS+=($!)
 
 cat > "$WORK/nginx.conf" <<NGINX

@@ -10,22 +10,13 @@ SOAK_SECONDS=${SOAK_SECONDS:-600}
 CONNS=${CONNS:-64}
 WORK=$(mktemp -d /tmp/weir-soak.XXXXXX)
 V1=$(free_port); V2=$(free_port); WEIR=$(free_port); ADMIN=$(free_port)
-$BIN/weir-demo-model --port "$V1" --version v1 --error-rate 0.001 >/dev/null & PIDS+=($!)
-$BIN/weir-demo-model --port "$V2" --version v2 --error-rate 0.001 >/dev/null & PIDS+=($!)
-cat > "$WORK/weir.yaml" <<YAML
-server: { listen: "127.0.0.1:$WEIR" }
-admin: { listen: "127.0.0.1:$ADMIN" }
-state: { sqlite: $WORK/state.sqlite }
-routes:
-  - name: soak
-    match: { path_prefix: / }
-    versions:
-      v1: { upstreams: ["http://127.0.0.1:$V1"] }
-      v2: { upstreams: ["http://127.0.0.1:$V2"] }
-    stable: v1
-    canary: v2
-    policy: { steps: [10, 20, 30, 40, 50], interval: 1m, warmup: 5s, promote: manual }
-YAML
+start_models "$V1" "$V2" --error-rate 0.001
+{
+  echo "server: { listen: \"127.0.0.1:$WEIR\" }"
+  echo "admin: { listen: \"127.0.0.1:$ADMIN\" }"
+  echo "state: { sqlite: $WORK/state.sqlite }"
+  two_version_route soak "$V1" "$V2" "{ steps: [10, 20, 30, 40, 50], interval: 1m, warmup: 5s, promote: manual }"
+} > "$WORK/weir.yaml"
 WEIR_LOG_LEVEL=warning $BIN/weir serve -c "$WORK/weir.yaml" & WEIR_PID=$!; PIDS+=($WEIR_PID)
 sleep 1
 wrk -t1 -c"$CONNS" -d"${SOAK_SECONDS}s" "http://127.0.0.1:$WEIR/v2/health/ready" > "$WORK/wrk.txt" 2>&1 & PIDS+=($!)

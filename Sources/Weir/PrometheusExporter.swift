@@ -12,34 +12,29 @@ public final class PrometheusExporter: Sendable {
 
     public init() {}
 
-    // The series of CONTRACT §6, with their help text.
+    // The series of CONTRACT §6 (descriptors are not Sendable, so they are made on use).
     static var requests: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "requests", unitName: "total",
-            helpText: "Requests by route, version and outcome code.")
+        series("requests", "total", "Requests by route, version and outcome code.")
     }
     static var duration: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "request_duration", unitName: "seconds",
-            helpText: "Time to the last response byte.")
+        series("request_duration", "seconds", "Time to the last response byte.")
     }
-    static var upstreamErrors: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "upstream_errors", unitName: "total", helpText: "Upstream failures by kind.")
-    }
-    static var canaryWeight: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "canary", unitName: "weight", helpText: "Current traffic weight in percent.")
-    }
+    static var upstreamErrors: MetricNameDescriptor { series("upstream_errors", "total", "Upstream failures by kind.") }
+    static var canaryWeight: MetricNameDescriptor { series("canary", "weight", "Current traffic weight in percent.") }
     static var rolloutState: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "rollout", unitName: "state",
-            helpText: "1 for the route's current rollout state.")
+        series("rollout", "state", "1 for the route's current rollout state.")
     }
     static var transitions: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "rollout_transitions", unitName: "total",
-            helpText: "Rollout transitions by target state.")
+        series("rollout_transitions", "total", "Rollout transitions by target state.")
+    }
+    static var analyses: MetricNameDescriptor { series("analysis", "total", "Judged analysis windows by result.") }
+    static var webhooks: MetricNameDescriptor {
+        series("webhook_deliveries", "total", "Webhook attempts by result: delivered, failed (retried), abandoned.")
+    }
+
+    /// `weir_<name>_<unit>` with its help text.
+    static func series(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "weir", metricName: name, unitName: unit, helpText: help)
     }
 
     /// Adds collected seconds of traffic.
@@ -94,17 +89,6 @@ public final class PrometheusExporter: Sendable {
                 .set(to: phase == view.status.phase ? 1 : 0)
             }
         }
-    }
-
-    static var analyses: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "analysis", unitName: "total", helpText: "Judged analysis windows by result."
-        )
-    }
-    static var webhooks: MetricNameDescriptor {
-        MetricNameDescriptor(
-            namespace: "weir", metricName: "webhook_deliveries", unitName: "total",
-            helpText: "Webhook attempts by result: delivered, failed (retried), abandoned.")
     }
 
     /// Counts one judged window (`success`, `failure`, `inconclusive`).

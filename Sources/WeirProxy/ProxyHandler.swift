@@ -321,7 +321,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let now = NIODeadline.now()
         upstream.detach(reusable: requestComplete)
         self.upstream = nil
-        finishExchange(outcome: outcome(failure: nil, at: now))
+        finishExchange(outcome: outcome(failure: nil, at: now), at: now)
         if !requestComplete {
             // The upstream answered before the request body ended: finish the answer, then close.
             keepAlive = false
@@ -364,7 +364,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 message: "the upstream closed the connection before answering")
         } else {
             // The response already began: cut it so the client sees a truncated body.
-            finishExchange(outcome: outcome(failure: .reset, at: .now()))
+            let now = NIODeadline.now()
+            finishExchange(outcome: outcome(failure: .reset, at: now), at: now)
             context.close(promise: nil)
         }
     }
@@ -387,25 +388,27 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 message: "no answer from the upstream within \(Self.describe(timeout))"
             )
         } else {
-            finishExchange(outcome: outcome(failure: .timeout, at: .now()))
+            let now = NIODeadline.now()
+            finishExchange(outcome: outcome(failure: .timeout, at: now), at: now)
             context.close(promise: nil)
         }
     }
 
     /// The upstream failed before any response byte: answer with a JSON error and count it.
     private func failBeforeResponse(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
-        let outcome = outcome(failure: kind, at: .now())
+        let now = NIODeadline.now()
+        let outcome = outcome(failure: kind, at: now)
         let response = ErrorResponse(
             status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
-        finishExchange(outcome: outcome)
+        finishExchange(outcome: outcome, at: now)
         respondLocally(response)
     }
 
-    private func finishExchange(outcome: RequestOutcome?) {
+    /// Ends the exchange; `now` is the instant the outcome was measured at (one clock read per request end).
+    private func finishExchange(outcome: RequestOutcome?, at now: NIODeadline = .now()) {
         timeoutTask?.cancel()
         timeoutTask = nil
         if let outcome, let version {
-            let now = NIODeadline.now()
             loop.record(outcome, series: version.series, at: now)
             if let currentPool {
                 let failed = outcome.failure != nil || (outcome.status ?? 200) >= 500
