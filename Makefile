@@ -16,6 +16,7 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore prometheus_client
+	@python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore grpcio
 
 ## build: debug build of every product.
 build:

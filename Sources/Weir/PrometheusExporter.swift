@@ -125,6 +125,7 @@ public final class PrometheusExporter: Sendable {
         case .http4xx: "4xx"
         case .connect, .reset: "502"
         case .timeout: "504"
+        case .grpc: "grpc"
         }
     }
 
@@ -134,6 +135,7 @@ public final class PrometheusExporter: Sendable {
         case .timeout: "timeout"
         case .reset: "reset"
         case .http5xx: "5xx"
+        case .grpc: "grpc"
         case .http429, .http4xx: nil
         }
     }

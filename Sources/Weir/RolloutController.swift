@@ -48,6 +48,11 @@ public actor RolloutController {
     /// Takes a config's routes: resumes each stored rollout that still fits, starts the ones the
     /// config names anew, and publishes the resulting weights.
     public func load(_ routes: [RouteDefinition]) async throws {
+        do {
+            try proxy.prepareUpstreamTLS(for: routes)
+        } catch {
+            throw StartupError(message: "cannot set up TLS toward https:// upstreams: \(error)")
+        }
         let stored = try store.loadStatuses()
         let now = clock.now
         var next: [String: RolloutStateMachine<UptimeClock>] = [:]

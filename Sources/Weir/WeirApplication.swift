@@ -60,6 +60,21 @@ public struct WeirApplication: Sendable {
         return nil
     }
 
+    /// What the data-plane listener speaks, with its TLS context loaded from `server.tls`.
+    func listenerProtocols() throws -> ListenerProtocols {
+        var protocols = ListenerProtocols(h2c: config.server.h2c)
+        if let tls = config.server.tls {
+            do {
+                protocols.tls = try TLSContexts.server(
+                    certificateFile: tls.certificateFile, keyFile: tls.keyFile, clientCAFile: tls.clientCAFile)
+            } catch {
+                throw StartupError(
+                    message: "cannot load server.tls (cert \(tls.certificateFile), key \(tls.keyFile)): \(error)")
+            }
+        }
+        return protocols
+    }
+
     /// Runs until SIGTERM/SIGINT. The callbacks receive the bound ports of the data plane and the
     /// admin API.
     public func run(
@@ -78,6 +93,7 @@ public struct WeirApplication: Sendable {
                 maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders
             )
         )
+        let protocols = try listenerProtocols()
         let exporter = PrometheusExporter()
         measurements.observe { exporter.consume($0) }
         let webhooks = WebhookNotifier(logger: logger)
@@ -91,6 +107,7 @@ public struct WeirApplication: Sendable {
                 proxy: proxy,
                 host: config.server.listen.host,
                 port: config.server.listen.port,
+                protocols: protocols,
                 drainTimeout: config.server.drainTimeout,
                 logger: logger,
                 onListening: onListening

@@ -4,6 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let routeKeys = [
         "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy", "ejection",
+        "upstream_ca",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -87,12 +88,14 @@ extension ConfigCompiler {
                 }
             }
         }
+        let upstreamCA = fields["upstream_ca"].flatMap { reader.string($0, YAMLReader.join(path, "upstream_ca")) }
         guard let name, let match, let versions, let stable, let policy else { return nil }
         var route = RouteDefinition(
             name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,
             canaryIndex: canary, sticky: sticky, overrideHeader: overrideHeader, policy: policy
         )
         route.ejection = ejection
+        route.upstreamCAFile = upstreamCA
         return route
     }
 
@@ -213,13 +216,6 @@ extension ConfigCompiler {
                 reader.fail(
                     item, itemPath,
                     "expected a URL such as http://127.0.0.1:9001 (http, h2c or https; no path), found '\(text)'")
-                valid = false
-                continue
-            }
-            if address.scheme != .http {
-                reader.fail(
-                    item, itemPath,
-                    "\(address.scheme.rawValue):// upstreams are not available in this build of weir yet; use http://")
                 valid = false
                 continue
             }

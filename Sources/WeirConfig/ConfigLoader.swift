@@ -15,7 +15,8 @@ public enum ConfigLoader {
                     file: path, line: 0, column: 0, path: "", message: "cannot read the file (\(Self.reason(error)))")
             ])
         }
-        return try parse(yaml: text, file: path)
+        let directory = (path as NSString).deletingLastPathComponent
+        return try parse(yaml: text, file: path).resolvingFiles(relativeTo: directory)
     }
 
     /// Validates config text; `file` names it in errors.
@@ -114,18 +115,21 @@ struct ConfigCompiler {
             settings.listen = address
         }
         if let tls = fields["tls"] {
-            reader.fail(tls, "server.tls", "TLS termination is not available in this build of weir yet; remove 'tls'")
+            settings.tls = tlsSettings(tls)
         }
-        if let h2c = fields["h2c"], let enabled = reader.bool(h2c, "server.h2c"), enabled {
-            reader.fail(h2c, "server.h2c", "cleartext HTTP/2 is not available in this build of weir yet; remove 'h2c'")
+        if let h2c = fields["h2c"], let enabled = reader.bool(h2c, "server.h2c") {
+            settings.h2c = enabled
+            if enabled && settings.tls != nil {
+                reader.fail(
+                    h2c, "server.h2c",
+                    "h2c is cleartext HTTP/2; with server.tls, HTTP/2 is negotiated by ALPN — remove one of them")
+            }
         }
         if let drain = fields["drain_timeout"], let value = reader.duration(drain, "server.drain_timeout") {
             settings.drainTimeout = value
         }
-        if let accessLog = fields["access_log"], let enabled = reader.bool(accessLog, "server.access_log"), enabled {
-            reader.fail(
-                accessLog, "server.access_log",
-                "the access log is not available in this build of weir yet; remove 'access_log'")
+        if let accessLog = fields["access_log"], let enabled = reader.bool(accessLog, "server.access_log") {
+            settings.accessLog = enabled
         }
         if let node = fields["idle_timeout"], let value = reader.duration(node, "server.idle_timeout") {
             if value > .zero {
@@ -148,6 +152,16 @@ struct ConfigCompiler {
             settings.maxHeaders = value
         }
         return settings
+    }
+
+    private mutating func tlsSettings(_ node: Node) -> TLSSettings? {
+        let path = "server.tls"
+        guard let fields = reader.mapping(node, path, allowed: ["cert", "key", "client_ca"]) else { return nil }
+        let cert = required(fields, "cert", in: node, path).flatMap { reader.string($0, "server.tls.cert") }
+        let key = required(fields, "key", in: node, path).flatMap { reader.string($0, "server.tls.key") }
+        let clientCA = fields["client_ca"].flatMap { reader.string($0, "server.tls.client_ca") }
+        guard let cert, let key else { return nil }
+        return TLSSettings(certificateFile: cert, keyFile: key, clientCAFile: clientCA)
     }
 
     private mutating func adminSettings(_ node: Node) -> AdminSettings? {

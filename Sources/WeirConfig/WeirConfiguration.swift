@@ -14,6 +14,25 @@ public struct WeirConfiguration: Sendable, Hashable {
         self.state = state
         self.routes = routes
     }
+
+    /// The same config with every relative file path (TLS files, upstream CAs) made relative to
+    /// `directory`, so a config means the same whatever the working directory.
+    public func resolvingFiles(relativeTo directory: String) -> WeirConfiguration {
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path
+        }
+        var config = self
+        if var tls = config.server.tls {
+            tls.certificateFile = resolve(tls.certificateFile)
+            tls.keyFile = resolve(tls.keyFile)
+            tls.clientCAFile = tls.clientCAFile.map(resolve)
+            config.server.tls = tls
+        }
+        for index in config.routes.indices {
+            config.routes[index].upstreamCAFile = config.routes[index].upstreamCAFile.map(resolve)
+        }
+        return config
+    }
 }
 
 /// A `host:port` to listen on.
@@ -55,6 +74,12 @@ public struct ServerSettings: Sendable, Hashable {
     public var maxConnections: Int
     public var maxHeaderBytes: Int = 64 * 1024
     public var maxHeaders: Int = 100
+    /// HTTPS on the data-plane listener (HTTP/2 or HTTP/1.1 chosen by ALPN); nil = cleartext.
+    public var tls: TLSSettings?
+    /// Also accept cleartext HTTP/2 with prior knowledge on the cleartext listener.
+    public var h2c = false
+    /// One access-log line per request (route, version, status, durations) at info level.
+    public var accessLog = false
 
     public init(
         listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60),
@@ -64,6 +89,24 @@ public struct ServerSettings: Sendable, Hashable {
         self.drainTimeout = drainTimeout
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
+    }
+}
+
+/// Certificate files of the data-plane TLS listener. Paths are as written in the config;
+/// `ConfigLoader.load(path:)` makes relative ones relative to the config file.
+public struct TLSSettings: Sendable, Hashable {
+    /// PEM certificate chain, leaf first.
+    public var certificateFile: String
+    /// PEM private key of the leaf certificate.
+    public var keyFile: String
+    /// PEM certificate authorities for client certificates; set = mutual TLS, a client without a
+    /// certificate signed by one of them is refused during the handshake.
+    public var clientCAFile: String?
+
+    public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.clientCAFile = clientCAFile
     }
 }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import WeirCore
 
 /// Everything the data plane keeps per event loop: the installed routes, the pools, the loop's
@@ -29,8 +30,9 @@ final class LoopState {
         self.random = SplitMix64(seed: seed)
     }
 
-    /// Installs a new table; `series[r][v]` is the measurement series of route r's version v.
-    func install(_ table: RoutingTable, series: [[SeriesID]]) {
+    /// Installs a new table; `series[r][v]` is the measurement series of route r's version v;
+    /// `upstreamTLS` holds the client contexts for `https://` upstreams by CA file ("" = system roots).
+    func install(_ table: RoutingTable, series: [[SeriesID]], upstreamTLS: [String: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
         var used: [UpstreamAddress: UpstreamPool] = [:]
         let compiled = table.routes.enumerated().map { routeIndex, route in
@@ -44,7 +46,9 @@ final class LoopState {
                         upstreams: version.upstreams.map { address in
                             let pool =
                                 pools[address]
-                                ?? UpstreamPool(address: address, eventLoop: eventLoop, ejection: route.ejection)
+                                ?? UpstreamPool(
+                                    address: address, eventLoop: eventLoop, ejection: route.ejection,
+                                    tls: upstreamTLS[route.upstreamCAFile ?? ""])
                             used[address] = pool
                             return pool
                         }

@@ -2,11 +2,12 @@ import NIOCore
 import NIOHTTP1
 import WeirCore
 
-/// Serves one client connection: routes each request, picks the version and upstream, streams the
-/// request to a pooled upstream connection and the response back, and records the outcome.
+/// Serves one client connection — or one HTTP/2 stream: routes each request, picks the version and
+/// upstream, streams the request to a pooled upstream connection and the response back, and records
+/// the outcome. gRPC calls are measured by their `grpc-status` and answered with one when Weir fails them.
 ///
-/// One request at a time (NIO's pipelining handler queues the next); everything happens on the
-/// connection's event loop. Backpressure both ways: the client is not read while the upstream
+/// One request at a time (NIO's pipelining handler queues the next; an HTTP/2 stream carries one);
+/// everything happens on the connection's event loop. Backpressure both ways: the client is not read while the upstream
 /// cannot take more, and the upstream is not read while the client cannot.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     typealias InboundIn = HTTPServerRequestPart
@@ -28,7 +29,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private let loop: LoopState
     private var context: ChannelHandlerContext!
     private var clientAddress: String?
-    private var localScheme = "http"
+    private let localScheme: String
+    /// Serving one HTTP/2 stream: no connection-level limits, timers or `connection: close`.
+    private let isStream: Bool
 
     private var state = State.idle
     private var readPending = false
@@ -57,9 +60,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var timeoutTask: Scheduled<Void>?
     private var idleTask: Scheduled<Void>?
     private var requestVersion = HTTPVersion.http1_1
+    /// The current request is a gRPC call.
+    private var isGRPC = false
+    /// A gRPC status the upstream put in its response head (trailers-only answer), held back to be
+    /// sent as trailers where the client's protocol has them.
+    private var headGRPCStatus: HTTPHeaders?
+    /// The `grpc-status` of the upstream's response head, if it carried one.
+    private var headGRPCCode: String?
 
-    init(loop: LoopState) {
+    /// `isStream`: the handler serves one HTTP/2 stream; `secure`: the client came over TLS.
+    init(loop: LoopState, isStream: Bool = false, secure: Bool = false) {
         self.loop = loop
+        self.isStream = isStream
+        self.localScheme = secure ? "https" : "http"
     }
 
     // MARK: Channel events
@@ -67,21 +80,18 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        // Added after a TLS handshake or protocol sniffing: the connection is already active.
+        if context.channel.isActive { armIdleTimer() }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        loop.openConnections += 1
-        if loop.openConnections > loop.maxConnections {
-            // Over the limit: refuse before reading anything.
-            context.close(promise: nil)
-            return
-        }
         armIdleTimer()
         context.fireChannelActive()
     }
 
     /// Closes the connection if no complete request head arrives within the idle timeout.
     private func armIdleTimer() {
+        if isStream { return }
         idleTask?.cancel()
         idleTask = context.eventLoop.assumeIsolated().scheduleTask(in: loop.idleTimeout) { [self] in
             guard state == .idle else { return }
@@ -90,7 +100,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        loop.openConnections -= 1
         idleTask?.cancel()
         idleTask = nil
         if state == .connecting || state == .proxying {
@@ -153,8 +162,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         requestHadBody = false
         responseComplete = false
         retriedStaleConnection = false
-        keepAlive = head.isKeepAlive
+        keepAlive = isStream || head.isKeepAlive
         requestVersion = head.version
+        isGRPC = GRPCCall.isCall(head.headers)
+        headGRPCStatus = nil
+        headGRPCCode = nil
         route = nil
         version = nil
 
@@ -194,6 +206,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         if findings.wasChunked && !forwarded.headers.contains(name: "content-length") {
             forwarded.headers.add(name: "transfer-encoding", value: "chunked")
         }
+        if isGRPC { forwarded.headers.add(name: "te", value: "trailers") }
         addForwardingHeaders(&forwarded.headers, original: head.headers)
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
@@ -300,12 +313,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         var response = head
         response.version = requestVersion
         let findings = HopByHopHeaders.strip(&response.headers)
-        if findings.wasChunked && !response.headers.contains(name: "content-length") {
+        if findings.wasChunked && !isStream && !response.headers.contains(name: "content-length") {
             response.headers.add(name: "transfer-encoding", value: "chunked")
+        }
+        if isGRPC { headGRPCCode = response.headers.first(name: "grpc-status") }
+        if isGRPC && isStream && headGRPCCode != nil {
+            // Trailers-only answer: HTTP/2 carries the status as trailers after this head.
+            var status = HTTPHeaders()
+            for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+                for value in response.headers[name] { status.add(name: name, value: value) }
+                response.headers.remove(name: name)
+            }
+            headGRPCStatus = status
         }
         response.headers.add(name: "x-weir-version", value: version.name)
         response.headers.add(name: "x-weir-route", value: route.definition.name)
-        if loop.draining { keepAlive = false }
+        if loop.draining && !isStream { keepAlive = false }
         if !keepAlive { response.headers.add(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
@@ -321,14 +344,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let now = NIODeadline.now()
         upstream.detach(reusable: requestComplete)
         self.upstream = nil
-        finishExchange(outcome: outcome(failure: nil, at: now), at: now)
-        if !requestComplete {
+        let trailers = trailers ?? headGRPCStatus
+        finishExchange(outcome: outcome(failure: isGRPC ? grpcFailure(trailers: trailers) : nil, at: now), at: now)
+        if !requestComplete && !isStream {
             // The upstream answered before the request body ended: finish the answer, then close.
             keepAlive = false
         }
         let keepAlive = self.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
         if !keepAlive { context.close(promise: nil) }
+    }
+
+    /// How a finished gRPC call counts: a status other than OK is a `grpc` error; a 200 without
+    /// any status is a cut stream.
+    private func grpcFailure(trailers: HTTPHeaders?) -> ErrorKind? {
+        switch GRPCCall.status(trailers?.first(name: "grpc-status") ?? headGRPCCode) {
+        case GRPCCall.Code.ok.rawValue: nil
+        case .some: .grpc
+        case nil: responseStatus == 200 ? .reset : nil
+        }
     }
 
     func upstreamReadComplete() {
@@ -436,14 +470,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Writes a response of Weir's own. With keep-alive the connection stays open and any rest of the
     /// request body is read and dropped; otherwise it closes.
     private func respondLocally(_ response: ErrorResponse) {
-        let close = !keepAlive || loop.draining
-        let body = response.body(allocator: context.channel.allocator)
-        context.write(
-            wrapOutboundOut(
-                .head(response.head(version: requestVersion, closeConnection: close, bodyLength: body.readableBytes))),
-            promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let close = !isStream && (!keepAlive || loop.draining)
+        if isGRPC {
+            context.write(
+                wrapOutboundOut(.head(response.grpcHead(version: requestVersion, closeConnection: close))),
+                promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
+        } else {
+            let body = response.body(allocator: context.channel.allocator)
+            context.write(
+                wrapOutboundOut(
+                    .head(
+                        response.head(version: requestVersion, closeConnection: close, bodyLength: body.readableBytes))),
+                promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        }
         responseComplete = true
         if close {
             state = .discarding

@@ -1,10 +1,12 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 import WeirCore
 
-/// The data plane: an HTTP/1.1 listener whose connections are served by `ProxyHandler`s, with one
+/// The data plane: a listener (HTTP/1.1, and HTTP/2 over TLS or h2c as `ListenerProtocols` say) whose
+/// connections are served by `ProxyHandler`s, with one
 /// `LoopState` per event loop. Routing tables are published to every loop; measurements are
 /// drained from every loop by `collect()`.
 public final class ProxyServer: Sendable {
@@ -14,6 +16,8 @@ public final class ProxyServer: Sendable {
     private let limits: ConnectionLimits
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let published = Mutex<UInt64>(0)
+    /// Client TLS contexts for `https://` upstreams, by CA file ("" = the system's roots).
+    private let upstreamTLS = Mutex<[String: NIOSSLContext]>([:])
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source.
@@ -42,12 +46,16 @@ public final class ProxyServer: Sendable {
     }
 
     /// Starts listening; returns the bound address (port 0 picks a free port).
-    public func start(host: String, port: Int) async throws -> SocketAddress {
+    public func start(host: String, port: Int, protocols: ListenerProtocols = ListenerProtocols()) async throws
+        -> SocketAddress
+    {
         let loops = self.loops
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
         decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
         decoderLimits.maxHeaderFieldCount = limits.maxHeaderCount
+        let pipeline = ClientPipeline(
+            protocols: protocols, decoderLimits: decoderLimits, maxHeaderBytes: limits.maxHeaderBytes)
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -58,13 +66,7 @@ public final class ProxyServer: Sendable {
                     guard let state = loops.first(where: { $0.eventLoop === channel.eventLoop }) else {
                         throw ChannelError.ioOnClosedChannel
                     }
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                        withPipeliningAssistance: true,
-                        withErrorHandling: true,
-                        withEncoderConfiguration: .init(),
-                        withDecoderLimitConfiguration: decoderLimits
-                    )
-                    try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: state.value))
+                    try pipeline.configure(channel, loop: state.value)
                 }
             }
             .bind(host: host, port: port)
@@ -86,12 +88,27 @@ public final class ProxyServer: Sendable {
             return true
         }
         guard isNewest else { return }
+        try? prepareUpstreamTLS(for: table.routes)
+        let tls = upstreamTLS.withLock { $0 }
         await withTaskGroup(of: Void.self) { tasks in
             for loop in loops {
                 tasks.addTask {
-                    try? await loop.eventLoop.submit { loop.value.install(table, series: series) }.get()
+                    try? await loop.eventLoop.submit { loop.value.install(table, series: series, upstreamTLS: tls) }
+                        .get()
                 }
             }
+        }
+    }
+
+    /// Loads the client TLS contexts the routes' `https://` upstreams need (once per CA file).
+    /// Throws when a CA file cannot be read, so a config naming one is refused before it is used.
+    public func prepareUpstreamTLS(for routes: [RouteDefinition]) throws {
+        for route in routes
+        where route.versions.contains(where: { $0.upstreams.contains { $0.scheme == .https } }) {
+            let key = route.upstreamCAFile ?? ""
+            if upstreamTLS.withLock({ $0[key] }) != nil { continue }
+            let context = try TLSContexts.upstreamClient(caFile: route.upstreamCAFile)
+            upstreamTLS.withLock { $0[key] = context }
         }
     }
 

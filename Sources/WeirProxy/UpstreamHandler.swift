@@ -15,8 +15,9 @@ protocol UpstreamResponseSink: AnyObject {
     var clientIsWritable: Bool { get }
 }
 
-/// The last handler of an upstream connection's pipeline. Lives as long as the connection, which
-/// serves one exchange at a time and rests in its `UpstreamPool` between exchanges.
+/// The last handler of an upstream connection's pipeline — or of one HTTP/2 stream's. An HTTP/1
+/// connection serves one exchange at a time and rests in its `UpstreamPool` between exchanges; a
+/// stream serves one exchange and closes.
 final class UpstreamHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundIn = HTTPClientRequestPart
@@ -33,8 +34,12 @@ final class UpstreamHandler: ChannelDuplexHandler {
     /// upstream closed while it was idle.
     private(set) var uses = 0
 
-    init(pool: UpstreamPool) {
+    /// Serves one HTTP/2 stream of a multiplexed connection rather than a connection of its own.
+    let isStream: Bool
+
+    init(pool: UpstreamPool, isStream: Bool = false) {
         self.pool = pool
+        self.isStream = isStream
     }
 
     var isActive: Bool { context?.channel.isActive ?? false }
@@ -59,7 +64,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
         sink = nil
         if !reusable { isReusable = false }
         guard let context else { return }
-        if isReusable, context.channel.isActive, let pool {
+        if isReusable, !isStream, context.channel.isActive, let pool {
             pool.release(self)
             if readPending {
                 readPending = false

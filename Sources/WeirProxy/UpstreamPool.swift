@@ -1,10 +1,16 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import WeirCore
 
-/// Keep-alive connections to one upstream, owned by one event loop: a request on that loop takes an
-/// idle connection without a lock or a thread hop, or opens a new one on the same loop.
+/// Connections to one upstream, owned by one event loop: a request on that loop takes an idle
+/// keep-alive connection (HTTP/1.1) or opens a stream on the shared multiplexed connection
+/// (HTTP/2) without a lock or a thread hop, or dials a new connection on the same loop.
+///
+/// `http://` speaks HTTP/1.1, `h2c://` HTTP/2 with prior knowledge, `https://` TLS with ALPN
+/// preferring h2 — the pool learns from the first handshake which of the two the upstream speaks.
 final class UpstreamPool {
     let address: UpstreamAddress
     let eventLoop: any EventLoop
@@ -12,12 +18,28 @@ final class UpstreamPool {
     private var idle: [UpstreamHandler] = []
     private let maxIdle: Int
     private let connectTimeout: TimeAmount
+    private let tls: NIOSSLContext?
     /// Passive health: failures in a row eject this upstream for this loop.
     var health = OutlierDetector()
 
+    /// What the upstream speaks: fixed by `http`/`h2c`, learned from ALPN for `https` (nil until then).
+    private var transport: Transport?
+    /// The multiplexed connection HTTP/2 exchanges share.
+    private var shared: HTTP2UpstreamConnection?
+    /// Exchanges waiting for the shared connection (or for the first handshake) to be made.
+    private var waiting: [(Result<UpstreamHandler, any Error>) -> Void] = []
+    private var dialing = false
+
+    enum Transport {
+        case http1
+        case http2
+    }
+
+    /// `tls` is the client context for `https://` upstreams (ignored for the others).
     init(
         address: UpstreamAddress, eventLoop: any EventLoop,
         ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
+        tls: NIOSSLContext? = nil,
         maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
     ) {
         self.health = OutlierDetector(settings: ejection)
@@ -25,11 +47,17 @@ final class UpstreamPool {
         self.eventLoop = eventLoop
         self.maxIdle = maxIdle
         self.connectTimeout = connectTimeout
+        self.tls = tls
+        switch address.scheme {
+        case .http: transport = .http1
+        case .h2c: transport = .http2
+        case .https: transport = nil
+        }
         // An IP literal needs no resolver: build its socket address once.
         self.socketAddress = try? SocketAddress(ipAddress: address.host, port: address.port)
     }
 
-    /// An idle connection if one is alive, else nil (the caller then calls `connect`).
+    /// An idle HTTP/1.1 connection if one is alive, else nil (the caller then calls `connect`).
     func takeIdle() -> UpstreamHandler? {
         while let handler = idle.popLast() {
             if handler.isActive { return handler }
@@ -37,16 +65,92 @@ final class UpstreamPool {
         return nil
     }
 
-    /// Opens a new connection on this pool's loop; `completion` runs on that loop.
+    /// Hands `completion` (on this pool's loop) a handler for one exchange: a new HTTP/1.1
+    /// connection, or a new stream on the shared HTTP/2 connection (dialled first if needed).
     func connect(timeout: TimeAmount, completion: @escaping (Result<UpstreamHandler, any Error>) -> Void) {
-        let handler = UpstreamHandler(pool: self)
-        let bootstrap = ClientBootstrap(group: eventLoop)
+        if transport != .http1, let shared, shared.isUsable {
+            shared.openStream(pool: self, completion: completion)
+            return
+        }
+        if transport == .http1 {
+            dial(timeout: timeout) { [self] result in adopt(result, for: [completion], timeout: timeout) }
+            return
+        }
+        // HTTP/2 (or not known yet): one connection is dialled, every exchange meanwhile waits for it.
+        waiting.append(completion)
+        guard !dialing else { return }
+        dialing = true
+        dial(timeout: timeout) { [self] result in
+            dialing = false
+            let waiters = waiting
+            waiting.removeAll()
+            adopt(result, for: waiters, timeout: timeout)
+        }
+    }
+
+    /// Serves `waiters` from a dial's result: streams on a new HTTP/2 connection, or — when ALPN chose
+    /// HTTP/1.1 — the new connection for the first waiter and connections of their own for the rest.
+    private func adopt(
+        _ result: Result<Dialed, any Error>, for waiters: [(Result<UpstreamHandler, any Error>) -> Void],
+        timeout: TimeAmount
+    ) {
+        switch result {
+        case .failure(let error):
+            for waiter in waiters { waiter(.failure(error)) }
+        case .success(.http2(let connection)):
+            // A previous shared connection that went away finishes its streams on its own.
+            transport = .http2
+            shared = connection
+            for waiter in waiters { connection.openStream(pool: self, completion: waiter) }
+        case .success(.http1(let handler)):
+            transport = .http1
+            waiters.first?(.success(handler))
+            for waiter in waiters.dropFirst() { connect(timeout: timeout, completion: waiter) }
+        }
+    }
+
+    /// A freshly made connection, in the protocol it ended up speaking.
+    private enum Dialed {
+        case http1(UpstreamHandler)
+        case http2(HTTP2UpstreamConnection)
+    }
+
+    /// Opens a TCP connection (TLS and ALPN for `https`) and sets up its pipeline.
+    private func dial(timeout: TimeAmount, completion: @escaping (Result<Dialed, any Error>) -> Void) {
+        let loop = eventLoop
+        let negotiated = loop.makePromise(of: Dialed.self)
+        let pool = NIOLoopBound(self, eventLoop: loop)
+        let scheme = address.scheme
+        let tls = self.tls
+        let serverName = socketAddress == nil ? address.host : nil
+        let bootstrap = ClientBootstrap(group: loop)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(min(timeout, connectTimeout))
-            .channelInitializer { [handler = NIOLoopBound(handler, eventLoop: eventLoop)] channel in
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(handler.value)
+                    let sync = channel.pipeline.syncOperations
+                    switch scheme {
+                    case .http:
+                        negotiated.assumeIsolated().succeed(.http1(try Self.configureHTTP1(channel, pool: pool.value)))
+                    case .h2c:
+                        negotiated.assumeIsolated().succeed(
+                            .http2(try HTTP2UpstreamConnection(channel: channel, secure: false)))
+                    case .https:
+                        guard let tls else { throw NIOSSLError.noCertificateToValidate }
+                        try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try sync.addHandler(
+                            ApplicationProtocolNegotiationHandler { result, channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    if case .negotiated("h2") = result {
+                                        negotiated.assumeIsolated().succeed(
+                                            .http2(try HTTP2UpstreamConnection(channel: channel, secure: true)))
+                                    } else {
+                                        negotiated.assumeIsolated().succeed(
+                                            .http1(try Self.configureHTTP1(channel, pool: pool.value)))
+                                    }
+                                }
+                            })
+                    }
                 }
             }
         let connected: EventLoopFuture<any Channel>
@@ -55,9 +159,23 @@ final class UpstreamPool {
         } else {
             connected = bootstrap.connect(host: address.host, port: address.port)
         }
-        connected.assumeIsolated().whenComplete { result in
-            completion(result.map { _ in handler })
+        connected.whenComplete { result in
+            switch result {
+            case .failure(let error):
+                negotiated.fail(error)
+            case .success(let channel):
+                // A TLS handshake that fails closes the channel before ALPN completes.
+                channel.closeFuture.whenComplete { _ in negotiated.fail(ChannelError.ioOnClosedChannel) }
+            }
         }
+        negotiated.futureResult.assumeIsolated().whenComplete(completion)
+    }
+
+    private static func configureHTTP1(_ channel: any Channel, pool: UpstreamPool) throws -> UpstreamHandler {
+        let handler = UpstreamHandler(pool: pool)
+        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        try channel.pipeline.syncOperations.addHandler(handler)
+        return handler
     }
 
     func release(_ handler: UpstreamHandler) {
@@ -76,6 +194,8 @@ final class UpstreamPool {
         let handlers = idle
         idle.removeAll()
         for handler in handlers { handler.close() }
+        shared?.close()
+        shared = nil
     }
 }
 

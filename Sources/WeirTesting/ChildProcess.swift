@@ -1,13 +1,16 @@
 import Foundation
 
-/// A product of this package (`weir`, `weir-demo-model`) run as a real child process, with its
-/// output captured and its memory readable from /proc.
+/// A product of this package (`weir`, `weir-demo-model`) — or a reference tool (`curl`, `openssl`,
+/// `python3`) — run as a real child process, with its output captured and its memory readable from
+/// /proc. Its standard input is a pipe this object holds: a child that reads it to the end (the
+/// gRPC peer) stops by itself when the test process goes away.
 public final class ChildProcess: @unchecked Sendable {
     // @unchecked: Process is not Sendable; every access goes through the methods below, which only
     // read state that Foundation synchronises (pid, running, termination status).
     private let process: Process
     private let output: Pipe
     private let errors: Pipe
+    private let input = Pipe()
 
     /// The directory holding the built executables (next to the test bundle).
     public static var productsDirectory: URL {
@@ -21,16 +24,48 @@ public final class ChildProcess: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug")
     }
 
-    public init(product: String, arguments: [String], currentDirectory: URL? = nil) throws {
+    public convenience init(product: String, arguments: [String], currentDirectory: URL? = nil) throws {
+        try self.init(
+            executable: Self.productsDirectory.appendingPathComponent(product), arguments: arguments,
+            currentDirectory: currentDirectory)
+    }
+
+    /// Runs a command found on PATH (`["curl", "-s", …]`).
+    public convenience init(command: [String], currentDirectory: URL? = nil) throws {
+        try self.init(
+            executable: URL(fileURLWithPath: "/usr/bin/env"), arguments: command, currentDirectory: currentDirectory)
+    }
+
+    private init(executable: URL, arguments: [String], currentDirectory: URL?) throws {
         process = Process()
-        process.executableURL = Self.productsDirectory.appendingPathComponent(product)
+        process.executableURL = executable
         process.arguments = arguments
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         output = Pipe()
         errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
+        process.standardInput = input
         try process.run()
+    }
+
+    /// Runs a command found on PATH to completion; returns its exit status and output.
+    public static func run(command: [String], currentDirectory: URL? = nil) throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
+        try collect(ChildProcess(command: command, currentDirectory: currentDirectory))
+    }
+
+    /// Reads one line of the child's standard output (blocking until it is written); nil at its end.
+    public func readLine() -> String? {
+        var bytes: [UInt8] = []
+        let handle = output.fileHandleForReading
+        while true {
+            let byte = handle.readData(ofLength: 1)
+            if byte.isEmpty { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
+            if byte[0] == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
+            bytes.append(byte[0])
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -40,7 +75,11 @@ public final class ChildProcess: @unchecked Sendable {
     public static func run(product: String, arguments: [String]) throws -> (
         status: Int32, stdout: String, stderr: String
     ) {
-        let child = try ChildProcess(product: product, arguments: arguments)
+        try collect(ChildProcess(product: product, arguments: arguments))
+    }
+
+    private static func collect(_ child: ChildProcess) -> (status: Int32, stdout: String, stderr: String) {
+        try? child.input.fileHandleForWriting.close()
         let stdout = child.output.fileHandleForReading.readDataToEndOfFile()
         let stderr = child.errors.fileHandleForReading.readDataToEndOfFile()
         child.process.waitUntilExit()

@@ -52,7 +52,7 @@ extension IntegrationTests {
 
                 let size = 200 * 1024 * 1024
                 let payload = directory.appendingPathComponent("payload.bin")
-                FileManager.default.createFile(atPath: payload.path, contents: nil)
+                _ = FileManager.default.createFile(atPath: payload.path, contents: nil)
                 let handle = try FileHandle(forWritingTo: payload)
                 try handle.truncate(atOffset: UInt64(size))
                 try handle.close()

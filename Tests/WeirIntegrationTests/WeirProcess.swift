@@ -14,8 +14,9 @@ final class WeirProcess {
     var adminURL: String { "http://127.0.0.1:\(adminPort)" }
     var configPath: String { directory.appendingPathComponent("weir.yaml").path }
 
-    /// Writes the config (`routes` is the YAML of the routes list) and starts weir.
-    init(routes: String, token: String? = nil) async throws {
+    /// Writes the config (`routes` is the YAML of the routes list; `server` more keys of the
+    /// `server` section, such as `tls: {…}`) and starts weir.
+    init(routes: String, token: String? = nil, server: String = "") async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         port = try await FreePort.find()
@@ -27,7 +28,7 @@ final class WeirProcess {
             admin = "admin: { listen: \"127.0.0.1:\(adminPort)\", token_file: admin.token }"
         }
         let yaml = """
-            server: { listen: "127.0.0.1:\(port)" }
+            server: { listen: "127.0.0.1:\(port)"\(server.isEmpty ? "" : ", " + server) }
             \(admin)
             state: { sqlite: state.sqlite }
             \(routes)
@@ -82,8 +83,10 @@ final class WeirProcess {
 }
 
 /// Runs `body` with a started weir and stops it afterwards, also when `body` throws.
-func withWeir<T>(routes: String, token: String? = nil, _ body: (WeirProcess) async throws -> T) async throws -> T {
-    let weir = try await WeirProcess(routes: routes, token: token)
+func withWeir<T>(
+    routes: String, token: String? = nil, server: String = "", _ body: (WeirProcess) async throws -> T
+) async throws -> T {
+    let weir = try await WeirProcess(routes: routes, token: token, server: server)
     do {
         let result = try await body(weir)
         await weir.stop()

@@ -13,6 +13,8 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
     case timeout
     /// The upstream closed or reset the connection before the response was complete.
     case reset
+    /// A gRPC call ended with a `grpc-status` other than 0 (OK).
+    case grpc
 
     /// Dense index for fixed-size counters.
     @inlinable
@@ -24,10 +26,11 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
         case .connect: 3
         case .timeout: 4
         case .reset: 5
+        case .grpc: 6
         }
     }
 
-    public static let count = 6
+    public static let count = 7
 
     /// The kind a completed HTTP status falls into, if any.
     @inlinable

@@ -65,7 +65,7 @@ public struct RolloutPolicy: Sendable, Hashable {
     }
 
     public static let defaultSteps: [Step] = [5, 10, 25, 50].map { Step(weight: $0) }
-    public static let defaultErrors: Set<ErrorKind> = [.http5xx, .connect, .timeout, .reset]
+    public static let defaultErrors: Set<ErrorKind> = [.http5xx, .connect, .timeout, .reset, .grpc]
     public static let defaultChecks: [Check] = [Check(metric: .errorRate, bound: .maxIncrease(0.02))]
 }
 

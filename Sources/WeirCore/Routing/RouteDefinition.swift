@@ -36,6 +36,9 @@ public struct RouteDefinition: Sendable, Hashable {
     public var policy: RolloutPolicy
     /// Passive outlier ejection of this route's upstreams.
     public var ejection: OutlierDetector.Settings = OutlierDetector.Settings()
+    /// PEM file of the certificate authorities trusted for this route's `https://` upstreams; nil
+    /// trusts the system's roots.
+    public var upstreamCAFile: String?
 
     public init(
         name: String,

@@ -1,0 +1,92 @@
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// What the data-plane listener speaks: HTTP/1.1 always; with `tls`, HTTPS where ALPN picks h2 or
+/// http/1.1; with `h2c`, also cleartext HTTP/2 with prior knowledge (told apart from HTTP/1.1 by
+/// the connection preface, so one port serves both).
+public struct ListenerProtocols: Sendable {
+    public var tls: NIOSSLContext?
+    public var h2c: Bool
+
+    public init(tls: NIOSSLContext? = nil, h2c: Bool = false) {
+        self.tls = tls
+        self.h2c = h2c
+    }
+}
+
+/// Sets up a client connection's pipeline for the protocol it speaks, ending in `ProxyHandler`s:
+/// one for an HTTP/1.1 connection, one per stream for HTTP/2.
+struct ClientPipeline {
+    let protocols: ListenerProtocols
+    let decoderLimits: NIOHTTPDecoderLimitConfiguration
+    let maxHeaderBytes: Int
+
+    func configure(_ channel: any Channel, loop: LoopState) throws {
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(ConnectionGate(loop: loop))
+        if let tls = protocols.tls {
+            try sync.addHandler(NIOSSLServerHandler(context: tls))
+            try sync.addHandler(
+                ApplicationProtocolNegotiationHandler { result, channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if case .negotiated("h2") = result {
+                            try configureHTTP2(channel, loop: loop, secure: true)
+                        } else {
+                            try configureHTTP1(channel, loop: loop, secure: true)
+                        }
+                    }
+                })
+        } else if protocols.h2c {
+            try sync.addHandler(
+                HTTP2PrefaceSniffer { channel, isHTTP2 in
+                    if isHTTP2 {
+                        try configureHTTP2(channel, loop: loop, secure: false)
+                    } else {
+                        try configureHTTP1(channel, loop: loop, secure: false)
+                    }
+                })
+        } else {
+            try configureHTTP1(channel, loop: loop, secure: false)
+        }
+    }
+
+    private func configureHTTP1(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+            withPipeliningAssistance: true,
+            withErrorHandling: true,
+            withEncoderConfiguration: .init(),
+            withDecoderLimitConfiguration: decoderLimits
+        )
+        try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: loop, secure: secure))
+    }
+
+    private func configureHTTP2(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: maxHeaderBytes),
+        ]
+        // NIO's defaults (200 PING/SETTINGS/PRIORITY frames and 200 RST_STREAMs per 30 s) trip on
+        // ordinary busy clients: curl sends a PRIORITY frame per queued transfer and resets each
+        // stream once it has content-length bytes, before the closing empty DATA frame arrives.
+        // Still bounded against floods.
+        connection.controlFrameRateLimit.maximumCount = 20_000
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = 20_000
+        let boundLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
+        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+            mode: .server,
+            connectionConfiguration: connection,
+            streamConfiguration: stream
+        ) { streamChannel in
+            streamChannel.eventLoop.makeCompletedFuture {
+                try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try streamChannel.pipeline.syncOperations.addHandler(
+                    ProxyHandler(loop: boundLoop.value, isStream: true, secure: secure))
+            }
+        }
+    }
+}
