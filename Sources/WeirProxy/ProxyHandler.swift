@@ -397,10 +397,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 kind: .reset, status: .badGateway, code: "upstream_reset",
                 message: "the upstream closed the connection before answering")
         } else {
-            // The response already began: cut it so the client sees a truncated body.
-            let now = NIODeadline.now()
-            finishExchange(outcome: outcome(failure: .reset, at: now), at: now)
-            context.close(promise: nil)
+            failAfterResponseBegan(
+                kind: .reset, status: .badGateway, code: "upstream_reset",
+                message: "the upstream closed the connection mid-response")
         }
     }
 
@@ -422,8 +421,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 message: "no answer from the upstream within \(Self.describe(timeout))"
             )
         } else {
-            let now = NIODeadline.now()
-            finishExchange(outcome: outcome(failure: .timeout, at: now), at: now)
+            failAfterResponseBegan(
+                kind: .timeout, status: .gatewayTimeout, code: "upstream_timeout",
+                message: "the upstream did not finish within \(Self.describe(timeout))")
+        }
+    }
+
+    /// The upstream failed after the response head went out. An HTTP response is cut, so the client
+    /// sees a truncated body; a gRPC call over HTTP/2 ends properly with the failure as its status.
+    private func failAfterResponseBegan(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
+        let now = NIODeadline.now()
+        let response = ErrorResponse(
+            status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
+        finishExchange(outcome: outcome(failure: kind, at: now), at: now)
+        if isGRPC && isStream {
+            context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
+        } else {
             context.close(promise: nil)
         }
     }

@@ -120,6 +120,9 @@ final class UpstreamPool {
         let loop = eventLoop
         let negotiated = loop.makePromise(of: Dialed.self)
         let pool = NIOLoopBound(self, eventLoop: loop)
+        // The initializer runs before the connect completes: it prepares the pipeline here, and the
+        // dial succeeds once the connection is up (or, for TLS, once ALPN has chosen).
+        let prepared = NIOLoopBound(PreparedConnection(), eventLoop: loop)
         let scheme = address.scheme
         let tls = self.tls
         let serverName = socketAddress == nil ? address.host : nil
@@ -131,10 +134,9 @@ final class UpstreamPool {
                     let sync = channel.pipeline.syncOperations
                     switch scheme {
                     case .http:
-                        negotiated.assumeIsolated().succeed(.http1(try Self.configureHTTP1(channel, pool: pool.value)))
+                        prepared.value.dialed = .http1(try Self.configureHTTP1(channel, pool: pool.value))
                     case .h2c:
-                        negotiated.assumeIsolated().succeed(
-                            .http2(try HTTP2UpstreamConnection(channel: channel, secure: false)))
+                        prepared.value.dialed = .http2(try HTTP2UpstreamConnection(channel: channel, secure: false))
                     case .https:
                         guard let tls else { throw NIOSSLError.noCertificateToValidate }
                         try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: serverName))
@@ -159,16 +161,24 @@ final class UpstreamPool {
         } else {
             connected = bootstrap.connect(host: address.host, port: address.port)
         }
-        connected.whenComplete { result in
+        connected.assumeIsolated().whenComplete { result in
             switch result {
             case .failure(let error):
                 negotiated.fail(error)
             case .success(let channel):
+                if let dialed = prepared.value.dialed {
+                    negotiated.assumeIsolated().succeed(dialed)
+                }
                 // A TLS handshake that fails closes the channel before ALPN completes.
                 channel.closeFuture.whenComplete { _ in negotiated.fail(ChannelError.ioOnClosedChannel) }
             }
         }
         negotiated.futureResult.assumeIsolated().whenComplete(completion)
+    }
+
+    /// What a dial's channel initializer set up, handed on once the connection is up.
+    private final class PreparedConnection {
+        var dialed: Dialed?
     }
 
     private static func configureHTTP1(_ channel: any Channel, pool: UpstreamPool) throws -> UpstreamHandler {

@@ -1,0 +1,166 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import WeirTesting
+
+extension IntegrationTests {
+    /// gRPC inference through the real `weir` binary, with Python's grpcio as both the model
+    /// servers (h2c and TLS upstreams) and the client.
+    @Suite struct GRPCTests {
+        static func withServers<T>(
+            _ servers: [GRPCPeer.Server], _ body: ([GRPCPeer.Server]) async throws -> T
+        ) async throws -> T {
+            do {
+                let result = try await body(servers)
+                for server in servers { await server.stop() }
+                return result
+            } catch {
+                for server in servers { await server.stop() }
+                throw error
+            }
+        }
+
+        @Test func callsAreSplitByWeightWithTrailersAndLargeStreamsIntact() async throws {
+            let servers = [try GRPCPeer.Server(name: "v1"), try GRPCPeer.Server(name: "v2")]
+            try await Self.withServers(servers) { servers in
+                let routes =
+                    routeYAML(
+                        versions: [
+                            ("v1", "h2c://127.0.0.1:\(servers[0].port)"), ("v2", "h2c://127.0.0.1:\(servers[1].port)"),
+                        ],
+                        steps: "[50]") + "\n      interval: 1h"
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    let target = "127.0.0.1:\(weir.port)"
+                    let calls = 300
+                    let report = try GRPCPeer.calls(target: target, count: calls)
+                    print("gRPC split over \(calls) calls: \(report.versions)")
+                    #expect(report.codes == ["OK": calls])
+                    #expect(report.echo_ok == calls)
+                    #expect(report.trailers_ok == calls, "trailing metadata lost on some calls")
+                    // Binomial(300, 0.5): sd ≈ 8.7; ±4.5 sd.
+                    let canary = report.versions["v2", default: 0]
+                    #expect(report.versions["v1", default: 0] + canary == calls)
+                    #expect((111...189).contains(canary), "v2 got \(canary) of \(calls)")
+
+                    let large = try GRPCPeer.calls(target: target, count: 4, size: 8 * 1024 * 1024)
+                    #expect(large.codes == ["OK": 4] && large.echo_ok == 4)
+
+                    let stream = try GRPCPeer.stream(target: target, messages: 24, size: 1024 * 1024)
+                    #expect(stream.code == "OK")
+                    #expect(stream.received == 24 && stream.bytes == 24 * 1024 * 1024)
+                    #expect(stream.bytes_ok)
+                }
+            }
+        }
+
+        @Test func tlsClientToAnHTTPSUpstreamNegotiatesH2BothWays() async throws {
+            let certificates = try TestCertificates.make()
+            defer { certificates.remove() }
+            let upstream = try GRPCPeer.Server(
+                name: "v1", tls: (certificates.serverCertificate, certificates.serverKey))
+            try await Self.withServers([upstream]) { servers in
+                let routes = routeYAML(
+                    versions: [("v1", "https://localhost:\(servers[0].port)")], canary: nil, steps: "[50]",
+                    extra: "    upstream_ca: \(certificates.caFile)")
+                let tls = "tls: { cert: \(certificates.serverCertificate), key: \(certificates.serverKey) }"
+                try await withWeir(routes: routes, server: tls) { weir in
+                    let report = try GRPCPeer.calls(
+                        target: "localhost:\(weir.port)", count: 50, caFile: certificates.caFile)
+                    #expect(report.codes == ["OK": 50], "\(report.details)")
+                    #expect(report.trailers_ok == 50 && report.echo_ok == 50)
+                    #expect(report.versions == ["v1": 50])
+                    let stream = try GRPCPeer.stream(
+                        target: "localhost:\(weir.port)", messages: 8, size: 1024 * 1024, caFile: certificates.caFile)
+                    #expect(stream.code == "OK" && stream.bytes_ok)
+                }
+            }
+        }
+
+        @Test func aFailingGRPCCanaryIsRolledBack() async throws {
+            let servers = [
+                try GRPCPeer.Server(name: "v1"), try GRPCPeer.Server(name: "v2", failEvery: 2, failStatus: "INTERNAL"),
+            ]
+            try await Self.withServers(servers) { servers in
+                let routes = """
+                    routes:
+                      - name: fraud
+                        match: { path_prefix: / }
+                        versions:
+                          v1: { upstreams: ["h2c://127.0.0.1:\(servers[0].port)"] }
+                          v2: { upstreams: ["h2c://127.0.0.1:\(servers[1].port)"] }
+                        stable: v1
+                        canary: v2
+                        policy:
+                          steps: [20, 50]
+                          interval: 1s
+                          warmup: 200ms
+                          min_requests: 10
+                          failure_limit: 2
+                          checks:
+                            - { metric: error_rate, max_increase: 0.05 }
+                    """
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    let target = "127.0.0.1:\(weir.port)"
+                    let started = ContinuousClock.now
+                    var state = ""
+                    var failedCalls = 0
+                    while ContinuousClock.now - started < .seconds(20) {
+                        let report = try GRPCPeer.calls(target: target, count: 100)
+                        failedCalls += report.codes["INTERNAL", default: 0]
+                        state = try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String ?? ""
+                        if state == "rolled_back" { break }
+                    }
+                    print("gRPC canary: \(state) after \(ContinuousClock.now - started), \(failedCalls) failed calls")
+                    #expect(state == "rolled_back")
+                    #expect(failedCalls > 0, "the canary never served")
+                    let events = try await weir.admin("GET", "/v1/routes/fraud/events?limit=1")
+                    let reason = (events.json["events"] as? [[String: Any]])?.first?["reason"] as? String ?? ""
+                    #expect(reason.contains("error_rate"), "rollback reason: \(reason)")
+
+                    let after = try GRPCPeer.calls(target: target, count: 100)
+                    #expect(after.codes == ["OK": 100])
+                    #expect(after.versions == ["v1": 100])
+
+                    let metrics = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: "/metrics")
+                    let text = String(decoding: metrics.body, as: UTF8.self)
+                    #expect(
+                        text.contains(#"weir_upstream_errors_total{route="fraud",version="v2",kind="grpc"}"#)
+                            || text.contains(#"kind="grpc""#))
+                }
+            }
+        }
+
+        @Test func callsWeirFailsItselfGetAGRPCStatus() async throws {
+            let slow = try GRPCPeer.Server(name: "slow", delayMilliseconds: 3000)
+            try await Self.withServers([slow]) { servers in
+                let closedPort = try await FreePort.find()
+                let routes = """
+                    routes:
+                      - name: down
+                        match: { path_prefix: /down.Service/ }
+                        versions:
+                          v1: { upstreams: ["h2c://127.0.0.1:\(closedPort)"] }
+                        stable: v1
+                      - name: slow
+                        match: { path_prefix: /weir.test.Echo/ }
+                        timeout: 500ms
+                        versions:
+                          v1: { upstreams: ["h2c://127.0.0.1:\(servers[0].port)"] }
+                        stable: v1
+                    """
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    let target = "127.0.0.1:\(weir.port)"
+                    let noRoute = try GRPCPeer.calls(target: target, count: 2, method: "/nowhere.Service/Call")
+                    #expect(noRoute.codes == ["NOT_FOUND": 2])
+                    #expect(noRoute.details.first?.contains("no_route") == true)
+                    let down = try GRPCPeer.calls(target: target, count: 2, method: "/down.Service/Call")
+                    #expect(down.codes == ["UNAVAILABLE": 2])
+                    #expect(down.details.first?.contains("route down, version v1") == true, "\(down.details)")
+                    let late = try GRPCPeer.calls(target: target, count: 1)
+                    #expect(late.codes == ["DEADLINE_EXCEEDED": 1])
+                    #expect(late.details.first?.contains("upstream_timeout") == true, "\(late.details)")
+                }
+            }
+        }
+    }
+}
