@@ -173,9 +173,55 @@ import WeirCore
             replace: "  listen: \"127.0.0.1:9901\"\n  token_file: admin.token\n", with: "  listen: \"0.0.0.0:9901\"\n",
             line: 4, path: "admin.listen", says: "token"),
         BadCase(
+            name: "tls without a key", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: server.pem }", line: 3, path: "server.tls.key",
+            says: "missing"),
+        BadCase(
+            name: "tls and h2c together", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key }\n  h2c: true", line: 4,
+            path: "server.h2c", says: "ALPN"),
+        BadCase(
+            name: "unknown tls key", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, ca: b.pem }", line: 3,
+            path: "server.tls.ca", says: "unknown key"),
+        BadCase(
             name: "warmup not shorter than interval", replace: "warmup: 10s", with: "warmup: 45s", line: 25,
             path: "routes[0].policy.warmup", says: "shorter than the interval"),
     ]
+
+    @Test func readsTLSAndHTTP2SettingsWithFilesRelativeToTheConfig() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-cfg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("weir.yaml")
+        try """
+            server:
+              listen: "127.0.0.1:8443"
+              tls: { cert: certs/server.pem, key: /etc/weir/server.key, client_ca: ca.pem }
+              access_log: true
+            routes:
+              - name: grpc
+                match: { path_prefix: /inference.GRPCInferenceService/ }
+                upstream_ca: upstream-ca.pem
+                versions:
+                  v1: { upstreams: ["h2c://127.0.0.1:8001"] }
+                  v2: { upstreams: ["https://triton.internal:8443"] }
+                stable: v1
+                canary: v2
+                policy: { errors: [grpc, 5xx, connect, timeout, reset] }
+            """.write(to: file, atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(path: file.path)
+        let base = directory.path
+        #expect(
+            config.server.tls
+                == TLSSettings(
+                    certificateFile: base + "/certs/server.pem", keyFile: "/etc/weir/server.key",
+                    clientCAFile: base + "/ca.pem"))
+        #expect(config.server.h2c == false && config.server.accessLog)
+        #expect(config.routes[0].upstreamCAFile == base + "/upstream-ca.pem")
+        #expect(config.routes[0].versions.map { $0.upstreams[0].scheme } == [.h2c, .https])
+        #expect(config.routes[0].policy.errors.contains(.grpc))
+    }
 
     @Test(arguments: badCases)
     func reportsLineAndKeyPath(of bad: BadCase) throws {
