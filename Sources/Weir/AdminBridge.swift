@@ -2,6 +2,7 @@ import WeirAdmin
 import WeirAdminModels
 import WeirConfig
 import WeirCore
+import WeirProxy
 
 /// The admin API's view of the running router: reads go to the rollout controller and the store,
 /// commands go through the controller's state machines, reload re-reads the config file.
@@ -11,6 +12,7 @@ struct AdminBridge: AdminOperations {
     let configPath: String?
     let exporter: PrometheusExporter
     let webhooks: WebhookNotifier
+    let proxy: ProxyServer
 
     func routes() async -> [RouteStatusModel] {
         await controller.views().map(RouteStatusModel.init)
@@ -55,6 +57,7 @@ struct AdminBridge: AdminOperations {
     func metricsText() async -> String {
         exporter.setRollouts(await controller.views())
         exporter.setWebhookCounts(webhooks.deliveryCounts)
+        exporter.setUpstreamConnections(await proxy.upstreamConnections())
         return exporter.text()
     }
 

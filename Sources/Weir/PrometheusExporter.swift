@@ -1,5 +1,6 @@
 import Prometheus
 import WeirCore
+import WeirProxy
 
 /// The `/metrics` series of CONTRACT §6, kept in a swift-prometheus registry. Request counts and
 /// latencies are fed from the collected per-second measurements — off the request path — and the
@@ -30,6 +31,10 @@ public final class PrometheusExporter: Sendable {
     static var analyses: MetricNameDescriptor { series("analysis", "total", "Judged analysis windows by result.") }
     static var webhooks: MetricNameDescriptor {
         series("webhook_deliveries", "total", "Webhook attempts by result: delivered, failed (retried), abandoned.")
+    }
+
+    static var upstreamConnections: MetricNameDescriptor {
+        series("upstream_connections", "", "Connections to each upstream by state: open (all), idle (pooled HTTP/1.1).")
     }
 
     /// `weir_<name>_<unit>` with its help text.
@@ -97,6 +102,18 @@ public final class PrometheusExporter: Sendable {
     }
 
     /// Sets the webhook delivery counts (read from the notifier at scrape time).
+    /// Sets the upstream pool gauges (every loop's pools summed).
+    public func setUpstreamConnections(_ counts: [UpstreamAddress: UpstreamConnectionCounts]) {
+        for (address, count) in counts {
+            for (state, value) in [("open", count.open), ("idle", count.idle)] {
+                registry.makeGauge(
+                    descriptor: Self.upstreamConnections, labels: [("upstream", address.description), ("state", state)]
+                )
+                .set(to: Double(value))
+            }
+        }
+    }
+
     public func setWebhookCounts(_ counts: WebhookNotifier.Counts) {
         for (result, value) in [
             ("delivered", counts.delivered), ("failed", counts.failedAttempts), ("abandoned", counts.abandoned),

@@ -90,7 +90,8 @@ public struct WeirApplication: Sendable {
             group: group, measurements: measurements,
             limits: ConnectionLimits(
                 idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
-                maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders
+                maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders,
+                accessLog: config.server.accessLog ? AccessLog() : nil
             )
         )
         let protocols = try listenerProtocols()
@@ -101,7 +102,8 @@ public struct WeirApplication: Sendable {
             proxy: proxy, store: store, webhooks: webhooks, logger: logger, exporter: exporter)
         try await controller.load(config.routes)
         let bridge = AdminBridge(
-            controller: controller, store: store, configPath: configPath, exporter: exporter, webhooks: webhooks)
+            controller: controller, store: store, configPath: configPath, exporter: exporter, webhooks: webhooks,
+            proxy: proxy)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,

@@ -104,7 +104,7 @@ struct ConfigCompiler {
                 node, path,
                 allowed: [
                     "listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections",
-                    "max_header_bytes", "max_headers",
+                    "max_header_bytes", "max_headers", "log_level",
                 ])
         else {
             return nil
@@ -130,6 +130,15 @@ struct ConfigCompiler {
         }
         if let accessLog = fields["access_log"], let enabled = reader.bool(accessLog, "server.access_log") {
             settings.accessLog = enabled
+        }
+        if let node = fields["log_level"], let level = reader.string(node, "server.log_level") {
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            if levels.contains(level) {
+                settings.logLevel = level
+            } else {
+                reader.fail(
+                    node, "server.log_level", "expected one of \(levels.joined(separator: ", ")), found '\(level)'")
+            }
         }
         if let node = fields["idle_timeout"], let value = reader.duration(node, "server.idle_timeout") {
             if value > .zero {

@@ -78,8 +78,10 @@ public struct ServerSettings: Sendable, Hashable {
     public var tls: TLSSettings?
     /// Also accept cleartext HTTP/2 with prior knowledge on the cleartext listener.
     public var h2c = false
-    /// One access-log line per request (route, version, status, durations) at info level.
+    /// One access-log line per request (route, version, status, durations) on standard output.
     public var accessLog = false
+    /// swift-log level name (`trace` … `critical`); `WEIR_LOG_LEVEL` and `--log-level` override it.
+    public var logLevel: String?
 
     public init(
         listen: ListenAddress, drainTimeout: Duration = .seconds(15), idleTimeout: Duration = .seconds(60),

@@ -1,5 +1,6 @@
-/// Bounds on client connections, so slow or idle clients cannot pin the data plane's resources.
-public struct ConnectionLimits: Sendable, Hashable {
+/// Bounds on client connections, so slow or idle clients cannot pin the data plane's resources,
+/// and the per-connection switches (the access log) that go with them.
+public struct ConnectionLimits: Sendable {
     /// A connection with no complete request head this long after it opened or after its last
     /// response is closed (idle keep-alive, and slowloris clients that trickle a head).
     public var idleTimeout: Duration
@@ -9,11 +10,14 @@ public struct ConnectionLimits: Sendable, Hashable {
     public var maxHeaderBytes: Int
     /// Header fields in one request head.
     public var maxHeaderCount: Int
+    /// Where finished requests are logged (`server.access_log`); nil = no access log.
+    public var accessLog: AccessLog?
 
     public init(
         idleTimeout: Duration = .seconds(60), maxConnections: Int = 10_000, maxHeaderBytes: Int = 64 * 1024,
-        maxHeaderCount: Int = 100
+        maxHeaderCount: Int = 100, accessLog: AccessLog? = nil
     ) {
+        self.accessLog = accessLog
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
         self.maxHeaderBytes = maxHeaderBytes

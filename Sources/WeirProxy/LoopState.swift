@@ -21,8 +21,13 @@ final class LoopState {
     /// See `ConnectionLimits`; `maxConnections` is this loop's share.
     let idleTimeout: TimeAmount
     let maxConnections: Int
+    let accessLog: AccessLog?
 
-    init(eventLoop: any EventLoop, seed: UInt64, idleTimeout: Duration, maxConnections: Int) {
+    init(
+        eventLoop: any EventLoop, seed: UInt64, idleTimeout: Duration, maxConnections: Int,
+        accessLog: AccessLog? = nil
+    ) {
+        self.accessLog = accessLog
         self.eventLoop = eventLoop
         self.idleTimeout = .nanoseconds(
             idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
@@ -67,6 +72,11 @@ final class LoopState {
     /// Records one finished exchange into this loop's current second.
     func record(_ outcome: RequestOutcome, series: SeriesID, at now: NIODeadline) {
         recorder.record(outcome, series: series, second: Int64(now.uptimeNanoseconds / 1_000_000_000))
+    }
+
+    /// Open and idle upstream connections on this loop, by upstream.
+    func connectionCounts() -> [UpstreamAddress: UpstreamConnectionCounts] {
+        pools.mapValues { UpstreamConnectionCounts(open: $0.openConnections, idle: $0.idleConnections) }
     }
 
     func closeIdleConnections() {

@@ -67,6 +67,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var headGRPCStatus: HTTPHeaders?
     /// The `grpc-status` of the upstream's response head, if it carried one.
     private var headGRPCCode: String?
+    /// The request head, kept only while the access log is on.
+    private var loggedHead: HTTPRequestHead?
+    /// Response body bytes sent to the client in this exchange.
+    private var responseBytes = 0
 
     /// `isStream`: the handler serves one HTTP/2 stream; `secure`: the client came over TLS.
     init(loop: LoopState, isStream: Bool = false, secure: Bool = false) {
@@ -104,6 +108,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         idleTask = nil
         if state == .connecting || state == .proxying {
             // The client left mid-exchange: not the version's fault, so nothing is recorded.
+            logAccess(status: nil, error: "client_closed", at: .now())
             upstream?.detach(reusable: false)
             finishExchange(outcome: nil)
         }
@@ -167,6 +172,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         isGRPC = GRPCCall.isCall(head.headers)
         headGRPCStatus = nil
         headGRPCCode = nil
+        responseBytes = 0
+        if loop.accessLog != nil { loggedHead = head }
         route = nil
         version = nil
 
@@ -335,6 +342,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard state == .proxying else { return }
+        responseBytes &+= body.readableBytes
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
     }
 
@@ -345,7 +353,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         upstream.detach(reusable: requestComplete)
         self.upstream = nil
         let trailers = trailers ?? headGRPCStatus
-        finishExchange(outcome: outcome(failure: isGRPC ? grpcFailure(trailers: trailers) : nil, at: now), at: now)
+        let failure = isGRPC ? grpcFailure(trailers: trailers) : nil
+        logAccess(status: responseStatus, error: failure?.rawValue, at: now)
+        finishExchange(outcome: outcome(failure: failure, at: now), at: now)
         if !requestComplete && !isStream {
             // The upstream answered before the request body ended: finish the answer, then close.
             keepAlive = false
@@ -433,6 +443,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let now = NIODeadline.now()
         let response = ErrorResponse(
             status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
+        logAccess(status: isGRPC && isStream ? responseStatus : nil, error: code, at: now)
         finishExchange(outcome: outcome(failure: kind, at: now), at: now)
         if isGRPC && isStream {
             context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
@@ -447,6 +458,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let outcome = outcome(failure: kind, at: now)
         let response = ErrorResponse(
             status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
+        logLocalResponse(response, at: now)
         finishExchange(outcome: outcome, at: now)
         respondLocally(response)
     }
@@ -484,6 +496,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// request body is read and dropped; otherwise it closes.
     private func respondLocally(_ response: ErrorResponse) {
         let close = !isStream && (!keepAlive || loop.draining)
+        logLocalResponse(response, at: .now())
         if isGRPC {
             context.write(
                 wrapOutboundOut(.head(response.grpcHead(version: requestVersion, closeConnection: close))),
@@ -499,6 +512,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
+        loggedHead = nil
         responseComplete = true
         if close {
             state = .discarding
@@ -509,6 +523,27 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         } else {
             state = .discarding
         }
+    }
+
+    /// Logs a response of weir's own (once per exchange: `logAccess` forgets the head).
+    private func logLocalResponse(_ response: ErrorResponse, at now: NIODeadline) {
+        guard loop.accessLog != nil, loggedHead != nil else { return }
+        responseBytes = isGRPC ? 0 : response.body(allocator: context.channel.allocator).readableBytes
+        logAccess(status: isGRPC ? 200 : Int(response.status.code), error: response.code, at: now)
+    }
+
+    /// One access-log line for the current exchange, when the access log is on.
+    private func logAccess(status: Int?, error: String?, at now: NIODeadline) {
+        guard let accessLog = loop.accessLog, let head = loggedHead else { return }
+        loggedHead = nil
+        accessLog.write(
+            AccessLog.Entry(
+                client: clientAddress, method: head.method.rawValue, uri: head.uri,
+                httpVersion: "HTTP/\(head.version.major).\(head.version.minor)", status: status, bytes: responseBytes,
+                userAgent: head.headers.first(name: "user-agent"), route: route?.definition.name,
+                version: version?.name,
+                firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
+                totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds, error: error))
     }
 
     private func endDiscarding() {

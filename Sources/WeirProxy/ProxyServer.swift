@@ -37,7 +37,8 @@ public final class ProxyServer: Sendable {
                 try await loop.submit {
                     NIOLoopBound(
                         LoopState(
-                            eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop),
+                            eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop,
+                            accessLog: limits.accessLog),
                         eventLoop: loop)
                 }
                 .get())
@@ -119,6 +120,18 @@ public final class ProxyServer: Sendable {
             let buckets = try? await loop.eventLoop.submit { loop.value.recorder.drain(before: nowSecond) }.get()
             if let buckets, !buckets.isEmpty { measurements.add(buckets) }
         }
+    }
+
+    /// Upstream connections over all loops, by upstream (the pool gauges of `/metrics`).
+    public func upstreamConnections() async -> [UpstreamAddress: UpstreamConnectionCounts] {
+        var total: [UpstreamAddress: UpstreamConnectionCounts] = [:]
+        for loop in loops {
+            let counts = (try? await loop.eventLoop.submit { loop.value.connectionCounts() }.get()) ?? [:]
+            for (address, count) in counts {
+                total[address, default: UpstreamConnectionCounts(open: 0, idle: 0)].add(count)
+            }
+        }
+        return total
     }
 
     /// Requests being proxied right now, over all loops.

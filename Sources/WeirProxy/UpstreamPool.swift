@@ -29,6 +29,10 @@ final class UpstreamPool {
     /// Exchanges waiting for the shared connection (or for the first handshake) to be made.
     private var waiting: [(Result<UpstreamHandler, any Error>) -> Void] = []
     private var dialing = false
+    /// Connections to this upstream open on this loop (pooled, in use, or shared HTTP/2).
+    private(set) var openConnections = 0
+    /// HTTP/1.1 connections resting in the pool.
+    var idleConnections: Int { idle.count }
 
     enum Transport {
         case http1
@@ -166,6 +170,8 @@ final class UpstreamPool {
             case .failure(let error):
                 negotiated.fail(error)
             case .success(let channel):
+                pool.value.openConnections += 1
+                channel.closeFuture.assumeIsolated().whenComplete { _ in pool.value.openConnections -= 1 }
                 if let dialed = prepared.value.dialed {
                     negotiated.assumeIsolated().succeed(dialed)
                 }

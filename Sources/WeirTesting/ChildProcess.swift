@@ -117,6 +117,11 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Everything written to standard output (call after exit: reads to the end).
+    public func standardOutputText() -> String {
+        String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     /// Everything written to standard error so far (call after exit).
     public func standardErrorText() -> String {
         String(decoding: errors.fileHandleForReading.availableData, as: UTF8.self)

@@ -37,12 +37,16 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (or WEIR_LOG_LEVEL).")
+    @Option(
+        help:
+            "Log level: trace, debug, info, notice, warning, error, critical (else WEIR_LOG_LEVEL, else server.log_level)."
+    )
     var logLevel: String?
 
     func run() async throws {
         let config = try options.load()
-        let levelText = logLevel ?? ProcessInfo.processInfo.environment["WEIR_LOG_LEVEL"] ?? "info"
+        let levelText =
+            logLevel ?? ProcessInfo.processInfo.environment["WEIR_LOG_LEVEL"] ?? config.server.logLevel ?? "info"
         guard let level = Logger.Level(rawValue: levelText) else {
             throw ValidationError("unknown log level '\(levelText)'")
         }

@@ -195,21 +195,21 @@ import WeirCore
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("weir.yaml")
         try """
-            server:
-              listen: "127.0.0.1:8443"
-              tls: { cert: certs/server.pem, key: /etc/weir/server.key, client_ca: ca.pem }
-              access_log: true
-            routes:
-              - name: grpc
-                match: { path_prefix: /inference.GRPCInferenceService/ }
-                upstream_ca: upstream-ca.pem
-                versions:
-                  v1: { upstreams: ["h2c://127.0.0.1:8001"] }
-                  v2: { upstreams: ["https://triton.internal:8443"] }
-                stable: v1
-                canary: v2
-                policy: { errors: [grpc, 5xx, connect, timeout, reset] }
-            """.write(to: file, atomically: true, encoding: .utf8)
+        server:
+          listen: "127.0.0.1:8443"
+          tls: { cert: certs/server.pem, key: /etc/weir/server.key, client_ca: ca.pem }
+          access_log: true
+        routes:
+          - name: grpc
+            match: { path_prefix: /inference.GRPCInferenceService/ }
+            upstream_ca: upstream-ca.pem
+            versions:
+              v1: { upstreams: ["h2c://127.0.0.1:8001"] }
+              v2: { upstreams: ["https://triton.internal:8443"] }
+            stable: v1
+            canary: v2
+            policy: { errors: [grpc, 5xx, connect, timeout, reset] }
+        """.write(to: file, atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(path: file.path)
         let base = directory.path
         #expect(

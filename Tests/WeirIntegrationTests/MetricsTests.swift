@@ -56,6 +56,14 @@ extension IntegrationTests {
                                 response.text, #"weir_request_duration_seconds_count{route="fraud",version="v2"}"#)
                             == 200)
                     #expect(Self.value(response.text, #"weir_rollout_state{route="fraud",state="paused"}"#) == 1)
+                    // Pool gauges: the one keep-alive client connection left pooled connections open and idle.
+                    let pools = labelSets("weir_upstream_connections")
+                    #expect(pools.contains { $0 == ["upstream": servers[0].url, "state": "open"] })
+                    let open = Self.value(
+                        response.text, "weir_upstream_connections{upstream=\"\(servers[0].url)\",state=\"open\"}")
+                    let idle = Self.value(
+                        response.text, "weir_upstream_connections{upstream=\"\(servers[0].url)\",state=\"idle\"}")
+                    #expect(open >= 1 && idle >= 1 && idle <= open, "open \(open), idle \(idle)")
                 }
             }
         }
