@@ -92,7 +92,9 @@ public struct WeirApplication: Sendable {
                 idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
                 maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders,
                 accessLog: config.server.accessLog ? AccessLog() : nil
-            )
+            ),
+            // Benchmark-only: `make bench` prices the per-request measurement with it off.
+            measuring: ProcessInfo.processInfo.environment["WEIR_MEASUREMENT"] != "off"
         )
         let protocols = try listenerProtocols()
         let exporter = PrometheusExporter()

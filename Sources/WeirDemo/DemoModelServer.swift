@@ -16,6 +16,8 @@ import NIOPosix
 ///   received. `GET /die/N` (`/reset/N`): the head and N bytes of a longer body, then the connection
 ///   closes (resets). `generate_stream?die_after=K`: the stream dies after K events.
 ///   `GET /sleep/MS`: answers after MS milliseconds. `GET /status/CODE`: that status.
+/// - `POST /grpc-status/CODE`: a gRPC-shaped answer over HTTP/1.1 — 200, `application/grpc`, an
+///   empty chunked body and a `grpc-status: CODE` trailer (CODE `none`: no trailer at all).
 public final class DemoModelServer: Sendable {
     public let behavior: DemoModelBehavior
     private let channel: any Channel

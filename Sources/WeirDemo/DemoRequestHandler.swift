@@ -77,6 +77,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         case (.GET, "status") where parts.count == 2:
             let code = Int(parts[1]) ?? 500
             send(status: HTTPResponseStatus(statusCode: code), json: "{\"status\":\(code)}", context: context)
+        case (.POST, "grpc-status") where parts.count == 2:
+            sendGRPCStatus(Int(parts[1]), context: context)
         case (.GET, "headers"):
             let pairs = head.headers.map { "\(Self.quote($0.name.lowercased())):\(Self.quote($0.value))" }
             send(status: .ok, json: "{" + pairs.joined(separator: ",") + "}", context: context)
@@ -207,6 +209,20 @@ final class DemoRequestHandler: ChannelInboundHandler {
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         finish(context: context)
+    }
+
+    private func sendGRPCStatus(_ code: Int?, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/grpc")
+        headers.add(name: "transfer-encoding", value: "chunked")
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        var trailers: HTTPHeaders?
+        if let code { trailers = ["grpc-status": String(code), "grpc-message": "demo status \(code)"] }
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(trailers))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
     }
 
     private func finish(context: ChannelHandlerContext) {

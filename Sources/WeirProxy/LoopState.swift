@@ -22,12 +22,15 @@ final class LoopState {
     let idleTimeout: TimeAmount
     let maxConnections: Int
     let accessLog: AccessLog?
+    /// Off only in the benchmark that prices measurement (`WEIR_MEASUREMENT=off`).
+    let measuring: Bool
 
     init(
         eventLoop: any EventLoop, seed: UInt64, idleTimeout: Duration, maxConnections: Int,
-        accessLog: AccessLog? = nil
+        accessLog: AccessLog? = nil, measuring: Bool = true
     ) {
         self.accessLog = accessLog
+        self.measuring = measuring
         self.eventLoop = eventLoop
         self.idleTimeout = .nanoseconds(
             idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
@@ -71,6 +74,7 @@ final class LoopState {
 
     /// Records one finished exchange into this loop's current second.
     func record(_ outcome: RequestOutcome, series: SeriesID, at now: NIODeadline) {
+        guard measuring else { return }
         recorder.record(outcome, series: series, second: Int64(now.uptimeNanoseconds / 1_000_000_000))
     }
 

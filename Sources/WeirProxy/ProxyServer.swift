@@ -20,10 +20,11 @@ public final class ProxyServer: Sendable {
     private let upstreamTLS = Mutex<[String: NIOSSLContext]>([:])
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
-    /// nil seeds from the system's random source.
+    /// nil seeds from the system's random source. `measuring: false` skips recording outcomes — it
+    /// exists only so the benchmark can price measurement; nothing can judge a rollout without it.
     public init(
         group: any EventLoopGroup, measurements: Measurements, limits: ConnectionLimits = ConnectionLimits(),
-        seed: UInt64? = nil
+        seed: UInt64? = nil, measuring: Bool = true
     ) async throws {
         self.group = group
         self.measurements = measurements
@@ -38,7 +39,7 @@ public final class ProxyServer: Sendable {
                     NIOLoopBound(
                         LoopState(
                             eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop,
-                            accessLog: limits.accessLog),
+                            accessLog: limits.accessLog, measuring: measuring),
                         eventLoop: loop)
                 }
                 .get())

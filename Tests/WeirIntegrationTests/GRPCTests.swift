@@ -1,6 +1,8 @@
 import Foundation
 import NIOHTTP1
 import Testing
+import WeirCore
+import WeirDemo
 import WeirTesting
 
 extension IntegrationTests {
@@ -126,6 +128,28 @@ extension IntegrationTests {
                     #expect(
                         text.contains(#"weir_upstream_errors_total{route="fraud",version="v2",kind="grpc"}"#)
                             || text.contains(#"kind="grpc""#))
+                }
+            }
+        }
+
+        @Test func grpcStatusDecidesTheErrorKindAndAMissingStatusIsACutStream() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let yaml = routeYAML(versions: [("v1", servers[0].url)], canary: nil)
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    let grpc = [("content-type", "application/grpc"), ("te", "trailers")]
+                    for path in ["/grpc-status/0", "/grpc-status/14", "/grpc-status/14", "/grpc-status/none"] {
+                        let response = try await TestHTTPClient.request(
+                            port: harness.port, method: .POST, path: path, headers: grpc, body: [])
+                        #expect(response.status == 200)
+                    }
+                    // Not a gRPC call: the same answer is a plain 200.
+                    _ = try await TestHTTPClient.request(port: harness.port, method: .POST, path: "/grpc-status/none")
+                    await harness.settleMeasurements()
+                    let stats = harness.lifetime(route: "fraud", version: "v1")
+                    #expect(stats.requests == 5)
+                    #expect(stats.errorsByKind[ErrorKind.grpc.index] == 2)
+                    #expect(stats.errorsByKind[ErrorKind.reset.index] == 1)
+                    #expect(stats.errorsByKind.reduce(0, +) == 3)
                 }
             }
         }
