@@ -57,8 +57,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var currentPool: UpstreamPool?
     /// Connect failures the current exchange may still retry on another upstream.
     private var connectRetriesLeft = 0
-    private var timeoutTask: Scheduled<Void>?
-    private var idleTask: Scheduled<Void>?
+    /// One lazily re-armed timer per connection serves both deadlines below: it is rescheduled only
+    /// when a deadline comes earlier than it, so a keep-alive request schedules and cancels nothing.
+    private var timer: Scheduled<Void>?
+    private var timerDeadline = NIODeadline.distantFuture
+    /// The current exchange's route timeout.
+    private var exchangeDeadline = NIODeadline.distantFuture
+    /// When an idle connection (no complete request head yet) is closed.
+    private var idleDeadline = NIODeadline.distantFuture
     private var requestVersion = HTTPVersion.http1_1
     /// The current request is a gRPC call.
     private var isGRPC = false
@@ -94,18 +100,45 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     /// Closes the connection if no complete request head arrives within the idle timeout.
-    private func armIdleTimer() {
+    private func armIdleTimer(from now: NIODeadline = .now()) {
         if isStream { return }
-        idleTask?.cancel()
-        idleTask = context.eventLoop.assumeIsolated().scheduleTask(in: loop.idleTimeout) { [self] in
-            guard state == .idle else { return }
-            context.close(promise: nil)
+        idleDeadline = now + loop.idleTimeout
+        armTimer(idleDeadline)
+    }
+
+    /// Makes sure the timer fires no later than `deadline`.
+    private func armTimer(_ deadline: NIODeadline) {
+        if timer != nil && timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerDeadline = .distantFuture
+        let now = NIODeadline.now()
+        switch state {
+        case .connecting, .proxying:
+            if now >= exchangeDeadline { timedOut() }
+        case .idle:
+            if !isStream && now >= idleDeadline {
+                context.close(promise: nil)
+                return
+            }
+        case .discarding:
+            return
+        }
+        switch state {
+        case .connecting, .proxying: armTimer(exchangeDeadline)
+        case .idle where !isStream: armTimer(idleDeadline)
+        default: break
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        idleTask?.cancel()
-        idleTask = nil
+        timer?.cancel()
+        timer = nil
         if state == .connecting || state == .proxying {
             // The client left mid-exchange: not the version's fault, so nothing is recorded.
             logAccess(status: nil, error: "client_closed", at: .now())
@@ -157,8 +190,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     // MARK: Request side
 
     private func startExchange(_ head: HTTPRequestHead) {
-        idleTask?.cancel()
-        idleTask = nil
         startedAt = .now()
         exchangeNumber &+= 1
         firstByteAt = nil
@@ -223,9 +254,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        timeoutTask = context.eventLoop.assumeIsolated().scheduleTask(in: route.timeout) { [self] in
-            timedOut()
-        }
+        exchangeDeadline = startedAt + route.timeout
+        armTimer(exchangeDeadline)
         connectRetriesLeft = version.upstreams.count > 1 ? 1 : 0
         acquireUpstream(version.nextUpstream(at: startedAt.uptimeNanoseconds), allowReuse: true)
     }
@@ -417,7 +447,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     private func timedOut() {
         guard state == .connecting || state == .proxying else { return }
-        timeoutTask = nil
         let timeout = route?.timeout ?? .zero
         if let upstream {
             upstream.detach(reusable: false)
@@ -465,8 +494,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     /// Ends the exchange; `now` is the instant the outcome was measured at (one clock read per request end).
     private func finishExchange(outcome: RequestOutcome?, at now: NIODeadline = .now()) {
-        timeoutTask?.cancel()
-        timeoutTask = nil
+        exchangeDeadline = .distantFuture
         if let outcome, let version {
             loop.record(outcome, series: version.series, at: now)
             if let currentPool {
@@ -480,7 +508,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         buffered.removeAll(keepingCapacity: true)
         upstreamHead = nil
         state = .idle
-        armIdleTimer()
+        armIdleTimer(from: now)
     }
 
     private func outcome(failure: ErrorKind?, at now: NIODeadline) -> RequestOutcome {

@@ -26,7 +26,8 @@ public struct RouteMatch: Sendable, Hashable {
     /// Whether a request fits. `headerValue` looks a header up by lowercased name.
     @inlinable
     public func matches(path: String, host requestHost: String?, headerValue: (String) -> String?) -> Bool {
-        if let pathPrefix, !path.hasPrefix(pathPrefix) { return false }
+        // Bytes, not Unicode characters: a path prefix is a prefix of the request target as sent.
+        if let pathPrefix, !path.utf8.starts(with: pathPrefix.utf8) { return false }
         if let host {
             guard let requestHost else { return false }
             if RouteMatch.hostWithoutPort(requestHost).lowercased() != host { return false }

@@ -7,12 +7,16 @@ public struct RoutingTable: Sendable, Hashable {
     public let splits: [TrafficSplit]
     /// Increases with every published table; lets the data plane skip redundant swaps.
     public let generation: UInt64
+    /// The routes' match rules alone, in order: matching a request walks this small array rather
+    /// than copying whole route definitions.
+    @usableFromInline let matchers: [RouteMatch]
 
     public init(routes: [RouteDefinition], splits: [TrafficSplit], generation: UInt64) {
         precondition(routes.count == splits.count, "one split per route")
         self.routes = routes
         self.splits = splits
         self.generation = generation
+        self.matchers = routes.map(\.match)
     }
 
     /// The table a fresh config starts with: each route's canary at its first step's weight, or
@@ -35,7 +39,7 @@ public struct RoutingTable: Sendable, Hashable {
     /// The first route whose match fits, in config order.
     @inlinable
     public func routeIndex(path: String, host: String?, headerValue: (String) -> String?) -> Int? {
-        routes.firstIndex { $0.match.matches(path: path, host: host, headerValue: headerValue) }
+        matchers.firstIndex { $0.matches(path: path, host: host, headerValue: headerValue) }
     }
 
     /// A copy with one route's split replaced.
