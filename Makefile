@@ -35,9 +35,11 @@ test: deps
 run: deps release
 	@scripts/quickstart.sh $(CONFIG)
 
-## bench: throughput and latency of direct vs weir vs nginx vs haproxy (reports only).
+## bench: throughput and latency of direct vs weir vs nginx vs haproxy, measurement cost, HTTP/2
+## (h2load), RSS at 1000 connections, then the core micro-benchmarks (reports only).
 bench: deps release
 	@scripts/bench.sh
+	@cd Benchmarks && swift package --disable-sandbox benchmark --no-progress --format markdown
 
 ## soak: steady load for SOAK_SECONDS (default 600) with RSS and open fds every 10 s (reports only).
 soak: deps release

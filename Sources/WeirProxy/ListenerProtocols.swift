@@ -27,6 +27,9 @@ struct ClientPipeline {
     func configure(_ channel: any Channel, loop: LoopState) throws {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(ConnectionGate(loop: loop))
+        if protocols.tls != nil || protocols.h2c {
+            try sync.addHandler(HandshakeDeadline(timeout: loop.idleTimeout))
+        }
         if let tls = protocols.tls {
             try sync.addHandler(NIOSSLServerHandler(context: tls))
             try sync.addHandler(
@@ -54,6 +57,7 @@ struct ClientPipeline {
     }
 
     private func configureHTTP1(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
+        HandshakeDeadline.cancel(on: channel)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: true,
@@ -64,6 +68,7 @@ struct ClientPipeline {
     }
 
     private func configureHTTP2(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
+        HandshakeDeadline.cancel(on: channel)
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),

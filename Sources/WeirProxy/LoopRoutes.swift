@@ -34,12 +34,20 @@ final class LoopVersion {
     }
 }
 
-/// One route compiled for a loop: the definition, the current split, and its versions.
-struct LoopRoute {
+/// One route compiled for a loop: the definition, the current split, and its versions. A class, so
+/// a request holds it with one reference count rather than copying the whole definition.
+final class LoopRoute {
     let definition: RouteDefinition
     let split: TrafficSplit
     let versions: [LoopVersion]
     let timeout: TimeAmount
+
+    init(definition: RouteDefinition, split: TrafficSplit, versions: [LoopVersion], timeout: TimeAmount) {
+        self.definition = definition
+        self.split = split
+        self.versions = versions
+        self.timeout = timeout
+    }
 
     /// The version a request's override header names, if any.
     func overrideIndex(for value: String?) -> Int? {
@@ -47,6 +55,9 @@ struct LoopRoute {
         return versions.firstIndex { $0.name == value }
     }
 }
+
+@available(*, unavailable)
+extension LoopRoute: Sendable {}
 
 /// The routing table as one event loop uses it. Replaced whole when the rollout engine publishes a
 /// new `RoutingTable`; never mutated in place, so a request sees one consistent set of weights.

@@ -137,6 +137,22 @@ extension IntegrationTests {
             }
         }
 
+        @Test func aClientThatNeverStartsItsHandshakeIsClosed() async throws {
+            let certificates = try TestCertificates.make()
+            defer { certificates.remove() }
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let routes = routeYAML(versions: [("v1", servers[0].url)], canary: nil, steps: "[50]")
+                let tls = "tls: { cert: \(certificates.serverCertificate), key: \(certificates.serverKey) }"
+                for server in ["h2c: true, idle_timeout: 1s", "\(tls), idle_timeout: 1s"] {
+                    try await withWeir(routes: routes, server: server) { weir in
+                        // Connects, then says nothing: no preface, no ClientHello.
+                        let silent = try await RawTCPClient.exchange(port: weir.port, send: [], readFor: .seconds(6))
+                        #expect(silent.closedByPeer, "\(server): a silent connection stayed open")
+                    }
+                }
+            }
+        }
+
         @Test func mutualTLSRefusesAClientWithoutACertificate() async throws {
             let certificates = try TestCertificates.make()
             defer { certificates.remove() }
