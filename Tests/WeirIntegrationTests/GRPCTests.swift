@@ -78,6 +78,40 @@ extension IntegrationTests {
             }
         }
 
+        @Test func anHTTPSUpstreamThatOnlySpeaksHTTP1IsUsedOverHTTP1() async throws {
+            let certificates = try TestCertificates.make()
+            defer { certificates.remove() }
+            let upstream = try ChildProcess(command: [
+                "python3", GRPCPeer.script.replacingOccurrences(of: "grpc_peer.py", with: "https_peer.py"),
+                certificates.serverCertificate, certificates.serverKey,
+            ])
+            let line = try #require(upstream.readLine())
+            let port = try #require(Int(line.dropFirst(5)))
+            defer { upstream.signal(SIGTERM) }
+            let routes = routeYAML(
+                versions: [("v1", "https://localhost:\(port)")], canary: nil, steps: "[50]",
+                extra: "    upstream_ca: \(certificates.caFile)")
+            try await withWeir(routes: routes) { weir in
+                // Concurrent first requests wait for the one handshake, then dial their own connections.
+                let weirPort = weir.port
+                let statuses = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                    for index in 0..<8 {
+                        group.addTask {
+                            let response = try await TestHTTPClient.request(port: weirPort, path: "/item/\(index)")
+                            return (response.status, response.text)
+                        }
+                    }
+                    var all: [(Int, String)] = []
+                    for try await result in group { all.append(result) }
+                    return all
+                }
+                #expect(statuses.count == 8)
+                #expect(statuses.allSatisfy { $0.0 == 200 && $0.1.contains("\"via\": \"https-h1\"") }, "\(statuses)")
+                let again = try await TestHTTPClient.request(port: weir.port, path: "/again")
+                #expect(again.status == 200 && again.text.contains("/again"))
+            }
+        }
+
         @Test func aFailingGRPCCanaryIsRolledBack() async throws {
             let servers = [
                 try GRPCPeer.Server(name: "v1"), try GRPCPeer.Server(name: "v2", failEvery: 2, failStatus: "INTERNAL"),
