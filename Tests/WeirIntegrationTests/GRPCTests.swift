@@ -12,14 +12,7 @@ extension IntegrationTests {
         static func withServers<T>(
             _ servers: [GRPCPeer.Server], _ body: ([GRPCPeer.Server]) async throws -> T
         ) async throws -> T {
-            do {
-                let result = try await body(servers)
-                for server in servers { await server.stop() }
-                return result
-            } catch {
-                for server in servers { await server.stop() }
-                throw error
-            }
+            try await withRunning(servers, stop: { await $0.stop() }, body)
         }
 
         @Test func callsAreSplitByWeightWithTrailersAndLargeStreamsIntact() async throws {
@@ -117,24 +110,8 @@ extension IntegrationTests {
                 try GRPCPeer.Server(name: "v1"), try GRPCPeer.Server(name: "v2", failEvery: 2, failStatus: "INTERNAL"),
             ]
             try await Self.withServers(servers) { servers in
-                let routes = """
-                    routes:
-                      - name: fraud
-                        match: { path_prefix: / }
-                        versions:
-                          v1: { upstreams: ["h2c://127.0.0.1:\(servers[0].port)"] }
-                          v2: { upstreams: ["h2c://127.0.0.1:\(servers[1].port)"] }
-                        stable: v1
-                        canary: v2
-                        policy:
-                          steps: [20, 50]
-                          interval: 1s
-                          warmup: 200ms
-                          min_requests: 10
-                          failure_limit: 2
-                          checks:
-                            - { metric: error_rate, max_increase: 0.05 }
-                    """
+                let routes = fastRolloutRoute(
+                    stable: "h2c://127.0.0.1:\(servers[0].port)", canary: "h2c://127.0.0.1:\(servers[1].port)")
                 try await withWeir(routes: routes, server: "h2c: true") { weir in
                     let target = "127.0.0.1:\(weir.port)"
                     let started = ContinuousClock.now

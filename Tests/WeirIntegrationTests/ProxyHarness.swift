@@ -59,14 +59,44 @@ func withDemoServers<T>(
 ) async throws -> T {
     var servers: [DemoModelServer] = []
     for behavior in behaviors { servers.append(try await DemoModelServer.start(behavior: behavior)) }
+    return try await withRunning(servers, stop: { await $0.stop() }, body)
+}
+
+/// Runs `body` with started servers and stops them afterwards, also when `body` throws.
+func withRunning<Server, T>(
+    _ servers: [Server], stop: (Server) async -> Void, _ body: ([Server]) async throws -> T
+) async throws -> T {
     do {
         let result = try await body(servers)
-        for server in servers { await server.stop() }
+        for server in servers { await stop(server) }
         return result
     } catch {
-        for server in servers { await server.stop() }
+        for server in servers { await stop(server) }
         throw error
     }
+}
+
+/// A two-version route whose rollout moves in seconds: 1 s windows after a 200 ms warm-up, 10
+/// canary requests for a verdict, two failed windows (error rate 5 points above stable) roll back.
+func fastRolloutRoute(stable: String, canary: String, pathPrefix: String = "/") -> String {
+    """
+    routes:
+      - name: fraud
+        match: { path_prefix: \(pathPrefix) }
+        versions:
+          v1: { upstreams: ["\(stable)"] }
+          v2: { upstreams: ["\(canary)"] }
+        stable: v1
+        canary: v2
+        policy:
+          steps: [20, 50]
+          interval: 1s
+          warmup: 200ms
+          min_requests: 10
+          failure_limit: 2
+          checks:
+            - { metric: error_rate, max_increase: 0.05 }
+    """
 }
 
 /// A one-route config in front of the given version URLs.

@@ -18,22 +18,7 @@ extension IntegrationTests {
             """
             server: { listen: "127.0.0.1:\(port)" }
             admin: { listen: "127.0.0.1:0" }
-            routes:
-              - name: fraud
-                match: { path_prefix: /v2/models/fraud }
-                versions:
-                  v1: { upstreams: ["\(stable)"] }
-                  v2: { upstreams: ["\(canary)"] }
-                stable: v1
-                canary: v2
-                policy:
-                  steps: [20, 50]
-                  interval: 1s
-                  warmup: 200ms
-                  min_requests: 10
-                  failure_limit: 2
-                  checks:
-                    - { metric: error_rate, max_increase: 0.05 }
+            \(fastRolloutRoute(stable: stable, canary: canary, pathPrefix: "/v2/models/fraud"))
             \(judge)
             """
         }
