@@ -82,6 +82,8 @@ struct ClientPipeline {
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = 20_000
         let boundLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
+        let idle = NIOLoopBound(
+            HTTP2IdleTimer(connection: channel, timeout: loop.idleTimeout), eventLoop: channel.eventLoop)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
@@ -90,7 +92,7 @@ struct ClientPipeline {
             streamChannel.eventLoop.makeCompletedFuture {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    ProxyHandler(loop: boundLoop.value, isStream: true, secure: secure))
+                    ProxyHandler(loop: boundLoop.value, stream: idle.value, secure: secure))
             }
         }
     }

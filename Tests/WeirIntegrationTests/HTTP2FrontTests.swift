@@ -150,6 +150,12 @@ extension IntegrationTests {
                         #expect(silent.closedByPeer, "\(server): a silent connection stayed open")
                     }
                 }
+                // An HTTP/2 connection that opens no stream is closed after the idle timeout too.
+                try await withWeir(routes: routes, server: "h2c: true, idle_timeout: 1s") { weir in
+                    let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+                    let idle = try await RawTCPClient.exchange(port: weir.port, send: preface, readFor: .seconds(6))
+                    #expect(idle.closedByPeer, "an idle HTTP/2 connection stayed open")
+                }
             }
         }
 
