@@ -82,8 +82,8 @@ struct ClientPipeline {
         var stream = NIOHTTP2Handler.StreamConfiguration()
         stream.streamResetFrameRateLimit.maximumCount = 20_000
         let boundLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
-        let idle = NIOLoopBound(
-            HTTP2IdleTimer(connection: channel, timeout: loop.idleTimeout), eventLoop: channel.eventLoop)
+        let client = NIOLoopBound(
+            HTTP2ClientConnection(connection: channel, loop: loop), eventLoop: channel.eventLoop)
         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
             mode: .server,
             connectionConfiguration: connection,
@@ -92,7 +92,7 @@ struct ClientPipeline {
             streamChannel.eventLoop.makeCompletedFuture {
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    ProxyHandler(loop: boundLoop.value, stream: idle.value, secure: secure))
+                    ProxyHandler(loop: boundLoop.value, stream: client.value, secure: secure))
             }
         }
     }

@@ -16,7 +16,9 @@ final class LoopState {
     /// Exchanges in flight on this loop (for the drain on shutdown).
     var inFlight = 0
     /// Set on shutdown: responses carry `connection: close` and connections close after them.
-    var draining = false
+    private(set) var draining = false
+    /// The client HTTP/2 connections open on this loop, told to go away when draining starts.
+    var http2Connections: [ObjectIdentifier: HTTP2ClientConnection] = [:]
 
     /// See `ConnectionLimits`; `maxConnections` is this loop's share.
     let idleTimeout: TimeAmount
@@ -81,6 +83,13 @@ final class LoopState {
     /// Open and idle upstream connections on this loop, by upstream.
     func connectionCounts() -> [UpstreamAddress: UpstreamConnectionCounts] {
         pools.mapValues { UpstreamConnectionCounts(open: $0.openConnections, idle: $0.idleConnections) }
+    }
+
+    /// Starts the drain: HTTP/1.1 responses from now on carry `connection: close`, and every HTTP/2
+    /// client gets a GOAWAY so it opens no new stream here (the streams it has finish).
+    func startDraining() {
+        draining = true
+        for connection in http2Connections.values { connection.goAway() }
     }
 
     func closeIdleConnections() {

@@ -32,8 +32,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private let localScheme: String
     /// Serving one HTTP/2 stream: no connection-level limits, timers or `connection: close`.
     private let isStream: Bool
-    /// The stream's connection's idle timer, told when this stream opens and closes.
-    private let streamIdle: HTTP2IdleTimer?
+    /// The HTTP/2 connection this stream belongs to, told when the stream opens and closes.
+    private let http2Connection: HTTP2ClientConnection?
 
     private var state = State.idle
     private var readPending = false
@@ -80,12 +80,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Response body bytes sent to the client in this exchange.
     private var responseBytes = 0
 
-    /// `stream`: the handler serves one HTTP/2 stream of the connection with that idle timer;
+    /// `stream`: the handler serves one HTTP/2 stream of that connection;
     /// `secure`: the client came over TLS.
-    init(loop: LoopState, stream: HTTP2IdleTimer? = nil, secure: Bool = false) {
+    init(loop: LoopState, stream: HTTP2ClientConnection? = nil, secure: Bool = false) {
         self.loop = loop
         self.isStream = stream != nil
-        self.streamIdle = stream
+        self.http2Connection = stream
         self.localScheme = secure ? "https" : "http"
     }
 
@@ -94,13 +94,13 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
-        streamIdle?.streamOpened()
+        http2Connection?.streamOpened()
         // Added after a TLS handshake or protocol sniffing: the connection is already active.
         if context.channel.isActive { armIdleTimer() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        streamIdle?.streamClosed()
+        http2Connection?.streamClosed()
     }
 
     func channelActive(context: ChannelHandlerContext) {

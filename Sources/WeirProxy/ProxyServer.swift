@@ -153,7 +153,7 @@ public final class ProxyServer: Sendable {
         }
         try? await channel?.close()
         for loop in loops {
-            try? await loop.eventLoop.submit { loop.value.draining = true }.get()
+            try? await loop.eventLoop.submit { loop.value.startDraining() }.get()
         }
         let deadline = ContinuousClock.now + drainTimeout
         while await inFlightRequests() > 0, ContinuousClock.now < deadline {

@@ -159,6 +159,25 @@ extension IntegrationTests {
             }
         }
 
+        @Test func sigtermSendsGoAwayAndLetsOpenStreamsFinish() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let routes = routeYAML(versions: [("v1", servers[0].url)], canary: nil, steps: "[50]")
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    let slow = try ChildProcess(command: [
+                        "curl", "-s", "-v", "--max-time", "20", "--http2-prior-knowledge",
+                        "http://127.0.0.1:\(weir.port)/sleep/1500",
+                    ])
+                    try await Task.sleep(for: .milliseconds(500))
+                    let child = try #require(weir.child)
+                    child.signal(SIGTERM)
+                    #expect(await slow.waitForExit(limit: .seconds(15)) == 0)
+                    #expect(slow.standardOutputText().contains("slept_ms"), "the open stream was cut")
+                    #expect(slow.standardErrorText().contains("GOAWAY"), "no GOAWAY reached the client")
+                    #expect(await child.waitForExit(limit: .seconds(10)) == 0)
+                }
+            }
+        }
+
         @Test func mutualTLSRefusesAClientWithoutACertificate() async throws {
             let certificates = try TestCertificates.make()
             defer { certificates.remove() }
