@@ -223,6 +223,19 @@ import WeirCore
         #expect(config.routes[0].policy.errors.contains(.grpc))
     }
 
+    /// The shipped examples stay valid configs.
+    @Test func everyExampleConfigLoads() throws {
+        var root = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { root.deleteLastPathComponent() }
+        let examples = root.appendingPathComponent("examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: examples.path).filter { $0.hasSuffix(".yaml") }
+        #expect(files.count >= 4)
+        for file in files {
+            let config = try ConfigLoader.load(path: examples.appendingPathComponent(file).path)
+            #expect(!config.routes.isEmpty, "\(file)")
+        }
+    }
+
     @Test(arguments: badCases)
     func reportsLineAndKeyPath(of bad: BadCase) throws {
         #expect(Self.contractExample.contains(bad.replace), "test case does not apply")
