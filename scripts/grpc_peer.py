@@ -2,7 +2,7 @@
 """A real gRPC peer (grpcio) for weir's tests and benchmarks, with no generated code.
 
   grpc_peer.py server --name v1 [--fail-every N] [--fail-status CODE] [--delay-ms MS]
-                      [--tls-cert F --tls-key F]
+                      [--max-age-ms MS] [--tls-cert F --tls-key F]
       Serves weir.test.Echo on 127.0.0.1 (a free port, printed as "port N" on stdout):
         Echo    (unary)  returns the request bytes; initial metadata x-served-by=NAME,
                          trailing metadata x-trailer-check=NAME-trailer.
@@ -62,6 +62,9 @@ def serve(args):
         },
     )
     options = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+    if args.max_age_ms:
+        # The server sends GOAWAY once a connection is this old (and closes it after the grace).
+        options += [("grpc.max_connection_age_ms", args.max_age_ms), ("grpc.max_connection_age_grace_ms", 5000)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
     server.add_generic_rpc_handlers((handler,))
     if args.tls_cert:
@@ -151,6 +154,7 @@ def main():
     s.add_argument("--fail-every", type=int, default=0)
     s.add_argument("--fail-status", default="UNAVAILABLE")
     s.add_argument("--delay-ms", type=int, default=0)
+    s.add_argument("--max-age-ms", type=int, default=0)
     s.add_argument("--tls-cert")
     s.add_argument("--tls-key")
     for name in ("calls", "stream"):

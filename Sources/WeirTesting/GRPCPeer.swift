@@ -15,15 +15,17 @@ public enum GRPCPeer {
         public let port: Int
         private let process: ChildProcess
 
-        /// `name` comes back as `x-served-by` metadata; every `failEvery`th unary call fails with `failStatus`.
+        /// `name` comes back as `x-served-by` metadata; every `failEvery`th unary call fails with
+        /// `failStatus`; `maxConnectionAgeMilliseconds` > 0 makes the server send GOAWAY on every
+        /// connection that old.
         public init(
             name: String, failEvery: Int = 0, failStatus: String = "UNAVAILABLE", delayMilliseconds: Int = 0,
-            tls: (certificate: String, key: String)? = nil
+            maxConnectionAgeMilliseconds: Int = 0, tls: (certificate: String, key: String)? = nil
         ) throws {
             var arguments = [
                 "python3", GRPCPeer.script, "server", "--name", name, "--fail-every", String(failEvery),
-                "--fail-status",
-                failStatus, "--delay-ms", String(delayMilliseconds),
+                "--fail-status", failStatus, "--delay-ms", String(delayMilliseconds), "--max-age-ms",
+                String(maxConnectionAgeMilliseconds),
             ]
             if let tls { arguments += ["--tls-cert", tls.certificate, "--tls-key", tls.key] }
             process = try ChildProcess(command: arguments)

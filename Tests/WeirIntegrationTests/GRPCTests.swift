@@ -105,6 +105,24 @@ extension IntegrationTests {
             }
         }
 
+        @Test func anUpstreamThatSendsGoAwayIsRedialledWithoutFailingCalls() async throws {
+            let upstream = try GRPCPeer.Server(name: "v1", maxConnectionAgeMilliseconds: 300)
+            try await Self.withServers([upstream]) { servers in
+                let routes = routeYAML(
+                    versions: [("v1", "h2c://127.0.0.1:\(servers[0].port)")], canary: nil, steps: "[50]")
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    var codes: [String: Int] = [:]
+                    for _ in 0..<3 {
+                        let report = try GRPCPeer.calls(target: "127.0.0.1:\(weir.port)", count: 100)
+                        codes.merge(report.codes, uniquingKeysWith: +)
+                        try await Task.sleep(for: .milliseconds(400))
+                    }
+                    // Each batch outlives the upstream connection's 300 ms age at least once.
+                    #expect(codes == ["OK": 300], "\(codes)")
+                }
+            }
+        }
+
         @Test func aFailingGRPCCanaryIsRolledBack() async throws {
             let servers = [
                 try GRPCPeer.Server(name: "v1"), try GRPCPeer.Server(name: "v2", failEvery: 2, failStatus: "INTERNAL"),
