@@ -2,6 +2,8 @@ import NIOHTTP1
 
 /// The headers that describe one connection rather than the message (RFC 9110 §7.6.1); a proxy
 /// must not forward them. Message framing is re-created by NIO's encoders on the next hop.
+/// `TE: trailers` is the one exception kept: it says the client accepts trailers, which gRPC needs
+/// end to end (and it is the only TE value HTTP/2 allows).
 enum HopByHopHeaders {
     static let names = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
@@ -14,6 +16,8 @@ enum HopByHopHeaders {
         var wasChunked = false
         /// The client sent `Expect: 100-continue` (removed: Weir answers it itself).
         var expectsContinue = false
+        /// `TE` listed `trailers` (kept as `te: trailers`).
+        var acceptsTrailers = false
     }
 
     /// Removes the hop-by-hop headers, any header the `Connection` header names, and `Expect`.
@@ -28,6 +32,8 @@ enum HopByHopHeaders {
                 if equalsIgnoringCase(header.name, "transfer-encoding"), header.value.lowercased().hasSuffix("chunked")
                 {
                     findings.wasChunked = true
+                } else if equalsIgnoringCase(header.name, "te"), header.value.lowercased().contains("trailers") {
+                    findings.acceptsTrailers = true
                 }
             } else if equalsIgnoringCase(header.name, "expect") {
                 removeExpect = true
@@ -40,6 +46,7 @@ enum HopByHopHeaders {
             headers.remove(name: String(listed))
         }
         for name in names { headers.remove(name: name) }
+        if findings.acceptsTrailers { headers.add(name: "te", value: "trailers") }
         return findings
     }
 

@@ -35,29 +35,32 @@ struct ClientPipeline {
             try sync.addHandler(
                 ApplicationProtocolNegotiationHandler { result, channel in
                     channel.eventLoop.makeCompletedFuture {
-                        if case .negotiated("h2") = result {
-                            try configureHTTP2(channel, loop: loop, secure: true)
-                        } else {
-                            try configureHTTP1(channel, loop: loop, secure: true)
-                        }
+                        let isHTTP2: Bool
+                        if case .negotiated("h2") = result { isHTTP2 = true } else { isHTTP2 = false }
+                        try configureProtocol(channel, loop: loop, isHTTP2: isHTTP2, secure: true)
                     }
                 })
         } else if protocols.h2c {
             try sync.addHandler(
                 HTTP2PrefaceSniffer { channel, isHTTP2 in
-                    if isHTTP2 {
-                        try configureHTTP2(channel, loop: loop, secure: false)
-                    } else {
-                        try configureHTTP1(channel, loop: loop, secure: false)
-                    }
+                    try configureProtocol(channel, loop: loop, isHTTP2: isHTTP2, secure: false)
                 })
         } else {
-            try configureHTTP1(channel, loop: loop, secure: false)
+            try configureProtocol(channel, loop: loop, isHTTP2: false, secure: false)
+        }
+    }
+
+    /// Finishes the pipeline once the protocol is known; the handshake deadline has done its job.
+    private func configureProtocol(_ channel: any Channel, loop: LoopState, isHTTP2: Bool, secure: Bool) throws {
+        HandshakeDeadline.cancel(on: channel)
+        if isHTTP2 {
+            try configureHTTP2(channel, loop: loop, secure: secure)
+        } else {
+            try configureHTTP1(channel, loop: loop, secure: secure)
         }
     }
 
     private func configureHTTP1(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
-        HandshakeDeadline.cancel(on: channel)
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(
             withPipeliningAssistance: true,
             withErrorHandling: true,
@@ -68,7 +71,6 @@ struct ClientPipeline {
     }
 
     private func configureHTTP2(_ channel: any Channel, loop: LoopState, secure: Bool) throws {
-        HandshakeDeadline.cancel(on: channel)
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),

@@ -30,10 +30,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var context: ChannelHandlerContext!
     private var clientAddress: String?
     private let localScheme: String
-    /// Serving one HTTP/2 stream: no connection-level limits, timers or `connection: close`.
-    private let isStream: Bool
-    /// The HTTP/2 connection this stream belongs to, told when the stream opens and closes.
+    /// The HTTP/2 connection this stream belongs to, told when the stream opens and closes; nil
+    /// when the handler serves an HTTP/1.1 connection.
     private let http2Connection: HTTP2ClientConnection?
+    /// Serving one HTTP/2 stream: no connection-level limits, timers or `connection: close`.
+    private var isStream: Bool { http2Connection != nil }
 
     private var state = State.idle
     private var readPending = false
@@ -70,11 +71,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var requestVersion = HTTPVersion.http1_1
     /// The current request is a gRPC call.
     private var isGRPC = false
-    /// A gRPC status the upstream put in its response head (trailers-only answer), held back to be
-    /// sent as trailers where the client's protocol has them.
+    /// The gRPC status the upstream put in its response head (a trailers-only answer). Over HTTP/2
+    /// it is moved out of the head and sent as the trailers.
     private var headGRPCStatus: HTTPHeaders?
-    /// The `grpc-status` of the upstream's response head, if it carried one.
-    private var headGRPCCode: String?
     /// The request head, kept only while the access log is on.
     private var loggedHead: HTTPRequestHead?
     /// Response body bytes sent to the client in this exchange.
@@ -84,7 +83,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// `secure`: the client came over TLS.
     init(loop: LoopState, stream: HTTP2ClientConnection? = nil, secure: Bool = false) {
         self.loop = loop
-        self.isStream = stream != nil
         self.http2Connection = stream
         self.localScheme = secure ? "https" : "http"
     }
@@ -117,7 +115,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     /// Makes sure the timer fires no later than `deadline`.
     private func armTimer(_ deadline: NIODeadline) {
-        if timer != nil && timerDeadline <= deadline { return }
+        if deadline == .distantFuture || (timer != nil && timerDeadline <= deadline) { return }
         timer?.cancel()
         timerDeadline = deadline
         timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in timerFired() }
@@ -131,18 +129,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         case .connecting, .proxying:
             if now >= exchangeDeadline { timedOut() }
         case .idle:
-            if !isStream && now >= idleDeadline {
+            if now >= idleDeadline {
                 context.close(promise: nil)
                 return
             }
         case .discarding:
             return
         }
-        switch state {
-        case .connecting, .proxying: armTimer(exchangeDeadline)
-        case .idle where !isStream: armTimer(idleDeadline)
-        default: break
-        }
+        // Not due yet (or a new deadline since): wait for the one that applies now.
+        armTimer(state == .idle ? idleDeadline : exchangeDeadline)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -211,7 +206,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         requestVersion = head.version
         isGRPC = GRPCCall.isCall(head.headers)
         headGRPCStatus = nil
-        headGRPCCode = nil
         responseBytes = 0
         if loop.accessLog != nil { loggedHead = head }
         route = nil
@@ -253,7 +247,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         if findings.wasChunked && !forwarded.headers.contains(name: "content-length") {
             forwarded.headers.add(name: "transfer-encoding", value: "chunked")
         }
-        if isGRPC { forwarded.headers.add(name: "te", value: "trailers") }
         addForwardingHeaders(&forwarded.headers, original: head.headers)
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
@@ -362,13 +355,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         if findings.wasChunked && !isStream && !response.headers.contains(name: "content-length") {
             response.headers.add(name: "transfer-encoding", value: "chunked")
         }
-        if isGRPC { headGRPCCode = response.headers.first(name: "grpc-status") }
-        if isGRPC && isStream && headGRPCCode != nil {
-            // Trailers-only answer: HTTP/2 carries the status as trailers after this head.
+        if isGRPC && response.headers.contains(name: "grpc-status") {
+            // Trailers-only answer: keep the status; HTTP/2 carries it as trailers after this head.
             var status = HTTPHeaders()
             for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
                 for value in response.headers[name] { status.add(name: name, value: value) }
-                response.headers.remove(name: name)
+                if isStream { response.headers.remove(name: name) }
             }
             headGRPCStatus = status
         }
@@ -391,7 +383,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let now = NIODeadline.now()
         upstream.detach(reusable: requestComplete)
         self.upstream = nil
-        let trailers = trailers ?? headGRPCStatus
         let failure = isGRPC ? grpcFailure(trailers: trailers) : nil
         logAccess(status: responseStatus, error: failure?.rawValue, at: now)
         finishExchange(outcome: outcome(failure: failure, at: now), at: now)
@@ -400,14 +391,14 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             keepAlive = false
         }
         let keepAlive = self.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(trailers ?? (isStream ? headGRPCStatus : nil))), promise: nil)
         if !keepAlive { context.close(promise: nil) }
     }
 
     /// How a finished gRPC call counts: a status other than OK is a `grpc` error; a 200 without
     /// any status is a cut stream.
     private func grpcFailure(trailers: HTTPHeaders?) -> ErrorKind? {
-        switch GRPCCall.status(trailers?.first(name: "grpc-status") ?? headGRPCCode) {
+        switch GRPCCall.status((trailers ?? headGRPCStatus)?.first(name: "grpc-status")) {
         case GRPCCall.Code.ok.rawValue: nil
         case .some: .grpc
         case nil: responseStatus == 200 ? .reset : nil
@@ -481,7 +472,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let now = NIODeadline.now()
         let response = ErrorResponse(
             status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
-        logAccess(status: isGRPC && isStream ? responseStatus : nil, error: code, at: now)
+        logAccess(
+            status: isGRPC && isStream ? responseStatus : nil, error: code, route: response.route,
+            version: response.version, at: now)
         finishExchange(outcome: outcome(failure: kind, at: now), at: now)
         if isGRPC && isStream {
             context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
@@ -496,9 +489,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let outcome = outcome(failure: kind, at: now)
         let response = ErrorResponse(
             status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
-        logLocalResponse(response, at: now)
         finishExchange(outcome: outcome, at: now)
-        respondLocally(response)
+        respondLocally(response, at: now)
     }
 
     /// Ends the exchange; `now` is the instant the outcome was measured at (one clock read per request end).
@@ -531,16 +523,20 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     /// Writes a response of Weir's own. With keep-alive the connection stays open and any rest of the
     /// request body is read and dropped; otherwise it closes.
-    private func respondLocally(_ response: ErrorResponse) {
+    private func respondLocally(_ response: ErrorResponse, at now: NIODeadline = .now()) {
         let close = !isStream && (!keepAlive || loop.draining)
-        logLocalResponse(response, at: .now())
         if isGRPC {
+            logAccess(status: 200, error: response.code, route: response.route, version: response.version, at: now)
             context.write(
                 wrapOutboundOut(.head(response.grpcHead(version: requestVersion, closeConnection: close))),
                 promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
         } else {
             let body = response.body(allocator: context.channel.allocator)
+            responseBytes = body.readableBytes
+            logAccess(
+                status: Int(response.status.code), error: response.code, route: response.route,
+                version: response.version, at: now)
             context.write(
                 wrapOutboundOut(
                     .head(
@@ -549,7 +545,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        loggedHead = nil
         responseComplete = true
         if close {
             state = .discarding
@@ -562,23 +557,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
     }
 
-    /// Logs a response of weir's own (once per exchange: `logAccess` forgets the head).
-    private func logLocalResponse(_ response: ErrorResponse, at now: NIODeadline) {
-        guard loop.accessLog != nil, loggedHead != nil else { return }
-        responseBytes = isGRPC ? 0 : response.body(allocator: context.channel.allocator).readableBytes
-        logAccess(status: isGRPC ? 200 : Int(response.status.code), error: response.code, at: now)
-    }
-
-    /// One access-log line for the current exchange, when the access log is on.
-    private func logAccess(status: Int?, error: String?, at now: NIODeadline) {
+    /// One access-log line for the current exchange, when the access log is on (once per exchange:
+    /// it forgets the head). `route` and `version` default to the exchange's, which a response of
+    /// weir's own outlives.
+    private func logAccess(
+        status: Int?, error: String?, route routeName: String? = nil, version versionName: String? = nil,
+        at now: NIODeadline
+    ) {
         guard let accessLog = loop.accessLog, let head = loggedHead else { return }
         loggedHead = nil
         accessLog.write(
             AccessLog.Entry(
                 client: clientAddress, method: head.method.rawValue, uri: head.uri,
                 httpVersion: "HTTP/\(head.version.major).\(head.version.minor)", status: status, bytes: responseBytes,
-                userAgent: head.headers.first(name: "user-agent"), route: route?.definition.name,
-                version: version?.name,
+                userAgent: head.headers.first(name: "user-agent"), route: routeName ?? route?.definition.name,
+                version: versionName ?? version?.name,
                 firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
                 totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds, error: error))
     }

@@ -171,12 +171,14 @@ final class UpstreamPool {
                 negotiated.fail(error)
             case .success(let channel):
                 pool.value.openConnections += 1
-                channel.closeFuture.assumeIsolated().whenComplete { _ in pool.value.openConnections -= 1 }
                 if let dialed = prepared.value.dialed {
                     negotiated.assumeIsolated().succeed(dialed)
                 }
-                // A TLS handshake that fails closes the channel before ALPN completes.
-                channel.closeFuture.whenComplete { _ in negotiated.fail(ChannelError.ioOnClosedChannel) }
+                channel.closeFuture.assumeIsolated().whenComplete { _ in
+                    pool.value.openConnections -= 1
+                    // A TLS handshake that fails closes the channel before ALPN completes.
+                    negotiated.fail(ChannelError.ioOnClosedChannel)
+                }
             }
         }
         negotiated.futureResult.assumeIsolated().whenComplete(completion)
