@@ -153,10 +153,15 @@ extension IntegrationTests {
                     #expect(after.versions == ["v1": 100])
 
                     let metrics = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: "/metrics")
-                    let text = String(decoding: metrics.body, as: UTF8.self)
+                    let families = try MetricsTests.parse(String(decoding: metrics.body, as: UTF8.self))
                     #expect(
-                        text.contains(#"weir_upstream_errors_total{route="fraud",version="v2",kind="grpc"}"#)
-                            || text.contains(#"kind="grpc""#))
+                        families["weir_upstream_errors_total", default: []].contains {
+                            $0 == ["route": "fraud", "version": "v2", "kind": "grpc"]
+                        })
+                    #expect(
+                        families["weir_requests_total", default: []].contains {
+                            $0 == ["route": "fraud", "version": "v2", "code": "grpc"]
+                        })
                 }
             }
         }
