@@ -139,6 +139,16 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(name: "WeirCoreTests", dependencies: ["WeirCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "WeirProxyTests",
+            dependencies: [
+                "WeirProxy", "WeirCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: upcoming
+        ),
         .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirCore"], swiftSettings: upcoming),
         .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig", "WeirCore"], swiftSettings: upcoming),
         .testTarget(

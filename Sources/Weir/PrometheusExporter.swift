@@ -44,13 +44,13 @@ public final class PrometheusExporter: Sendable {
 
     /// Adds collected seconds of traffic.
     public func consume(_ seconds: [(SeriesKey, RequestStats)]) {
-        for (key, stats) in seconds where stats.requests > 0 {
+        for (key, stats) in seconds where stats.requests > 0 || stats.clientFaults > 0 {
             let labels = [("route", key.route), ("version", key.version)]
             var failed: UInt64 = 0
             for kind in ErrorKind.allCases {
                 let count = stats.errors(of: kind)
                 guard count > 0 else { continue }
-                failed += count
+                if kind != .client { failed += count }
                 registry.makeCounter(descriptor: Self.requests, labels: labels + [("code", Self.code(for: kind))])
                     .increment(by: Int64(count))
                 if let upstreamKind = Self.upstreamKind(kind) {
@@ -143,6 +143,8 @@ public final class PrometheusExporter: Sendable {
         case .connect, .reset: "502"
         case .timeout: "504"
         case .grpc: "grpc"
+        case .overflow: "503"
+        case .client: "client"
         }
     }
 
@@ -153,7 +155,8 @@ public final class PrometheusExporter: Sendable {
         case .reset: "reset"
         case .http5xx: "5xx"
         case .grpc: "grpc"
-        case .http429, .http4xx: nil
+        case .overflow: "overflow"
+        case .http429, .http4xx, .client: nil
         }
     }
 }

@@ -84,15 +84,18 @@ public struct WeirApplication: Sendable {
     ) async throws {
         let store = try openStore()
         let token = try adminToken()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.server.threads ?? System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
+        var limits = ConnectionLimits(
+            idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
+            maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders,
+            accessLog: config.server.accessLog ? AccessLog() : nil
+        )
+        limits.clientBodyTimeout = config.server.clientBodyTimeout
+        limits.trustedProxies = config.server.trustedProxies
         let proxy = try await ProxyServer(
             group: group, measurements: measurements,
-            limits: ConnectionLimits(
-                idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
-                maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders,
-                accessLog: config.server.accessLog ? AccessLog() : nil
-            ),
+            limits: limits,
             // Benchmark-only: `make bench` prices the per-request measurement with it off.
             measuring: ProcessInfo.processInfo.environment["WEIR_MEASUREMENT"] != "off"
         )

@@ -211,8 +211,8 @@ extension ConfigCompiler {
                 valid = false
                 continue
             }
-            guard let kind = ErrorKind(rawValue: text) else {
-                let known = ErrorKind.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let kind = ErrorKind(rawValue: text), kind != .client else {
+                let known = ErrorKind.allCases.filter { $0 != .client }.map(\.rawValue).joined(separator: ", ")
                 reader.fail(
                     item, YAMLReader.index(path, index), "unknown error kind '\(text)'; expected one of: \(known)")
                 valid = false

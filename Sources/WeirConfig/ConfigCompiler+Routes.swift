@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let routeKeys = [
         "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy", "ejection",
-        "upstream_ca",
+        "upstream_ca", "circuit_breakers",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -88,6 +88,20 @@ extension ConfigCompiler {
                 }
             }
         }
+        var breakers = CircuitBreakers()
+        if let breakersNode = fields["circuit_breakers"] {
+            let breakersPath = YAMLReader.join(path, "circuit_breakers")
+            if let settings = reader.mapping(
+                breakersNode, breakersPath, allowed: ["max_connections", "max_pending", "max_requests"])
+            {
+                func bound(_ key: String) -> Int? {
+                    settings[key].flatMap { reader.int($0, YAMLReader.join(breakersPath, key), range: 1...1_000_000) }
+                }
+                if let value = bound("max_connections") { breakers.maxConnections = value }
+                if let value = bound("max_pending") { breakers.maxPending = value }
+                if let value = bound("max_requests") { breakers.maxRequests = value }
+            }
+        }
         let upstreamCA = fields["upstream_ca"].flatMap { reader.string($0, YAMLReader.join(path, "upstream_ca")) }
         guard let name, let match, let versions, let stable, let policy else { return nil }
         var route = RouteDefinition(
@@ -96,6 +110,7 @@ extension ConfigCompiler {
         )
         route.ejection = ejection
         route.upstreamCAFile = upstreamCA
+        route.circuitBreakers = breakers
         return route
     }
 

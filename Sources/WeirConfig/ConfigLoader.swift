@@ -104,7 +104,7 @@ struct ConfigCompiler {
                 node, path,
                 allowed: [
                     "listen", "tls", "h2c", "drain_timeout", "access_log", "idle_timeout", "max_connections",
-                    "max_header_bytes", "max_headers", "log_level",
+                    "max_header_bytes", "max_headers", "log_level", "client_body_timeout", "trusted_proxies", "threads",
                 ])
         else {
             return nil
@@ -146,6 +146,30 @@ struct ConfigCompiler {
             } else {
                 reader.fail(node, "server.idle_timeout", "expected a duration above 0")
             }
+        }
+        if let node = fields["client_body_timeout"], let value = reader.duration(node, "server.client_body_timeout") {
+            if value > .zero {
+                settings.clientBodyTimeout = value
+            } else {
+                reader.fail(node, "server.client_body_timeout", "expected a duration above 0")
+            }
+        }
+        if let node = fields["trusted_proxies"],
+            let items = reader.sequence(node, "server.trusted_proxies", of: "CIDRs")
+        {
+            for (index, item) in items.enumerated() {
+                let itemPath = YAMLReader.index("server.trusted_proxies", index)
+                guard let text = reader.string(item, itemPath) else { continue }
+                if let block = CIDRBlock(text) {
+                    settings.trustedProxies.append(block)
+                } else {
+                    reader.fail(
+                        item, itemPath, "expected an address block such as 10.0.0.0/8 or ::1/128, found '\(text)'")
+                }
+            }
+        }
+        if let node = fields["threads"], let value = reader.int(node, "server.threads", range: 1...256) {
+            settings.threads = value
         }
         if let node = fields["max_connections"],
             let value = reader.int(node, "server.max_connections", range: 1...1_000_000)

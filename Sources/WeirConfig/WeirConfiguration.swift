@@ -72,6 +72,12 @@ public struct ServerSettings: Sendable, Hashable {
     /// No complete request head this long after connecting or after the last response: close.
     public var idleTimeout: Duration
     public var maxConnections: Int
+    /// Longest wait between two reads of a request body; a client that stalls longer gets `408`.
+    public var clientBodyTimeout: Duration = .seconds(60)
+    /// Peers whose `X-Forwarded-*` headers are believed (appended to); from anyone else they are replaced.
+    public var trustedProxies: [CIDRBlock] = []
+    /// Event-loop threads of the data plane; nil = one per core.
+    public var threads: Int?
     public var maxHeaderBytes: Int = 64 * 1024
     public var maxHeaders: Int = 100
     /// HTTPS on the data-plane listener (HTTP/2 or HTTP/1.1 chosen by ALPN); nil = cleartext.

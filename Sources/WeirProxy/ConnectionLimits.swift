@@ -1,3 +1,5 @@
+import WeirCore
+
 /// Bounds on client connections, so slow or idle clients cannot pin the data plane's resources,
 /// and the per-connection switches (the access log) that go with them.
 public struct ConnectionLimits: Sendable {
@@ -10,6 +12,14 @@ public struct ConnectionLimits: Sendable {
     public var maxHeaderBytes: Int
     /// Header fields in one request head.
     public var maxHeaderCount: Int
+    /// Longest wait between two reads of a request body (`server.client_body_timeout`): `408` after.
+    public var clientBodyTimeout: Duration = .seconds(60)
+    /// After an early answer, the rest of the request body is read and dropped for at most this long
+    /// and this many bytes before the connection closes (nginx's `lingering_time`).
+    public var lingerTime: Duration = .seconds(5)
+    public var lingerBytes: Int = 1 << 20
+    /// Peers whose `X-Forwarded-*` headers are believed (`server.trusted_proxies`).
+    public var trustedProxies: [CIDRBlock] = []
     /// Where finished requests are logged (`server.access_log`); nil = no access log.
     public var accessLog: AccessLog?
 

@@ -11,6 +11,21 @@ struct ErrorResponse {
     var route: String?
     var version: String?
 
+    init(status: HTTPResponseStatus, code: String, message: String, route: String? = nil, version: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.route = route
+        self.version = version
+    }
+
+    /// Weir's answer to a failure it decided.
+    init(failure: ProxyFailure, route: String?, version: String?) {
+        self.init(
+            status: HTTPResponseStatus(statusCode: failure.status), code: failure.name, message: failure.message,
+            route: route, version: version)
+    }
+
     func head(version httpVersion: HTTPVersion, closeConnection: Bool, bodyLength: Int) -> HTTPResponseHead {
         var headers = HTTPHeaders()
         headers.reserveCapacity(6)

@@ -1,15 +1,30 @@
 import NIOCore
 import NIOHTTP2
 
-/// Keeps a client's HTTP/2 connection in step with the data plane: closes it when it has had no
-/// open stream for the idle timeout (the HTTP/2 counterpart of `ProxyHandler`'s keep-alive idle
-/// timer), and sends it a GOAWAY when the drain starts. Each stream's `ProxyHandler` reports when
-/// it opens and closes; everything happens on the connection's loop. The timer is re-armed lazily
-/// (when it fires early it waits for the rest), so a stream schedules and cancels nothing.
+/// Keeps a client's HTTP/2 connection in step with the data plane and within its limits:
+/// - closes it when it has had no open stream for the idle timeout (the HTTP/2 counterpart of the
+///   HTTP/1.1 keep-alive idle deadline);
+/// - on drain, the two-step GOAWAY of RFC 9113 §6.8: first with the largest stream id (streams in
+///   flight toward Weir are not refused), then, a round trip later, with the last stream id seen;
+/// - Envoy's premature-reset check (CVE-2023-44487): once `prematureResetCheckAfter` streams have
+///   ended, a connection on which at least half were reset by the client before their answer, within
+///   `prematureResetLifetime` of opening, gets GOAWAY(ENHANCE_YOUR_CALM) and is closed;
+/// - a cap on streams over the connection's lifetime (`maxStreamsPerConnection`): a graceful GOAWAY
+///   at the cap, and the connection closes if the client goes on opening streams anyway.
+/// Each stream's `ProxyHandler` reports when it opens, closes and is abandoned; everything happens on
+/// the connection's loop. The idle timer is re-armed lazily, so a stream schedules and cancels nothing.
 final class HTTP2ClientConnection {
+    static let prematureResetCheckAfter = 100
+    static let prematureResetLifetime = TimeAmount.seconds(1)
+    static let maxStreamsPerConnection = 100_000
+
     private let connection: any Channel
     private let loop: LoopState
     private var openStreams = 0
+    private var streamsOpened = 0
+    private var streamsEnded = 0
+    private var prematureResets = 0
+    private var goingAway = false
     /// When the connection last had no open stream.
     private var idleSince = NIODeadline.now()
     private var task: Scheduled<Void>?
@@ -27,19 +42,47 @@ final class HTTP2ClientConnection {
         }
     }
 
-    /// Tells the client to open no new stream on this connection; open streams finish.
+    /// The drain: the client opens no new stream here; the ones it has finish.
     func goAway() {
+        guard !goingAway else { return }
+        goingAway = true
+        send(goAway: .maxID, .noError)
+        // One round trip later (a second is ample on any network the proxy serves), name the last
+        // stream actually accepted, so streams the client opened meanwhile are known to be refused.
+        connection.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
+            send(goAway: HTTP2StreamID(Int32(clamping: max(0, 2 * streamsOpened - 1))), .noError)
+        }
+    }
+
+    private func send(goAway lastStreamID: HTTP2StreamID, _ code: HTTP2ErrorCode) {
         let frame = HTTP2Frame(
-            streamID: .rootStream, payload: .goAway(lastStreamID: .maxID, errorCode: .noError, opaqueData: nil))
+            streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: code, opaqueData: nil))
         connection.writeAndFlush(frame, promise: nil)
     }
 
     func streamOpened() {
         openStreams += 1
+        streamsOpened += 1
+        if streamsOpened == Self.maxStreamsPerConnection {
+            goAway()
+        } else if streamsOpened > Self.maxStreamsPerConnection + 1_000 {
+            connection.close(promise: nil)
+        }
+    }
+
+    /// The client reset a stream before its answer was complete, `lifetime` after it opened.
+    func streamAbandoned(lifetime: TimeAmount) {
+        if lifetime < Self.prematureResetLifetime { prematureResets += 1 }
     }
 
     func streamClosed() {
         openStreams -= 1
+        streamsEnded += 1
+        if streamsEnded >= Self.prematureResetCheckAfter, prematureResets * 2 >= streamsEnded {
+            send(goAway: .maxID, .enhanceYourCalm)
+            connection.close(promise: nil)
+            return
+        }
         guard openStreams == 0 else { return }
         idleSince = .now()
         if task == nil { arm(at: idleSince + loop.idleTimeout) }

@@ -1,13 +1,21 @@
 import NIOHTTP1
 
 /// The headers that describe one connection rather than the message (RFC 9110 §7.6.1); a proxy
-/// must not forward them. Message framing is re-created by NIO's encoders on the next hop.
+/// must not forward them. A request's framing is set explicitly by `RequestHeadRules`; a
+/// response's is re-created by NIO's encoder toward the client.
 /// `TE: trailers` is the one exception kept: it says the client accepts trailers, which gRPC needs
 /// end to end (and it is the only TE value HTTP/2 allows).
 enum HopByHopHeaders {
     static let names = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
         "proxy-authorization", "proxy-authenticate",
+    ]
+
+    /// Headers a `Connection` header may never remove: the message's identity and framing, and the
+    /// forwarding headers Weir itself vouches for (`Connection: host, x-forwarded-for` is an attack).
+    static let protected: Set<String> = [
+        "host", "content-length", "transfer-encoding", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+        "forwarded",
     ]
 
     /// What `strip` found while removing headers.
@@ -20,7 +28,8 @@ enum HopByHopHeaders {
         var acceptsTrailers = false
     }
 
-    /// Removes the hop-by-hop headers, any header the `Connection` header names, and `Expect`.
+    /// Removes the hop-by-hop headers, any header the `Connection` header names (but the
+    /// `protected` ones), and `Expect`.
     /// One scan when there is nothing to remove, which is the common case.
     static func strip(_ headers: inout HTTPHeaders) -> Findings {
         var findings = Findings()
@@ -43,7 +52,8 @@ enum HopByHopHeaders {
         if removeExpect { headers.remove(name: "expect") }
         guard removeHopByHop else { return findings }
         for listed in headers[canonicalForm: "connection"] where !equalsIgnoringCase(listed, "close") {
-            headers.remove(name: String(listed))
+            let name = listed.lowercased()
+            if !protected.contains(name) && !name.hasPrefix("x-weir-") { headers.remove(name: name) }
         }
         for name in names { headers.remove(name: name) }
         if findings.acceptsTrailers { headers.add(name: "te", value: "trailers") }

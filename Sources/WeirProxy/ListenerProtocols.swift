@@ -76,13 +76,10 @@ struct ClientPipeline {
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 256),
             HTTP2Setting(parameter: .maxHeaderListSize, value: maxHeaderBytes),
         ]
-        // NIO's defaults (200 PING/SETTINGS/PRIORITY frames and 200 RST_STREAMs per 30 s) trip on
-        // ordinary busy clients: curl sends a PRIORITY frame per queued transfer and resets each
-        // stream once it has content-length bytes, before the closing empty DATA frame arrives.
-        // Still bounded against floods.
-        connection.controlFrameRateLimit.maximumCount = 20_000
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.streamResetFrameRateLimit.maximumCount = 20_000
+        // NIO's flood limits stay at their defaults (200 control frames and 200 RST_STREAMs per
+        // 30 s): each stream can cost an upstream exchange, so a reset flood must end the connection
+        // early (CVE-2023-44487). `HTTP2ClientConnection` adds the premature-reset check on top.
+        let stream = NIOHTTP2Handler.StreamConfiguration()
         let boundLoop = NIOLoopBound(loop, eventLoop: channel.eventLoop)
         let client = NIOLoopBound(
             HTTP2ClientConnection(connection: channel, loop: loop), eventLoop: channel.eventLoop)
@@ -92,9 +89,11 @@ struct ClientPipeline {
             streamConfiguration: stream
         ) { streamChannel in
             streamChannel.eventLoop.makeCompletedFuture {
+                let head = HTTP2StreamHeadObserver()
+                try streamChannel.pipeline.syncOperations.addHandler(head)
                 try streamChannel.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try streamChannel.pipeline.syncOperations.addHandler(
-                    ProxyHandler(loop: boundLoop.value, stream: client.value, secure: secure))
+                    ProxyHandler(loop: boundLoop.value, stream: client.value, streamHead: head, secure: secure))
             }
         }
     }

@@ -7,7 +7,7 @@ final class LoopVersion {
     let name: String
     let series: SeriesID
     let upstreams: [UpstreamPool]
-    private var cursor = 0
+    private var selector = UpstreamSelector()
 
     init(name: String, series: SeriesID, upstreams: [UpstreamPool]) {
         self.name = name
@@ -15,22 +15,14 @@ final class LoopVersion {
         self.upstreams = upstreams
     }
 
-    /// The next upstream in round-robin order, skipping ejected ones while at most half of the
-    /// version's upstreams are ejected (past that, ejection would only concentrate load) and
-    /// skipping `avoiding` (the upstream a retry moves away from) when there is another.
+    /// The next upstream by `UpstreamSelector` (round robin, ejected ones skipped), avoiding
+    /// `avoiding` (the upstream a retry moves away from) when there is another.
     func nextUpstream(at now: UInt64, avoiding: UpstreamPool? = nil) -> UpstreamPool {
-        if upstreams.count == 1 { return upstreams[0] }
-        let ejected = upstreams.reduce(0) { $0 + ($1.health.isEjected(at: now) ? 1 : 0) }
-        let skipEjected = ejected * 2 <= upstreams.count
-        for _ in 0..<upstreams.count {
-            cursor = cursor &+ 1
-            let candidate = upstreams[cursor % upstreams.count]
-            if candidate === avoiding { continue }
-            if skipEjected && candidate.health.isEjected(at: now) { continue }
-            return candidate
-        }
-        cursor = cursor &+ 1
-        return upstreams[cursor % upstreams.count]
+        let upstreams = self.upstreams
+        let index = selector.next(
+            count: upstreams.count, avoiding: avoiding.flatMap { pool in upstreams.firstIndex { $0 === pool } },
+            isEjected: { upstreams[$0].health.isEjected(at: now) })
+        return upstreams[index]
     }
 }
 

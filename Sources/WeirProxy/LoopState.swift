@@ -10,7 +10,7 @@ final class LoopState {
     private(set) var routes = LoopRoutes.empty
     var recorder = PerSecondRecorder()
     var random: SplitMix64
-    private var pools: [UpstreamAddress: UpstreamPool] = [:]
+    private var pools: [UpstreamPool.Key: UpstreamPool] = [:]
     /// Client connections open on this loop.
     var openConnections = 0
     /// Exchanges in flight on this loop (for the drain on shutdown).
@@ -24,14 +24,29 @@ final class LoopState {
     let idleTimeout: TimeAmount
     let maxConnections: Int
     let accessLog: AccessLog?
+    /// The exchange rules' deadlines for an HTTP/1.1 connection and for an HTTP/2 stream.
+    let exchangeSettings: ExchangeStateMachine.Settings
+    let streamExchangeSettings: ExchangeStateMachine.Settings
+    let trustedProxies: [CIDRBlock]
+    /// Event loops of the data plane: circuit breakers are divided among them.
+    let loopCount: Int
     /// Off only in the benchmark that prices measurement (`WEIR_MEASUREMENT=off`).
     let measuring: Bool
 
     init(
-        eventLoop: any EventLoop, seed: UInt64, idleTimeout: Duration, maxConnections: Int,
-        accessLog: AccessLog? = nil, measuring: Bool = true
+        eventLoop: any EventLoop, seed: UInt64, limits: ConnectionLimits, maxConnections: Int, loopCount: Int,
+        measuring: Bool = true
     ) {
-        self.accessLog = accessLog
+        let idleTimeout = limits.idleTimeout
+        self.accessLog = limits.accessLog
+        self.trustedProxies = limits.trustedProxies
+        self.loopCount = loopCount
+        self.exchangeSettings = ExchangeStateMachine.Settings(
+            idleTimeout: Self.nanoseconds(limits.idleTimeout), bodyTimeout: Self.nanoseconds(limits.clientBodyTimeout),
+            lingerTime: Self.nanoseconds(limits.lingerTime), lingerBytes: limits.lingerBytes, isStream: false)
+        var stream = exchangeSettings
+        stream.isStream = true
+        self.streamExchangeSettings = stream
         self.measuring = measuring
         self.eventLoop = eventLoop
         self.idleTimeout = .nanoseconds(
@@ -44,7 +59,7 @@ final class LoopState {
     /// `upstreamTLS` holds the client contexts for `https://` upstreams by CA file ("" = system roots).
     func install(_ table: RoutingTable, series: [[SeriesID]], upstreamTLS: [String: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
-        var used: [UpstreamAddress: UpstreamPool] = [:]
+        var used: [UpstreamPool.Key: UpstreamPool] = [:]
         let compiled = table.routes.enumerated().map { routeIndex, route in
             LoopRoute(
                 definition: route,
@@ -54,12 +69,16 @@ final class LoopState {
                         name: version.name,
                         series: series[routeIndex][versionIndex],
                         upstreams: version.upstreams.map { address in
+                            let key = UpstreamPool.Key(
+                                address: address, caFile: route.upstreamCAFile, ejection: route.ejection,
+                                breakers: route.circuitBreakers)
                             let pool =
-                                pools[address]
+                                used[key] ?? pools[key]
                                 ?? UpstreamPool(
                                     address: address, eventLoop: eventLoop, ejection: route.ejection,
+                                    breakers: route.circuitBreakers.share(ofLoops: loopCount),
                                     tls: upstreamTLS[route.upstreamCAFile ?? ""])
-                            used[address] = pool
+                            used[key] = pool
                             return pool
                         }
                     )
@@ -69,7 +88,8 @@ final class LoopState {
                         + route.timeout.components.attoseconds / 1_000_000_000)
             )
         }
-        for (address, pool) in pools where used[address] == nil { pool.closeAll() }
+        // An upstream no longer routed to finishes its exchanges (HTTP/2 streams too) before closing.
+        for (key, pool) in pools where used[key] == nil { pool.retire() }
         pools = used
         routes = LoopRoutes(table: table, routes: compiled)
     }
@@ -82,7 +102,12 @@ final class LoopState {
 
     /// Open and idle upstream connections on this loop, by upstream.
     func connectionCounts() -> [UpstreamAddress: UpstreamConnectionCounts] {
-        pools.mapValues { UpstreamConnectionCounts(open: $0.openConnections, idle: $0.idleConnections) }
+        var counts: [UpstreamAddress: UpstreamConnectionCounts] = [:]
+        for pool in pools.values {
+            counts[pool.address, default: UpstreamConnectionCounts(open: 0, idle: 0)].add(
+                UpstreamConnectionCounts(open: pool.openConnections, idle: pool.idleConnections))
+        }
+        return counts
     }
 
     /// Starts the drain: HTTP/1.1 responses from now on carry `connection: close`, and every HTTP/2
@@ -94,6 +119,10 @@ final class LoopState {
 
     func closeIdleConnections() {
         for pool in pools.values { pool.closeAll() }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
     }
 }
 

@@ -1,73 +1,58 @@
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import WeirCore
 
-/// Serves one client connection — or one HTTP/2 stream: routes each request, picks the version and
-/// upstream, streams the request to a pooled upstream connection and the response back, and records
-/// the outcome. gRPC calls are measured by their `grpc-status` and answered with one when Weir fails them.
+/// Serves one client connection — or one HTTP/2 stream — by executing what its
+/// `ExchangeStateMachine` decides: every channel and upstream event goes into the machine, and the
+/// action that comes out is carried out here (`run`). The rules themselves — framing, deadlines,
+/// retry safety, what counts against a version — live in the machine, in `RequestHeadRules` and in
+/// `UpstreamSelector`, never in this type.
 ///
 /// One request at a time (NIO's pipelining handler queues the next; an HTTP/2 stream carries one);
-/// everything happens on the connection's event loop. Backpressure both ways: the client is not read while the upstream
-/// cannot take more, and the upstream is not read while the client cannot.
+/// everything happens on the connection's event loop. Backpressure both ways: the client is not read
+/// while the upstream cannot take more, and the upstream is not read while the client cannot.
 final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = HTTPServerResponsePart
     typealias OutboundOut = HTTPServerResponsePart
 
-    /// Where the current exchange stands.
-    private enum State {
-        /// Between requests.
-        case idle
-        /// Waiting for an upstream connection; request parts are held in `buffered` (one read's worth).
-        case connecting
-        /// Request and response stream through `upstream`.
-        case proxying
-        /// Weir has answered (or given up on) this request itself; the rest of its body is dropped.
-        case discarding
-    }
-
     private let loop: LoopState
     private var context: ChannelHandlerContext!
     private var clientAddress: String?
-    private let localScheme: String
-    /// The HTTP/2 connection this stream belongs to, told when the stream opens and closes; nil
-    /// when the handler serves an HTTP/1.1 connection.
+    private var isTrustedProxy = false
+    private let secure: Bool
+    /// The HTTP/2 connection this stream belongs to; nil when the handler serves an HTTP/1.1 connection.
     private let http2Connection: HTTP2ClientConnection?
-    /// Serving one HTTP/2 stream: no connection-level limits, timers or `connection: close`.
+    /// Whether the stream's HEADERS frame ended it (no DATA follows); HTTP/2 only.
+    private let streamHead: HTTP2StreamHeadObserver?
     private var isStream: Bool { http2Connection != nil }
-
-    private var state = State.idle
+    private var machine: ExchangeStateMachine
+    /// A read was withheld (upstream not connected or not writable); issued when that changes.
     private var readPending = false
 
     // The current exchange. Plain fields, reset per request, so a request allocates no exchange object.
     private var route: LoopRoute?
     private var version: LoopVersion?
     private var upstream: UpstreamHandler?
+    /// The head as forwarded upstream, kept for a replay on a fresh connection.
     private var upstreamHead: HTTPRequestHead?
+    /// Request parts held while an upstream connection is being acquired.
     private var buffered: [HTTPClientRequestPart] = []
     private var startedAt = NIODeadline.uptimeNanoseconds(0)
     private var firstByteAt: NIODeadline?
     private var responseStatus: Int?
-    private var requestComplete = false
-    private var requestHadBody = false
-    private var responseComplete = false
-    private var keepAlive = true
-    private var retriedStaleConnection = false
     /// Numbers exchanges so a late callback (a connect that completes after a timeout) cannot
     /// touch a later exchange on the same connection.
     private var exchangeNumber = 0
     /// The upstream the current exchange went to, for its health record.
     private var currentPool: UpstreamPool?
-    /// Connect failures the current exchange may still retry on another upstream.
-    private var connectRetriesLeft = 0
-    /// One lazily re-armed timer per connection serves both deadlines below: it is rescheduled only
-    /// when a deadline comes earlier than it, so a keep-alive request schedules and cancels nothing.
+    /// The exchange's place in `currentPool`'s queue while it waits for a connection.
+    private var pendingTicket: Int?
+    /// One lazily re-armed timer per connection serves every deadline the machine names: it is
+    /// rescheduled only when a deadline comes earlier, so a keep-alive request schedules nothing.
     private var timer: Scheduled<Void>?
     private var timerDeadline = NIODeadline.distantFuture
-    /// The current exchange's route timeout.
-    private var exchangeDeadline = NIODeadline.distantFuture
-    /// When an idle connection (no complete request head yet) is closed.
-    private var idleDeadline = NIODeadline.distantFuture
     private var requestVersion = HTTPVersion.http1_1
     /// The current request is a gRPC call.
     private var isGRPC = false
@@ -78,13 +63,25 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var loggedHead: HTTPRequestHead?
     /// Response body bytes sent to the client in this exchange.
     private var responseBytes = 0
+    /// HTTP/2: response body bytes still due by the upstream's `content-length`; the part that
+    /// completes it goes out as a DATA frame with END_STREAM, so the client sees the stream end with
+    /// its last byte and has no reason to reset it (curl does, and resets count against the client).
+    private var streamBytesDue: Int?
+    private var streamEndSent = false
 
-    /// `stream`: the handler serves one HTTP/2 stream of that connection;
-    /// `secure`: the client came over TLS.
-    init(loop: LoopState, stream: HTTP2ClientConnection? = nil, secure: Bool = false) {
+    /// `stream`: the handler serves one HTTP/2 stream of that connection (`streamHead` tells whether
+    /// its HEADERS ended it); `secure`: the client came over TLS.
+    init(
+        loop: LoopState, stream: HTTP2ClientConnection? = nil, streamHead: HTTP2StreamHeadObserver? = nil,
+        secure: Bool = false
+    ) {
         self.loop = loop
         self.http2Connection = stream
-        self.localScheme = secure ? "https" : "http"
+        self.streamHead = streamHead
+        self.secure = secure
+        self.machine = ExchangeStateMachine(
+            settings: stream == nil ? loop.exchangeSettings : loop.streamExchangeSettings,
+            now: NIODeadline.now().uptimeNanoseconds)
     }
 
     // MARK: Channel events
@@ -92,9 +89,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress?.ipAddress
+        if let clientAddress, !loop.trustedProxies.isEmpty {
+            isTrustedProxy = loop.trustedProxies.contains { $0.contains(clientAddress) }
+        }
         http2Connection?.streamOpened()
         // Added after a TLS handshake or protocol sniffing: the connection is already active.
-        if context.channel.isActive { armIdleTimer() }
+        if context.channel.isActive { armTimer() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -102,84 +102,61 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        armIdleTimer()
+        armTimer()
         context.fireChannelActive()
-    }
-
-    /// Closes the connection if no complete request head arrives within the idle timeout.
-    private func armIdleTimer(from now: NIODeadline = .now()) {
-        if isStream { return }
-        idleDeadline = now + loop.idleTimeout
-        armTimer(idleDeadline)
-    }
-
-    /// Makes sure the timer fires no later than `deadline`.
-    private func armTimer(_ deadline: NIODeadline) {
-        if deadline == .distantFuture || (timer != nil && timerDeadline <= deadline) { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in timerFired() }
-    }
-
-    private func timerFired() {
-        timer = nil
-        timerDeadline = .distantFuture
-        let now = NIODeadline.now()
-        switch state {
-        case .connecting, .proxying:
-            if now >= exchangeDeadline { timedOut() }
-        case .idle:
-            if now >= idleDeadline {
-                context.close(promise: nil)
-                return
-            }
-        case .discarding:
-            return
-        }
-        // Not due yet (or a new deadline since): wait for the one that applies now.
-        armTimer(state == .idle ? idleDeadline : exchangeDeadline)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-        if state == .connecting || state == .proxying {
-            // The client left mid-exchange: not the version's fault, so nothing is recorded.
-            logAccess(status: nil, error: "client_closed", at: .now())
-            upstream?.detach(reusable: false)
-            finishExchange(outcome: nil)
-        }
+        run(machine.clientClosed(), now: .now())
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let now = NIODeadline.now()
         switch unwrapInboundIn(data) {
         case .head(let head):
-            startExchange(head)
+            let keepAlive = isStream || (head.isKeepAlive && !loop.draining)
+            let plan = plan(for: head, now: now)
+            run(machine.requestHead(plan, keepAlive: keepAlive, now: now.uptimeNanoseconds), now: now)
         case .body(let body):
-            requestHadBody = true
-            forward(.body(.byteBuffer(body)))
+            switch machine.requestBodyPart(bytes: body.readableBytes, now: now.uptimeNanoseconds) {
+            case .forwardBodyPart: upstream?.write(.body(.byteBuffer(body)))
+            case .bufferBodyPart: buffered.append(.body(.byteBuffer(body)))
+            case let action: run(action, now: now)
+            }
         case .end(let trailers):
-            requestComplete = true
-            forward(.end(trailers))
-            if state == .discarding && responseComplete { endDiscarding() }
+            switch machine.requestEnd(now: now.uptimeNanoseconds) {
+            case .forwardEnd: upstream?.write(.end(trailers))
+            case .bufferEnd: buffered.append(.end(trailers))
+            case let action: run(action, now: now)
+            }
         }
+        armTimer()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if state == .proxying { upstream?.flush() }
+        upstream?.flush()
         context.fireChannelReadComplete()
     }
 
     func read(context: ChannelHandlerContext) {
-        switch state {
-        case .connecting:
+        if machine.isAcquiring || !(upstream?.isWritable ?? true) {
+            // Nothing may pile up while the upstream cannot take it; the client's body clock stops.
             readPending = true
-        case .proxying where !(upstream?.isWritable ?? true):
-            readPending = true
-        default:
+            machine.readsPaused(now: NIODeadline.now().uptimeNanoseconds)
+            armTimer()
+        } else {
             context.read()
         }
+    }
+
+    private func resumeReading() {
+        guard readPending, !machine.isAcquiring, upstream?.isWritable ?? true else { return }
+        readPending = false
+        machine.readsResumed(now: NIODeadline.now().uptimeNanoseconds)
+        context.read()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -191,18 +168,32 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         context.close(promise: nil)
     }
 
-    // MARK: Request side
+    // MARK: Deadlines
 
-    private func startExchange(_ head: HTTPRequestHead) {
-        startedAt = .now()
+    /// Makes sure the timer fires no later than the machine's deadline.
+    private func armTimer() {
+        guard let due = machine.deadline, context != nil else { return }
+        let deadline = NIODeadline.uptimeNanoseconds(due)
+        if timer != nil && timerDeadline <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            timerDeadline = .distantFuture
+            let now = NIODeadline.now()
+            run(machine.timerFired(now: now.uptimeNanoseconds), now: now)
+            armTimer()
+        }
+    }
+
+    // MARK: Request head
+
+    /// Checks, routes and prepares the head; the plan tells the machine what comes next.
+    private func plan(for head: HTTPRequestHead, now: NIODeadline) -> ExchangeStateMachine.Plan {
+        startedAt = now
         exchangeNumber &+= 1
         firstByteAt = nil
         responseStatus = nil
-        requestComplete = false
-        requestHadBody = false
-        responseComplete = false
-        retriedStaleConnection = false
-        keepAlive = isStream || head.isKeepAlive
         requestVersion = head.version
         isGRPC = GRPCCall.isCall(head.headers)
         headGRPCStatus = nil
@@ -211,134 +202,192 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         route = nil
         version = nil
 
+        let prepared: RequestHeadRules.Prepared
+        switch RequestHeadRules.prepare(
+            head, isHTTP2: isStream, headersEndedStream: streamHead?.headersEndedStream ?? false,
+            client: RequestHeadRules.Client(address: clientAddress, secure: secure, isTrustedProxy: isTrustedProxy))
+        {
+        case .failure(let failure): return .rejected(failure)
+        case .success(let value): prepared = value
+        }
+        let forwarded = prepared.forwarded
         let routes = loop.routes
-        let path = head.uri
         guard
             let routeIndex = routes.table.routeIndex(
-                path: path,
-                host: head.headers.first(name: "host"),
-                headerValue: { head.headers.first(name: $0) }
+                path: forwarded.uri,
+                host: forwarded.headers.first(name: "host"),
+                headerValue: { forwarded.headers.first(name: $0) }
             )
         else {
-            respondLocally(
-                ErrorResponse(
-                    status: .notFound, code: "no_route",
-                    message: "no route matches \(head.method) \(Self.pathOnly(path))"))
-            return
+            return .rejected(.noRoute("no route matches \(head.method) \(Self.pathOnly(forwarded.uri))"))
         }
         let route = routes.routes[routeIndex]
         let definition = route.definition
         let overrideIndex = route.overrideIndex(for: head.headers.first(name: definition.overrideHeader))
         let stickyKey = definition.sticky.flatMap { Self.stickyKey($0, in: head.headers) }
         let chosen = VersionSelector.select(
-            split: route.split,
-            overrideIndex: overrideIndex,
-            stickyKey: stickyKey,
-            using: &loop.random
-        )
+            split: route.split, overrideIndex: overrideIndex, stickyKey: stickyKey, using: &loop.random)
         let version = route.versions[chosen.index]
         self.route = route
         self.version = version
         loop.inFlight += 1
-
-        var forwarded = head
-        forwarded.version = .http1_1
-        let findings = HopByHopHeaders.strip(&forwarded.headers)
-        if findings.wasChunked && !forwarded.headers.contains(name: "content-length") {
-            forwarded.headers.add(name: "transfer-encoding", value: "chunked")
-        }
-        addForwardingHeaders(&forwarded.headers, original: head.headers)
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
         buffered.append(.head(forwarded))
-
-        if findings.expectsContinue {
+        if prepared.expectsContinue {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        exchangeDeadline = startedAt + route.timeout
-        armTimer(exchangeDeadline)
-        connectRetriesLeft = version.upstreams.count > 1 ? 1 : 0
-        acquireUpstream(version.nextUpstream(at: startedAt.uptimeNanoseconds), allowReuse: true)
+        return .routed(
+            ExchangeStateMachine.Routed(
+                isIdempotent: prepared.isIdempotent, hasBody: prepared.hasBody,
+                timeout: UInt64(route.timeout.nanoseconds), connectRetries: version.upstreams.count > 1 ? 1 : 0))
     }
 
-    private func acquireUpstream(_ pool: UpstreamPool, allowReuse: Bool) {
-        state = .connecting
-        currentPool = pool
-        if allowReuse, let idle = pool.takeIdle() {
-            attach(idle)
-            return
+    // MARK: Executing actions
+
+    private func run(_ action: ExchangeStateMachine.Action, now: NIODeadline) {
+        switch action {
+        case .none, .dropBodyPart, .forwardBodyPart, .bufferBodyPart, .forwardEnd, .bufferEnd, .sendBuffered,
+            .forwardResponseHead, .forwardResponseBodyPart, .releaseUpstream:
+            // The part-carrying actions are executed where the part is at hand.
+            break
+        case .acquireUpstream(let reuse, let avoidPrevious, let replay):
+            acquireUpstream(reuse: reuse, avoidPrevious: avoidPrevious, replay: replay, now: now)
+        case .finishResponse:
+            // Executed in `upstreamResponseEnd`, which has the trailers.
+            break
+        case .answer(let failure, let close, let resetStream):
+            dropUpstream()
+            let response = ErrorResponse(failure: failure, route: route?.definition.name, version: version?.name)
+            if route != nil, let kind = failure.errorKind { record(failure: kind, at: now) }
+            respondLocally(response, close: close, at: now)
+            endExchange()
+            if close {
+                context.close(promise: nil)
+            } else if resetStream {
+                self.resetStream()
+            }
+        case .cutResponse(let failure):
+            dropUpstream()
+            let response = ErrorResponse(failure: failure, route: route?.definition.name, version: version?.name)
+            logAccess(status: isGRPC && isStream ? responseStatus : nil, error: failure.name, at: now)
+            if let kind = failure.errorKind { record(failure: kind, at: now) }
+            endExchange()
+            if isGRPC && isStream {
+                context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
+            } else {
+                context.close(promise: nil)
+            }
+        case .close:
+            context.close(promise: nil)
+        case .resetStream:
+            resetStream()
+        case .abandon(let upstreamCanFinish):
+            // The client left mid-exchange: not the version's fault, so nothing is recorded.
+            logAccess(status: nil, error: "client_closed", at: now)
+            if isStream { http2Connection?.streamAbandoned(lifetime: now - startedAt) }
+            if let upstream {
+                self.upstream = nil
+                // A complete request whose answer is on its way lets the upstream finish and keeps
+                // the connection; otherwise the connection is mid-request and closes.
+                upstream.abandon(letFinish: upstreamCanFinish)
+            }
+            dropUpstream()
+            endExchange()
         }
-        let remaining =
-            (route?.timeout ?? .seconds(30))
-            - TimeAmount.nanoseconds(Int64(NIODeadline.now().uptimeNanoseconds - startedAt.uptimeNanoseconds))
+    }
+
+    private func acquireUpstream(reuse: Bool, avoidPrevious: Bool, replay: Bool, now: NIODeadline) {
+        guard let version, let route else { return }
+        if replay, let upstreamHead { buffered = [.head(upstreamHead), .end(nil)] }
+        let pool: UpstreamPool
+        if avoidPrevious {
+            pool = version.nextUpstream(at: now.uptimeNanoseconds, avoiding: currentPool)
+        } else if replay, let currentPool {
+            pool = currentPool
+        } else {
+            pool = version.nextUpstream(at: now.uptimeNanoseconds)
+        }
+        currentPool = pool
         let exchange = exchangeNumber
-        pool.connect(timeout: max(remaining, .milliseconds(1))) { [self] result in
-            guard state == .connecting, exchange == exchangeNumber else {
-                // The exchange ended (timeout, client gone) while connecting.
-                if case .success(let handler) = result { handler.detach(reusable: true) }
+        let remaining = route.timeout - (now - startedAt)
+        pendingTicket = pool.acquire(reuse: reuse, timeout: max(remaining, .milliseconds(1))) { [self] acquired in
+            guard exchange == exchangeNumber, machine.isAcquiring else {
+                // The exchange ended (timeout, client gone) meanwhile: the connection goes back.
+                if case .connection(let handler, _) = acquired { handler.detach(reusable: true) }
                 return
             }
-            switch result {
-            case .success(let handler):
+            pendingTicket = nil
+            let now = NIODeadline.now()
+            switch acquired {
+            case .connection(let handler, let reused):
+                _ = machine.upstreamAcquired(reused: reused)
                 attach(handler)
-            case .failure(let error):
-                pool.health.record(success: false, at: NIODeadline.now().uptimeNanoseconds)
-                if connectRetriesLeft > 0, let version {
-                    // Nothing reached any upstream yet (the request is held in `buffered`): another
-                    // upstream of the same version may take it.
-                    connectRetriesLeft -= 1
-                    acquireUpstream(
-                        version.nextUpstream(at: NIODeadline.now().uptimeNanoseconds, avoiding: pool), allowReuse: true)
-                    return
-                }
-                currentPool = nil
-                failBeforeResponse(
-                    kind: .connect,
-                    status: .badGateway,
-                    code: "upstream_unreachable",
-                    message: "cannot connect to \(pool.address) (\(error))"
-                )
+            case .overflow(let detail):
+                run(machine.upstreamAcquireFailed(overflow: true, detail: detail, now: now.uptimeNanoseconds), now: now)
+            case .failed(let error):
+                pool.health.record(success: false, at: now.uptimeNanoseconds)
+                run(
+                    machine.upstreamAcquireFailed(
+                        overflow: false, detail: "cannot connect to \(pool.address) (\(error))",
+                        now: now.uptimeNanoseconds),
+                    now: now)
             }
+            armTimer()
         }
     }
 
     private func attach(_ handler: UpstreamHandler) {
         handler.attach(self)
         upstream = handler
-        state = .proxying
         for part in buffered { handler.write(part) }
         buffered.removeAll(keepingCapacity: true)
         handler.flush()
-        if readPending && handler.isWritable {
+        resumeReading()
+    }
+
+    /// Lets go of whatever upstream the exchange holds or waits for; the connection is not reused
+    /// (it may be mid-request or mid-response).
+    private func dropUpstream() {
+        if let ticket = pendingTicket {
+            currentPool?.cancel(ticket: ticket)
+            pendingTicket = nil
+        }
+        if let upstream {
+            self.upstream = nil
+            upstream.detach(reusable: false)
+        }
+    }
+
+    /// Ends the exchange's bookkeeping; the machine has already moved on.
+    private func endExchange() {
+        if route != nil { loop.inFlight -= 1 }
+        route = nil
+        version = nil
+        currentPool = nil
+        upstreamHead = nil
+        buffered.removeAll(keepingCapacity: true)
+        if readPending && !machine.isClosed {
             readPending = false
             context.read()
         }
     }
 
-    private func forward(_ part: HTTPClientRequestPart) {
-        switch state {
-        case .connecting:
-            buffered.append(part)
-        case .proxying:
-            upstream?.write(part)
-        case .idle, .discarding:
-            break
+    /// Resets this HTTP/2 stream with `NO_ERROR`: the answer is complete, the client may stop sending
+    /// (RFC 9113 §8.1). Written below the HTTP/1 translation, straight to the stream.
+    private func resetStream() {
+        guard let codec = streamCodecContext() else {
+            context.close(promise: nil)
+            return
         }
+        codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.noError)), promise: nil)
     }
 
-    private func addForwardingHeaders(_ headers: inout HTTPHeaders, original: HTTPHeaders) {
-        if let clientAddress {
-            if let previous = original.first(name: "x-forwarded-for") {
-                headers.replaceOrAdd(name: "x-forwarded-for", value: previous + ", " + clientAddress)
-            } else {
-                headers.add(name: "x-forwarded-for", value: clientAddress)
-            }
-        }
-        if !original.contains(name: "x-forwarded-proto") { headers.add(name: "x-forwarded-proto", value: localScheme) }
-        if !original.contains(name: "x-forwarded-host"), let host = original.first(name: "host") {
-            headers.add(name: "x-forwarded-host", value: host)
-        }
+    /// The HTTP/2 stream's HTTP/1 translation: frames written from its context go straight to the stream.
+    private func streamCodecContext() -> ChannelHandlerContext? {
+        guard isStream else { return nil }
+        return try? context.pipeline.syncOperations.context(handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self)
     }
 
     // MARK: Response side (UpstreamResponseSink)
@@ -346,7 +395,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     var clientIsWritable: Bool { context.channel.isWritable }
 
     func upstreamResponseHead(_ head: HTTPResponseHead) {
-        guard state == .proxying, let route, let version else { return }
+        guard machine.responseHead() == .forwardResponseHead, let route, let version else { return }
         firstByteAt = .now()
         responseStatus = Int(head.status.code)
         var response = head
@@ -366,33 +415,55 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
         response.headers.add(name: "x-weir-version", value: version.name)
         response.headers.add(name: "x-weir-route", value: route.definition.name)
-        if loop.draining && !isStream { keepAlive = false }
-        if !keepAlive { response.headers.add(name: "connection", value: "close") }
+        if loop.draining { machine.drainStarted() }
+        if machine.closesAfterResponse { response.headers.add(name: "connection", value: "close") }
+        streamEndSent = false
+        streamBytesDue = nil
+        if isStream && !isGRPC, let length = response.headers.first(name: "content-length").flatMap({ Int($0) }),
+            length > 0
+        {
+            streamBytesDue = length
+        }
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
-        guard state == .proxying else { return }
+        guard machine.responseBodyPart() == .forwardResponseBodyPart, !streamEndSent else { return }
         responseBytes &+= body.readableBytes
+        if let due = streamBytesDue {
+            if body.readableBytes == due, let codec = streamCodecContext() {
+                streamEndSent = true
+                codec.write(
+                    NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
+                return
+            }
+            streamBytesDue = due - body.readableBytes
+        }
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
     }
 
     func upstreamResponseEnd(_ trailers: HTTPHeaders?) {
-        guard state == .proxying, let upstream else { return }
-        responseComplete = true
         let now = NIODeadline.now()
-        upstream.detach(reusable: requestComplete)
+        guard case .finishResponse(let reuse, let close, let reset) = machine.responseEnd(now: now.uptimeNanoseconds),
+            let upstream
+        else { return }
         self.upstream = nil
+        upstream.detach(reusable: reuse)
         let failure = isGRPC ? grpcFailure(trailers: trailers) : nil
         logAccess(status: responseStatus, error: failure?.rawValue, at: now)
-        finishExchange(outcome: outcome(failure: failure, at: now), at: now)
-        if !requestComplete && !isStream {
-            // The upstream answered before the request body ended: finish the answer, then close.
-            keepAlive = false
+        record(failure: failure, at: now)
+        endExchange()
+        if streamEndSent {
+            context.flush()
+        } else {
+            context.writeAndFlush(wrapOutboundOut(.end(trailers ?? (isStream ? headGRPCStatus : nil))), promise: nil)
         }
-        let keepAlive = self.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(trailers ?? (isStream ? headGRPCStatus : nil))), promise: nil)
-        if !keepAlive { context.close(promise: nil) }
+        if close {
+            context.close(promise: nil)
+        } else if reset {
+            resetStream()
+        }
+        armTimer()
     }
 
     /// How a finished gRPC call counts: a status other than OK is a `grpc` error; a 200 without
@@ -410,123 +481,39 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     }
 
     func upstreamWritabilityChanged(isWritable: Bool) {
-        if isWritable && readPending && state == .proxying {
-            readPending = false
-            context.read()
-        }
+        if isWritable { resumeReading() }
     }
 
     func upstreamClosed(error: (any Error)?) {
-        guard state == .proxying, let upstream else { return }
-        self.upstream = nil
-        if firstByteAt == nil, upstream.uses > 1, requestComplete, !requestHadBody, !retriedStaleConnection,
-            let version, let upstreamHead
-        {
-            // A pooled connection the upstream had closed while idle: the request never reached it,
-            // so sending it again on a fresh connection is safe.
-            retriedStaleConnection = true
-            buffered = [.head(upstreamHead), .end(nil)]
-            acquireUpstream(
-                version.upstreams.first { $0 === upstream.pool }
-                    ?? version.nextUpstream(at: startedAt.uptimeNanoseconds),
-                allowReuse: false)
-            return
-        }
-        if firstByteAt == nil {
-            failBeforeResponse(
-                kind: .reset, status: .badGateway, code: "upstream_reset",
-                message: "the upstream closed the connection before answering")
-        } else {
-            failAfterResponseBegan(
-                kind: .reset, status: .badGateway, code: "upstream_reset",
-                message: "the upstream closed the connection mid-response")
-        }
-    }
-
-    // MARK: Ending an exchange
-
-    private func timedOut() {
-        guard state == .connecting || state == .proxying else { return }
-        let timeout = route?.timeout ?? .zero
-        if let upstream {
-            upstream.detach(reusable: false)
-            self.upstream = nil
-        }
-        if firstByteAt == nil {
-            failBeforeResponse(
-                kind: .timeout,
-                status: .gatewayTimeout,
-                code: "upstream_timeout",
-                message: "no answer from the upstream within \(Self.describe(timeout))"
-            )
-        } else {
-            failAfterResponseBegan(
-                kind: .timeout, status: .gatewayTimeout, code: "upstream_timeout",
-                message: "the upstream did not finish within \(Self.describe(timeout))")
-        }
-    }
-
-    /// The upstream failed after the response head went out. An HTTP response is cut, so the client
-    /// sees a truncated body; a gRPC call over HTTP/2 ends properly with the failure as its status.
-    private func failAfterResponseBegan(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
+        guard upstream != nil else { return }
+        upstream = nil
         let now = NIODeadline.now()
-        let response = ErrorResponse(
-            status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
-        logAccess(
-            status: isGRPC && isStream ? responseStatus : nil, error: code, route: response.route,
-            version: response.version, at: now)
-        finishExchange(outcome: outcome(failure: kind, at: now), at: now)
-        if isGRPC && isStream {
-            context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
-        } else {
-            context.close(promise: nil)
-        }
+        run(machine.upstreamClosed(now: now.uptimeNanoseconds), now: now)
+        armTimer()
     }
 
-    /// The upstream failed before any response byte: answer with a JSON error and count it.
-    private func failBeforeResponse(kind: ErrorKind, status: HTTPResponseStatus, code: String, message: String) {
-        let now = NIODeadline.now()
-        let outcome = outcome(failure: kind, at: now)
-        let response = ErrorResponse(
-            status: status, code: code, message: message, route: route?.definition.name, version: version?.name)
-        finishExchange(outcome: outcome, at: now)
-        respondLocally(response, at: now)
-    }
+    // MARK: Recording and answering
 
-    /// Ends the exchange; `now` is the instant the outcome was measured at (one clock read per request end).
-    private func finishExchange(outcome: RequestOutcome?, at now: NIODeadline = .now()) {
-        exchangeDeadline = .distantFuture
-        if let outcome, let version {
-            loop.record(outcome, series: version.series, at: now)
-            if let currentPool {
-                let failed = outcome.failure != nil || (outcome.status ?? 200) >= 500
-                currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)
-            }
-        }
-        currentPool = nil
-        if route != nil { loop.inFlight -= 1 }
-        route = nil
-        buffered.removeAll(keepingCapacity: true)
-        upstreamHead = nil
-        state = .idle
-        armIdleTimer(from: now)
-    }
-
-    private func outcome(failure: ErrorKind?, at now: NIODeadline) -> RequestOutcome {
-        RequestOutcome(
+    /// Records the finished exchange for its version and the upstream's health.
+    private func record(failure: ErrorKind?, at now: NIODeadline) {
+        guard let version else { return }
+        let outcome = RequestOutcome(
             status: failure == nil ? responseStatus : nil,
             failure: failure,
             firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
             totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
         )
+        loop.record(outcome, series: version.series, at: now)
+        if let currentPool, failure != .client, failure != .overflow {
+            let failed = failure != nil || (responseStatus ?? 200) >= 500
+            currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)
+        }
     }
 
-    /// Writes a response of Weir's own. With keep-alive the connection stays open and any rest of the
-    /// request body is read and dropped; otherwise it closes.
-    private func respondLocally(_ response: ErrorResponse, at now: NIODeadline = .now()) {
-        let close = !isStream && (!keepAlive || loop.draining)
+    /// Writes a response of Weir's own (the connection's fate is the caller's).
+    private func respondLocally(_ response: ErrorResponse, close: Bool, at now: NIODeadline) {
         if isGRPC {
-            logAccess(status: 200, error: response.code, route: response.route, version: response.version, at: now)
+            logAccess(status: 200, error: response.code, at: now)
             context.write(
                 wrapOutboundOut(.head(response.grpcHead(version: requestVersion, closeConnection: close))),
                 promise: nil)
@@ -534,9 +521,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         } else {
             let body = response.body(allocator: context.channel.allocator)
             responseBytes = body.readableBytes
-            logAccess(
-                status: Int(response.status.code), error: response.code, route: response.route,
-                version: response.version, at: now)
+            logAccess(status: Int(response.status.code), error: response.code, at: now)
             context.write(
                 wrapOutboundOut(
                     .head(
@@ -545,40 +530,21 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
-        responseComplete = true
-        if close {
-            state = .discarding
-            context.close(promise: nil)
-        } else if requestComplete {
-            state = .idle
-            armIdleTimer()
-        } else {
-            state = .discarding
-        }
     }
 
     /// One access-log line for the current exchange, when the access log is on (once per exchange:
-    /// it forgets the head). `route` and `version` default to the exchange's, which a response of
-    /// weir's own outlives.
-    private func logAccess(
-        status: Int?, error: String?, route routeName: String? = nil, version versionName: String? = nil,
-        at now: NIODeadline
-    ) {
+    /// it forgets the head).
+    private func logAccess(status: Int?, error: String?, at now: NIODeadline) {
         guard let accessLog = loop.accessLog, let head = loggedHead else { return }
         loggedHead = nil
         accessLog.write(
             AccessLog.Entry(
                 client: clientAddress, method: head.method.rawValue, uri: head.uri,
                 httpVersion: "HTTP/\(head.version.major).\(head.version.minor)", status: status, bytes: responseBytes,
-                userAgent: head.headers.first(name: "user-agent"), route: routeName ?? route?.definition.name,
-                version: versionName ?? version?.name,
+                userAgent: head.headers.first(name: "user-agent"), route: route?.definition.name,
+                version: version?.name,
                 firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
                 totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds, error: error))
-    }
-
-    private func endDiscarding() {
-        state = .idle
-        armIdleTimer()
     }
 
     // MARK: Helpers
@@ -602,11 +568,6 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     private static func pathOnly(_ uri: String) -> Substring {
         uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? Substring(uri)
-    }
-
-    private static func describe(_ amount: TimeAmount) -> String {
-        let millis = amount.nanoseconds / 1_000_000
-        return millis % 1000 == 0 ? "\(millis / 1000)s" : "\(millis)ms"
     }
 }
 

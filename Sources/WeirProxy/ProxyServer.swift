@@ -38,8 +38,8 @@ public final class ProxyServer: Sendable {
                 try await loop.submit {
                     NIOLoopBound(
                         LoopState(
-                            eventLoop: loop, seed: loopSeed, idleTimeout: limits.idleTimeout, maxConnections: perLoop,
-                            accessLog: limits.accessLog, measuring: measuring),
+                            eventLoop: loop, seed: loopSeed, limits: limits, maxConnections: perLoop,
+                            loopCount: loopCount, measuring: measuring),
                         eventLoop: loop)
                 }
                 .get())

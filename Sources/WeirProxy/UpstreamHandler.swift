@@ -57,11 +57,19 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func attach(_ sink: any UpstreamResponseSink) {
         self.sink = sink
         uses += 1
+        pool?.exchangeStarted()
+    }
+
+    /// Lets go of the exchange (it is counted in the pool's circuit breaker while attached).
+    private func clearSink() {
+        guard sink != nil else { return }
+        sink = nil
+        pool?.exchangeEnded()
     }
 
     /// Takes the connection back from an exchange; returns it to its pool when it can carry another.
     func detach(reusable: Bool) {
-        sink = nil
+        clearSink()
         if !reusable { isReusable = false }
         guard let context else { return }
         if isReusable, !isStream, context.channel.isActive, let pool {
@@ -72,6 +80,45 @@ final class UpstreamHandler: ChannelDuplexHandler {
             }
         } else {
             context.close(promise: nil)
+        }
+    }
+
+    /// The exchange's client went away. With `letFinish` (the whole request was sent) the connection
+    /// reads out and drops the rest of the answer, then rests in the pool — for at most
+    /// `abandonedResponseLimit` bytes and time, else it closes. Otherwise it closes now.
+    func abandon(letFinish: Bool) {
+        guard letFinish, !isStream, isReusable, let context else {
+            detach(reusable: false)
+            return
+        }
+        clearSink()
+        discarding = true
+        discardBudget = Self.abandonedResponseLimit
+        discardTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(5)) { [self] in
+            if discarding { close() }
+        }
+        if readPending {
+            readPending = false
+            context.read()
+        }
+    }
+
+    /// How much of an abandoned answer is read out to keep its connection.
+    static let abandonedResponseLimit = 1 << 20
+    private var discarding = false
+    private var discardBudget = 0
+    private var discardTimer: Scheduled<Void>?
+
+    /// The rest of an abandoned answer was read: the connection can serve again.
+    private func finishDiscarding(reusable: Bool) {
+        discarding = false
+        discardTimer?.cancel()
+        discardTimer = nil
+        if !reusable { isReusable = false }
+        if isReusable, let context, context.channel.isActive, let pool {
+            pool.release(self)
+        } else {
+            close()
         }
     }
 
@@ -97,6 +144,18 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if discarding {
+            switch part {
+            case .head(let head):
+                if !head.isKeepAlive { isReusable = false }
+            case .body(let body):
+                discardBudget -= body.readableBytes
+                if discardBudget < 0 { finishDiscarding(reusable: false) }
+            case .end:
+                finishDiscarding(reusable: true)
+            }
+            return
+        }
         guard let sink else {
             // Bytes on an idle connection: the upstream broke the protocol; never reuse it.
             close()
@@ -131,9 +190,11 @@ final class UpstreamHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         isReusable = false
+        discardTimer?.cancel()
+        discardTimer = nil
         pool?.remove(self)
         if let sink {
-            self.sink = nil
+            clearSink()
             sink.upstreamClosed(error: nil)
         }
     }
@@ -141,7 +202,7 @@ final class UpstreamHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         isReusable = false
         if let sink {
-            self.sink = nil
+            clearSink()
             sink.upstreamClosed(error: error)
         }
         context.close(promise: nil)

@@ -12,13 +12,32 @@ import WeirCore
 /// `http://` speaks HTTP/1.1, `h2c://` HTTP/2 with prior knowledge, `https://` TLS with ALPN
 /// preferring h2 — the pool learns from the first handshake which of the two the upstream speaks.
 final class UpstreamPool {
+    /// Two pools serve the same upstream only when all of this matches: a reload that changes the
+    /// CA file, the ejection settings or the breakers gets a fresh pool, not a stale one.
+    struct Key: Hashable {
+        var address: UpstreamAddress
+        var caFile: String?
+        var ejection: OutlierDetector.Settings
+        var breakers: CircuitBreakers
+    }
+
+    /// What an acquisition came to.
+    enum Acquired {
+        /// A connection (or HTTP/2 stream) for the exchange; `reused`: it carried an exchange before.
+        case connection(UpstreamHandler, reused: Bool)
+        /// The circuit breaker refused: too many requests in flight or waiting.
+        case overflow(String)
+        case failed(any Error)
+    }
+
     let address: UpstreamAddress
     let eventLoop: any EventLoop
     private let socketAddress: SocketAddress?
     private var idle: [UpstreamHandler] = []
-    private let maxIdle: Int
     private let connectTimeout: TimeAmount
     private let tls: NIOSSLContext?
+    /// This loop's share of the route's circuit breakers.
+    let breakers: CircuitBreakers
     /// Passive health: failures in a row eject this upstream for this loop.
     var health = OutlierDetector()
 
@@ -29,8 +48,17 @@ final class UpstreamPool {
     /// Exchanges waiting for the shared connection (or for the first handshake) to be made.
     private var waiting: [(Result<UpstreamHandler, any Error>) -> Void] = []
     private var dialing = false
+    /// HTTP/1.1 dials under way (they count against `maxConnections`).
+    private var dialsInFlight = 0
+    /// Exchanges queued for an HTTP/1.1 connection because `maxConnections` are open, oldest first.
+    private var pending: [(ticket: Int, completion: (Acquired) -> Void)] = []
+    private var nextTicket = 0
     /// Connections to this upstream open on this loop (pooled, in use, or shared HTTP/2).
     private(set) var openConnections = 0
+    /// Exchanges using a connection or stream of this pool right now.
+    private(set) var activeRequests = 0
+    /// Removed from the routing table by a reload: finishes what it carries, takes nothing new.
+    private var retired = false
     /// HTTP/1.1 connections resting in the pool.
     var idleConnections: Int { idle.count }
 
@@ -43,13 +71,14 @@ final class UpstreamPool {
     init(
         address: UpstreamAddress, eventLoop: any EventLoop,
         ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
+        breakers: CircuitBreakers = CircuitBreakers(),
         tls: NIOSSLContext? = nil,
-        maxIdle: Int = 256, connectTimeout: TimeAmount = .seconds(5)
+        connectTimeout: TimeAmount = .seconds(5)
     ) {
         self.health = OutlierDetector(settings: ejection)
         self.address = address
         self.eventLoop = eventLoop
-        self.maxIdle = maxIdle
+        self.breakers = breakers
         self.connectTimeout = connectTimeout
         self.tls = tls
         switch address.scheme {
@@ -61,23 +90,93 @@ final class UpstreamPool {
         self.socketAddress = try? SocketAddress(ipAddress: address.host, port: address.port)
     }
 
-    /// An idle HTTP/1.1 connection if one is alive, else nil (the caller then calls `connect`).
-    func takeIdle() -> UpstreamHandler? {
+    /// Gets a connection for one exchange within the circuit breakers: an idle HTTP/1.1 connection
+    /// (`reuse`), a new one while fewer than `maxConnections` are open, a place in the queue while
+    /// fewer than `maxPending` wait, else `overflow` at once. HTTP/2 exchanges open a stream on the
+    /// shared connection. `completion` runs on this loop, synchronously when the answer is known.
+    /// Returns a ticket while the exchange waits in the queue (for `cancel`).
+    @discardableResult
+    func acquire(reuse: Bool, timeout: TimeAmount, completion: @escaping (Acquired) -> Void) -> Int? {
+        if activeRequests + pending.count >= breakers.maxRequests {
+            completion(
+                .overflow("\(address): \(activeRequests) requests in flight (max_requests \(breakers.maxRequests))"))
+            return nil
+        }
+        if reuse, let handler = takeIdle() {
+            completion(.connection(handler, reused: true))
+            return nil
+        }
+        if transport == .http1, openConnections + dialsInFlight >= breakers.maxConnections {
+            guard pending.count < breakers.maxPending else {
+                completion(
+                    .overflow(
+                        "\(address): \(openConnections) connections open and \(pending.count) requests waiting "
+                            + "(max_connections \(breakers.maxConnections), max_pending \(breakers.maxPending))"))
+                return nil
+            }
+            nextTicket &+= 1
+            pending.append((nextTicket, completion))
+            return nextTicket
+        }
+        connect(timeout: timeout) { result in
+            switch result {
+            case .success(let handler): completion(.connection(handler, reused: false))
+            case .failure(let error): completion(.failed(error))
+            }
+        }
+        return nil
+    }
+
+    /// Takes a queued exchange out of the queue (it timed out or its client left).
+    func cancel(ticket: Int) {
+        pending.removeAll { $0.ticket == ticket }
+    }
+
+    /// An exchange took a connection of this pool.
+    func exchangeStarted() {
+        activeRequests += 1
+    }
+
+    /// An exchange let go of a connection of this pool.
+    func exchangeEnded() {
+        activeRequests -= 1
+        if retired && activeRequests == 0 { closeAll() }
+    }
+
+    /// An idle HTTP/1.1 connection if one is alive, else nil.
+    private func takeIdle() -> UpstreamHandler? {
         while let handler = idle.popLast() {
             if handler.isActive { return handler }
         }
         return nil
     }
 
+    /// A connection slot came free: the oldest queued exchange dials.
+    private func servePending() {
+        guard !pending.isEmpty, openConnections + dialsInFlight < breakers.maxConnections else { return }
+        let waiter = pending.removeFirst()
+        connect(timeout: connectTimeout) { result in
+            switch result {
+            case .success(let handler): waiter.completion(.connection(handler, reused: false))
+            case .failure(let error): waiter.completion(.failed(error))
+            }
+        }
+    }
+
     /// Hands `completion` (on this pool's loop) a handler for one exchange: a new HTTP/1.1
     /// connection, or a new stream on the shared HTTP/2 connection (dialled first if needed).
-    func connect(timeout: TimeAmount, completion: @escaping (Result<UpstreamHandler, any Error>) -> Void) {
+    private func connect(timeout: TimeAmount, completion: @escaping (Result<UpstreamHandler, any Error>) -> Void) {
         if transport != .http1, let shared, shared.isUsable {
             shared.openStream(pool: self, completion: completion)
             return
         }
         if transport == .http1 {
-            dial(timeout: timeout) { [self] result in adopt(result, for: [completion], timeout: timeout) }
+            dialsInFlight += 1
+            dial(timeout: timeout) { [self] result in
+                dialsInFlight -= 1
+                adopt(result, for: [completion], timeout: timeout)
+                if case .failure = result { servePending() }
+            }
             return
         }
         // HTTP/2 (or not known yet): one connection is dialled, every exchange meanwhile waits for it.
@@ -176,6 +275,7 @@ final class UpstreamPool {
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     pool.value.openConnections -= 1
+                    pool.value.servePending()
                     // A TLS handshake that fails closes the channel before ALPN completes.
                     negotiated.fail(ChannelError.ioOnClosedChannel)
                 }
@@ -191,16 +291,25 @@ final class UpstreamPool {
 
     private static func configureHTTP1(_ channel: any Channel, pool: UpstreamPool) throws -> UpstreamHandler {
         let handler = UpstreamHandler(pool: pool)
-        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+        // Framing is Weir's, set explicitly by `RequestHeadRules` for every method: NIO's encoder must
+        // not add or drop a length by method (it drops `content-length` from a TRACE, for one).
+        var encoder = HTTPRequestEncoder.Configuration()
+        encoder.automaticallySetFramingHeaders = false
+        try channel.pipeline.syncOperations.addHTTPClientHandlers(encoderConfiguration: encoder)
         try channel.pipeline.syncOperations.addHandler(handler)
         return handler
     }
 
+    /// A connection finished an exchange and can carry another: the oldest queued exchange takes
+    /// it, else it rests in the pool.
     func release(_ handler: UpstreamHandler) {
-        if idle.count < maxIdle {
-            idle.append(handler)
-        } else {
+        if retired {
             handler.close()
+        } else if !pending.isEmpty {
+            let waiter = pending.removeFirst()
+            waiter.completion(.connection(handler, reused: true))
+        } else {
+            idle.append(handler)
         }
     }
 
@@ -208,12 +317,26 @@ final class UpstreamPool {
         if let index = idle.firstIndex(where: { $0 === handler }) { idle.remove(at: index) }
     }
 
+    /// Closes the idle connections and the shared HTTP/2 connection now (shutdown).
     func closeAll() {
         let handlers = idle
         idle.removeAll()
         for handler in handlers { handler.close() }
         shared?.close()
         shared = nil
+    }
+
+    /// The upstream left the routing table: idle connections close now; exchanges in flight (HTTP/1.1
+    /// or HTTP/2 streams) finish, and the last one closes what is left.
+    func retire() {
+        retired = true
+        let waiters = pending
+        pending.removeAll()
+        for waiter in waiters { waiter.completion(.failed(ChannelError.ioOnClosedChannel)) }
+        let handlers = idle
+        idle.removeAll()
+        for handler in handlers { handler.close() }
+        if activeRequests == 0 { closeAll() }
     }
 }
 

@@ -15,6 +15,13 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
     case reset
     /// A gRPC call ended with a `grpc-status` other than 0 (OK).
     case grpc
+    /// Weir refused the request at once because the upstream's circuit breaker was full
+    /// (`route.circuit_breakers`): weir's own `503`, not the model's answer. Not in the default
+    /// `errors`; a policy may count it.
+    case overflow
+    /// The client failed the exchange (stalled its body past `server.client_body_timeout`): never a
+    /// version's error. Counted on its own; not in `requests`, windows or verdicts.
+    case client
 
     /// Dense index for fixed-size counters.
     @inlinable
@@ -27,10 +34,12 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
         case .timeout: 4
         case .reset: 5
         case .grpc: 6
+        case .overflow: 7
+        case .client: 8
         }
     }
 
-    public static let count = 7
+    public static let count = 9
 
     /// The kind a completed HTTP status falls into, if any.
     @inlinable

@@ -11,6 +11,11 @@ public struct RequestStats: Sendable {
     public init() {}
 
     public mutating func record(_ outcome: RequestOutcome) {
+        if outcome.failure == .client {
+            // The client's fault: counted apart, never in the version's requests, rates or latency.
+            errorsByKind[ErrorKind.client.index] += 1
+            return
+        }
         requests += 1
         if let kind = outcome.errorKind { errorsByKind[kind.index] += 1 }
         if let firstByteNanos = outcome.firstByteNanos { firstByte.record(nanoseconds: firstByteNanos) }
@@ -32,6 +37,9 @@ public struct RequestStats: Sendable {
     }
 
     public func errors(of kind: ErrorKind) -> UInt64 { errorsByKind[kind.index] }
+
+    /// Exchanges the client failed (`ErrorKind.client`); not part of `requests`.
+    public var clientFaults: UInt64 { errorsByKind[ErrorKind.client.index] }
 
     /// Requests that count as errors under a policy's set of error kinds.
     public func errors(countingAs kinds: Set<ErrorKind>) -> UInt64 {

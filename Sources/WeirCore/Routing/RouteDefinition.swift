@@ -39,6 +39,8 @@ public struct RouteDefinition: Sendable, Hashable {
     /// PEM file of the certificate authorities trusted for this route's `https://` upstreams; nil
     /// trusts the system's roots.
     public var upstreamCAFile: String?
+    /// Bounds on connections, waiting and in-flight requests per upstream.
+    public var circuitBreakers = CircuitBreakers()
 
     public init(
         name: String,
