@@ -86,10 +86,12 @@ public struct WeirApplication: Sendable {
         let token = try adminToken()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.server.threads ?? System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
+        let accessLog = config.server.accessLog ? AccessLog() : nil
+        defer { accessLog?.flush() }
         var limits = ConnectionLimits(
             idleTimeout: config.server.idleTimeout, maxConnections: config.server.maxConnections,
             maxHeaderBytes: config.server.maxHeaderBytes, maxHeaderCount: config.server.maxHeaders,
-            accessLog: config.server.accessLog ? AccessLog() : nil
+            accessLog: accessLog
         )
         limits.clientBodyTimeout = config.server.clientBodyTimeout
         limits.trustedProxies = config.server.trustedProxies

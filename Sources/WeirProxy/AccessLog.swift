@@ -1,3 +1,6 @@
+import Dispatch
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
     private let systemWrite = Glibc.write
@@ -13,8 +16,28 @@
 ///     route=fraud version=v2 ttfb_ms=1.21 total_ms=1.52 error=-
 ///
 /// (one line). Off by default: when off, the request path pays one nil check.
+///
+/// The event loop only formats the line and queues it; one background writer does the `write(2)`s,
+/// so a slow or blocked standard output never stalls the data plane. The queue is bounded
+/// (`capacity` lines): under pressure lines are dropped, counted (`droppedLines`), and the next
+/// write says how many were lost — Envoy's access-log flusher does the same.
 public final class AccessLog: Sendable {
-    public init() {}
+    private let queue = Mutex<(lines: [String], draining: Bool, dropped: Int)>(([], false, 0))
+    private let writer = DispatchQueue(label: "weir.access-log")
+    private let capacity: Int
+    private let totalDropped = Mutex<Int>(0)
+
+    public init(capacity: Int = 8192) {
+        self.capacity = capacity
+    }
+
+    /// Waits until every line queued so far is written (at shutdown).
+    public func flush() {
+        writer.sync {}
+    }
+
+    /// Lines lost so far because the writer could not keep up.
+    public var droppedLines: Int { totalDropped.withLock { $0 } }
 
     /// What one finished request looked like.
     struct Entry {
@@ -61,8 +84,45 @@ public final class AccessLog: Sendable {
         line += " error="
         line += entry.error ?? "-"
         line += "\n"
-        // One write(2) per line: lines from different event loops do not interleave (a pipe write of
-        // up to PIPE_BUF bytes is atomic), and nothing waits in a buffer when weir stops.
+        enqueue(line)
+    }
+
+    private func enqueue(_ line: String) {
+        let startWriter = queue.withLock { state -> Bool in
+            guard state.lines.count < capacity else {
+                state.dropped += 1
+                return false
+            }
+            state.lines.append(line)
+            defer { state.draining = true }
+            return !state.draining
+        }
+        if startWriter { writer.async { self.drain() } }
+    }
+
+    /// Writes queued lines until the queue is empty.
+    private func drain() {
+        while true {
+            let (lines, dropped) = queue.withLock { state -> ([String], Int) in
+                defer {
+                    state.lines.removeAll(keepingCapacity: true)
+                    state.dropped = 0
+                }
+                if state.lines.isEmpty && state.dropped == 0 { state.draining = false }
+                return (state.lines, state.dropped)
+            }
+            if lines.isEmpty && dropped == 0 { return }
+            if dropped > 0 {
+                totalDropped.withLock { $0 += dropped }
+                Self.writeOut("# weir: \(dropped) access-log lines dropped (standard output too slow)\n")
+            }
+            Self.writeOut(lines.joined())
+        }
+    }
+
+    /// One write(2) per batch of whole lines, so lines never interleave with another writer's.
+    private static func writeOut(_ text: String) {
+        var line = text
         var remaining = line.utf8.count
         line.withUTF8 { bytes in
             var offset = 0
