@@ -94,29 +94,31 @@ public final class AccessLog: Sendable {
                 return false
             }
             state.lines.append(line)
-            defer { state.draining = true }
-            return !state.draining
+            let startWriter = !state.draining
+            state.draining = true
+            return startWriter
         }
         if startWriter { writer.async { self.drain() } }
     }
 
-    /// Writes queued lines until the queue is empty.
+    /// Writes queued lines until the queue is empty. The queue and the batch swap buffers, so
+    /// neither side copies or reallocates the array per batch.
     private func drain() {
+        var batch: [String] = []
         while true {
-            let (lines, dropped) = queue.withLock { state -> ([String], Int) in
-                defer {
-                    state.lines.removeAll(keepingCapacity: true)
-                    state.dropped = 0
-                }
-                if state.lines.isEmpty && state.dropped == 0 { state.draining = false }
-                return (state.lines, state.dropped)
+            let dropped = queue.withLock { state -> Int in
+                swap(&batch, &state.lines)
+                defer { state.dropped = 0 }
+                if batch.isEmpty && state.dropped == 0 { state.draining = false }
+                return state.dropped
             }
-            if lines.isEmpty && dropped == 0 { return }
+            if batch.isEmpty && dropped == 0 { return }
             if dropped > 0 {
                 totalDropped.withLock { $0 += dropped }
                 Self.writeOut("# weir: \(dropped) access-log lines dropped (standard output too slow)\n")
             }
-            Self.writeOut(lines.joined())
+            if !batch.isEmpty { Self.writeOut(batch.joined()) }
+            batch.removeAll(keepingCapacity: true)
         }
     }
 

@@ -5,26 +5,14 @@ import NIOHTTP1
 /// body that names the route and version, so a client's logs say where the request died. A gRPC
 /// call gets the same facts as a gRPC status in trailers instead (`grpcHead` + `grpcTrailers`).
 struct ErrorResponse {
-    var status: HTTPResponseStatus
-    var code: String
-    var message: String
+    /// The failure Weir decided; status, code and message follow from it.
+    var failure: ProxyFailure
     var route: String?
     var version: String?
 
-    init(status: HTTPResponseStatus, code: String, message: String, route: String? = nil, version: String? = nil) {
-        self.status = status
-        self.code = code
-        self.message = message
-        self.route = route
-        self.version = version
-    }
-
-    /// Weir's answer to a failure it decided.
-    init(failure: ProxyFailure, route: String?, version: String?) {
-        self.init(
-            status: HTTPResponseStatus(statusCode: failure.status), code: failure.name, message: failure.message,
-            route: route, version: version)
-    }
+    var status: HTTPResponseStatus { HTTPResponseStatus(statusCode: failure.status) }
+    var code: String { failure.name }
+    var message: String { failure.message }
 
     func head(version httpVersion: HTTPVersion, closeConnection: Bool, bodyLength: Int) -> HTTPResponseHead {
         var headers = HTTPHeaders()

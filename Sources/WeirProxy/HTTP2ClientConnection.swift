@@ -22,6 +22,8 @@ final class HTTP2ClientConnection {
     private let loop: LoopState
     private var openStreams = 0
     private var streamsOpened = 0
+    /// The highest stream id the client opened: the second GOAWAY of a drain names it.
+    private var lastStreamID = HTTP2StreamID(0)
     private var streamsEnded = 0
     private var prematureResets = 0
     private var goingAway = false
@@ -50,7 +52,7 @@ final class HTTP2ClientConnection {
         // One round trip later (a second is ample on any network the proxy serves), name the last
         // stream actually accepted, so streams the client opened meanwhile are known to be refused.
         connection.eventLoop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
-            send(goAway: HTTP2StreamID(Int32(clamping: max(0, 2 * streamsOpened - 1))), .noError)
+            send(goAway: lastStreamID, .noError)
         }
     }
 
@@ -60,7 +62,9 @@ final class HTTP2ClientConnection {
         connection.writeAndFlush(frame, promise: nil)
     }
 
-    func streamOpened() {
+    /// A stream opened; `id` as the stream channel reports it.
+    func streamOpened(id: HTTP2StreamID?) {
+        if let id, id > lastStreamID { lastStreamID = id }
         openStreams += 1
         streamsOpened += 1
         if streamsOpened == Self.maxStreamsPerConnection {

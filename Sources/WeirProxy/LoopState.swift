@@ -37,7 +37,6 @@ final class LoopState {
         eventLoop: any EventLoop, seed: UInt64, limits: ConnectionLimits, maxConnections: Int, loopCount: Int,
         measuring: Bool = true
     ) {
-        let idleTimeout = limits.idleTimeout
         self.accessLog = limits.accessLog
         self.trustedProxies = limits.trustedProxies
         self.loopCount = loopCount
@@ -49,8 +48,7 @@ final class LoopState {
         self.streamExchangeSettings = stream
         self.measuring = measuring
         self.eventLoop = eventLoop
-        self.idleTimeout = .nanoseconds(
-            idleTimeout.components.seconds * 1_000_000_000 + idleTimeout.components.attoseconds / 1_000_000_000)
+        self.idleTimeout = TimeAmount(limits.idleTimeout)
         self.maxConnections = maxConnections
         self.random = SplitMix64(seed: seed)
     }
@@ -83,9 +81,7 @@ final class LoopState {
                         }
                     )
                 },
-                timeout: TimeAmount.nanoseconds(
-                    Int64(route.timeout.components.seconds) * 1_000_000_000
-                        + route.timeout.components.attoseconds / 1_000_000_000)
+                timeout: TimeAmount(route.timeout)
             )
         }
         // An upstream no longer routed to finishes its exchanges (HTTP/2 streams too) before closing.
@@ -122,7 +118,7 @@ final class LoopState {
     }
 
     private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        UInt64(duration.components.seconds) * 1_000_000_000 + UInt64(duration.components.attoseconds / 1_000_000_000)
+        UInt64(TimeAmount(duration).nanoseconds)
     }
 }
 

@@ -68,6 +68,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// its last byte and has no reason to reset it (curl does, and resets count against the client).
     private var streamBytesDue: Int?
     private var streamEndSent = false
+    /// The HTTP/2 stream's HTTP/1 translation: frames written from its context go straight to the
+    /// stream (END_STREAM on the last DATA, RST_STREAM). Looked up once, when the handler is added.
+    private var streamCodec: ChannelHandlerContext?
 
     /// `stream`: the handler serves one HTTP/2 stream of that connection (`streamHead` tells whether
     /// its HEADERS ended it); `secure`: the client came over TLS.
@@ -88,11 +91,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        clientAddress = context.channel.remoteAddress?.ipAddress
-        if let clientAddress, !loop.trustedProxies.isEmpty {
-            isTrustedProxy = loop.trustedProxies.contains { $0.contains(clientAddress) }
+        let peer = context.channel.remoteAddress
+        clientAddress = peer?.ipAddress
+        if !loop.trustedProxies.isEmpty, let bytes = Self.addressBytes(peer) {
+            isTrustedProxy = loop.trustedProxies.contains { $0.contains(bytes) }
         }
-        http2Connection?.streamOpened()
+        if let http2Connection {
+            streamCodec = try? context.pipeline.syncOperations.context(
+                handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self)
+            http2Connection.streamOpened(
+                id: try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID))
+        }
         // Added after a TLS handshake or protocol sniffing: the connection is already active.
         if context.channel.isActive { armTimer() }
     }
@@ -249,14 +258,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private func run(_ action: ExchangeStateMachine.Action, now: NIODeadline) {
         switch action {
         case .none, .dropBodyPart, .forwardBodyPart, .bufferBodyPart, .forwardEnd, .bufferEnd, .sendBuffered,
-            .forwardResponseHead, .forwardResponseBodyPart, .releaseUpstream:
-            // The part-carrying actions are executed where the part is at hand.
+            .forwardResponseHead, .forwardResponseBodyPart, .releaseUpstream, .finishResponse:
+            // Executed where the part (or the connection, or the trailers) is at hand.
             break
         case .acquireUpstream(let reuse, let avoidPrevious, let replay):
             acquireUpstream(reuse: reuse, avoidPrevious: avoidPrevious, replay: replay, now: now)
-        case .finishResponse:
-            // Executed in `upstreamResponseEnd`, which has the trailers.
-            break
         case .answer(let failure, let close, let resetStream):
             dropUpstream()
             let response = ErrorResponse(failure: failure, route: route?.definition.name, version: version?.name)
@@ -287,13 +293,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             // The client left mid-exchange: not the version's fault, so nothing is recorded.
             logAccess(status: nil, error: "client_closed", at: now)
             if isStream { http2Connection?.streamAbandoned(lifetime: now - startedAt) }
-            if let upstream {
-                self.upstream = nil
-                // A complete request whose answer is on its way lets the upstream finish and keeps
-                // the connection; otherwise the connection is mid-request and closes.
-                upstream.abandon(letFinish: upstreamCanFinish)
-            }
-            dropUpstream()
+            dropUpstream(letFinish: upstreamCanFinish)
             endExchange()
         }
     }
@@ -310,31 +310,39 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             pool = version.nextUpstream(at: now.uptimeNanoseconds)
         }
         currentPool = pool
+        if let acquired = pool.acquireNow(reuse: reuse) {
+            acquiredUpstream(acquired, from: pool, now: now)
+            return
+        }
         let exchange = exchangeNumber
         let remaining = route.timeout - (now - startedAt)
-        pendingTicket = pool.acquire(reuse: reuse, timeout: max(remaining, .milliseconds(1))) { [self] acquired in
-            guard exchange == exchangeNumber, machine.isAcquiring else {
+        pendingTicket = pool.acquire(timeout: max(remaining, .milliseconds(1))) { [self] acquired in
+            guard exchange == exchangeNumber else {
                 // The exchange ended (timeout, client gone) meanwhile: the connection goes back.
                 if case .connection(let handler, _) = acquired { handler.detach(reusable: true) }
                 return
             }
             pendingTicket = nil
-            let now = NIODeadline.now()
-            switch acquired {
-            case .connection(let handler, let reused):
-                _ = machine.upstreamAcquired(reused: reused)
-                attach(handler)
-            case .overflow(let detail):
-                run(machine.upstreamAcquireFailed(overflow: true, detail: detail, now: now.uptimeNanoseconds), now: now)
-            case .failed(let error):
-                pool.health.record(success: false, at: now.uptimeNanoseconds)
-                run(
-                    machine.upstreamAcquireFailed(
-                        overflow: false, detail: "cannot connect to \(pool.address) (\(error))",
-                        now: now.uptimeNanoseconds),
-                    now: now)
-            }
+            acquiredUpstream(acquired, from: pool, now: .now())
             armTimer()
+        }
+    }
+
+    /// What the pool gave the exchange goes into the machine; a connection it no longer wants goes back.
+    private func acquiredUpstream(_ acquired: UpstreamPool.Acquired, from pool: UpstreamPool, now: NIODeadline) {
+        switch acquired {
+        case .connection(let handler, let reused):
+            if machine.upstreamAcquired(reused: reused) == .sendBuffered {
+                attach(handler)
+            } else {
+                handler.detach(reusable: true)
+            }
+        case .overflow(let detail):
+            run(machine.upstreamAcquireFailed(overflow: true, detail: detail, now: now.uptimeNanoseconds), now: now)
+        case .failed(let error):
+            pool.health.record(success: false, at: now.uptimeNanoseconds)
+            let detail = "cannot connect to \(pool.address) (\(error))"
+            run(machine.upstreamAcquireFailed(overflow: false, detail: detail, now: now.uptimeNanoseconds), now: now)
         }
     }
 
@@ -347,16 +355,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         resumeReading()
     }
 
-    /// Lets go of whatever upstream the exchange holds or waits for; the connection is not reused
-    /// (it may be mid-request or mid-response).
-    private func dropUpstream() {
+    /// Lets go of whatever upstream the exchange holds or waits for. The connection is not reused
+    /// (it may be mid-request or mid-response) unless `letFinish`: the whole request went up, so it
+    /// may read out its answer and serve again (`UpstreamHandler.abandon`).
+    private func dropUpstream(letFinish: Bool = false) {
         if let ticket = pendingTicket {
             currentPool?.cancel(ticket: ticket)
             pendingTicket = nil
         }
         if let upstream {
             self.upstream = nil
-            upstream.detach(reusable: false)
+            upstream.abandon(letFinish: letFinish)
         }
     }
 
@@ -377,17 +386,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Resets this HTTP/2 stream with `NO_ERROR`: the answer is complete, the client may stop sending
     /// (RFC 9113 §8.1). Written below the HTTP/1 translation, straight to the stream.
     private func resetStream() {
-        guard let codec = streamCodecContext() else {
+        guard let streamCodec else {
             context.close(promise: nil)
             return
         }
-        codec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.noError)), promise: nil)
-    }
-
-    /// The HTTP/2 stream's HTTP/1 translation: frames written from its context go straight to the stream.
-    private func streamCodecContext() -> ChannelHandlerContext? {
-        guard isStream else { return nil }
-        return try? context.pipeline.syncOperations.context(handlerType: HTTP2FramePayloadToHTTP1ServerCodec.self)
+        streamCodec.writeAndFlush(NIOAny(HTTP2Frame.FramePayload.rstStream(.noError)), promise: nil)
     }
 
     // MARK: Response side (UpstreamResponseSink)
@@ -431,7 +434,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         guard machine.responseBodyPart() == .forwardResponseBodyPart, !streamEndSent else { return }
         responseBytes &+= body.readableBytes
         if let due = streamBytesDue {
-            if body.readableBytes == due, let codec = streamCodecContext() {
+            if body.readableBytes == due, let codec = streamCodec {
                 streamEndSent = true
                 codec.write(
                     NIOAny(HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(body), endStream: true))), promise: nil)
@@ -563,6 +566,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
                 }
             }
             return nil
+        }
+    }
+
+    /// The peer's address in network order, as the socket holds it (no text round trip). The
+    /// address sits at byte 4 of a `sockaddr_in` and byte 8 of a `sockaddr_in6` (POSIX layout, Linux
+    /// and Darwin alike).
+    private static func addressBytes(_ address: SocketAddress?) -> [UInt8]? {
+        switch address {
+        case .v4(let v4): withUnsafeBytes(of: v4.address) { Array($0[4..<8]) }
+        case .v6(let v6): withUnsafeBytes(of: v6.address) { Array($0[8..<24]) }
+        default: nil
         }
     }
 

@@ -83,9 +83,9 @@ final class UpstreamHandler: ChannelDuplexHandler {
         }
     }
 
-    /// The exchange's client went away. With `letFinish` (the whole request was sent) the connection
-    /// reads out and drops the rest of the answer, then rests in the pool — for at most
-    /// `abandonedResponseLimit` bytes and time, else it closes. Otherwise it closes now.
+    /// The exchange gave up on the connection. With `letFinish` (the whole request was sent) the
+    /// connection reads out and drops the rest of the answer, then rests in the pool — for at most
+    /// `abandonedResponseLimit` bytes and 5 s, else it closes. Otherwise it closes now.
     func abandon(letFinish: Bool) {
         guard letFinish, !isStream, isReusable, let context else {
             detach(reusable: false)

@@ -90,22 +90,23 @@ final class UpstreamPool {
         self.socketAddress = try? SocketAddress(ipAddress: address.host, port: address.port)
     }
 
-    /// Gets a connection for one exchange within the circuit breakers: an idle HTTP/1.1 connection
-    /// (`reuse`), a new one while fewer than `maxConnections` are open, a place in the queue while
-    /// fewer than `maxPending` wait, else `overflow` at once. HTTP/2 exchanges open a stream on the
-    /// shared connection. `completion` runs on this loop, synchronously when the answer is known.
-    /// Returns a ticket while the exchange waits in the queue (for `cancel`).
-    @discardableResult
-    func acquire(reuse: Bool, timeout: TimeAmount, completion: @escaping (Acquired) -> Void) -> Int? {
+    /// What can be decided at once, within the circuit breakers: an idle HTTP/1.1 connection
+    /// (`reuse`), or `overflow` when `max_requests` are in flight or waiting. Nil means the exchange
+    /// must `acquire` — the common keep-alive case takes no closure and no allocation.
+    func acquireNow(reuse: Bool) -> Acquired? {
         if activeRequests + pending.count >= breakers.maxRequests {
-            completion(
-                .overflow("\(address): \(activeRequests) requests in flight (max_requests \(breakers.maxRequests))"))
-            return nil
+            return .overflow(
+                "\(address): \(activeRequests + pending.count) requests in flight or waiting (max_requests \(breakers.maxRequests))"
+            )
         }
-        if reuse, let handler = takeIdle() {
-            completion(.connection(handler, reused: true))
-            return nil
-        }
+        if reuse, let handler = takeIdle() { return .connection(handler, reused: true) }
+        return nil
+    }
+
+    /// Gets a new connection (or HTTP/2 stream) while fewer than `max_connections` are open, a place
+    /// in the queue while fewer than `max_pending` wait, else `overflow`. `completion` runs on this
+    /// loop. Returns a ticket while the exchange waits in the queue (for `cancel`).
+    func acquire(timeout: TimeAmount, completion: @escaping (Acquired) -> Void) -> Int? {
         if transport == .http1, openConnections + dialsInFlight >= breakers.maxConnections {
             guard pending.count < breakers.maxPending else {
                 completion(
@@ -118,12 +119,7 @@ final class UpstreamPool {
             pending.append((nextTicket, completion))
             return nextTicket
         }
-        connect(timeout: timeout) { result in
-            switch result {
-            case .success(let handler): completion(.connection(handler, reused: false))
-            case .failure(let error): completion(.failed(error))
-            }
-        }
+        connect(timeout: timeout, for: completion)
         return nil
     }
 
@@ -154,11 +150,15 @@ final class UpstreamPool {
     /// A connection slot came free: the oldest queued exchange dials.
     private func servePending() {
         guard !pending.isEmpty, openConnections + dialsInFlight < breakers.maxConnections else { return }
-        let waiter = pending.removeFirst()
-        connect(timeout: connectTimeout) { result in
+        connect(timeout: connectTimeout, for: pending.removeFirst().completion)
+    }
+
+    /// `connect` for an exchange that wants an `Acquired`.
+    private func connect(timeout: TimeAmount, for completion: @escaping (Acquired) -> Void) {
+        connect(timeout: timeout) { result in
             switch result {
-            case .success(let handler): waiter.completion(.connection(handler, reused: false))
-            case .failure(let error): waiter.completion(.failed(error))
+            case .success(let handler): completion(.connection(handler, reused: false))
+            case .failure(let error): completion(.failed(error))
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import Testing
+import WeirConfig
 import WeirCore
 import WeirProxy
 import WeirTesting
@@ -99,6 +100,26 @@ extension IntegrationTests {
                     send: Array("GET /x/%2e%2e/y HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8))
                 #expect(reply.text.hasPrefix("HTTP/1.1 200"))
                 #expect(upstream.entries.last?.uri == "/y")
+            }
+        }
+
+        @Test func forwardingHeadersAreBelievedOnlyFromTrustedProxies() async throws {
+            let upstream = try await RequestLogServer.start()
+            defer { Task { await upstream.stop() } }
+            let request = Array(
+                ("GET /a HTTP/1.1\r\nHost: api\r\nX-Forwarded-For: 203.0.113.9\r\nX-Forwarded-Proto: https\r\n"
+                    + "Connection: close\r\n\r\n").utf8)
+            for trusted in [false, true] {
+                var limits = ConnectionLimits()
+                if trusted { limits.trustedProxies = [try #require(CIDRBlock("127.0.0.0/8"))] }
+                try await ProxyHarness.run(yaml: Self.route(upstream.url), limits: limits) { harness in
+                    let reply = try await RawTCPClient.exchange(port: harness.port, send: request)
+                    #expect(reply.text.hasPrefix("HTTP/1.1 200"))
+                }
+                let entry = try #require(upstream.entries.last)
+                #expect(entry.header("x-forwarded-for") == [trusted ? "203.0.113.9, 127.0.0.1" : "127.0.0.1"])
+                #expect(entry.header("x-forwarded-proto") == [trusted ? "https" : "http"])
+                #expect(entry.header("x-forwarded-host") == ["api"])
             }
         }
 

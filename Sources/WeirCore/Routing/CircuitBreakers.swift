@@ -9,7 +9,8 @@ public struct CircuitBreakers: Sendable, Hashable {
     public var maxConnections: Int
     /// Requests waiting for a connection once `maxConnections` are open.
     public var maxPending: Int
-    /// Requests in flight to the upstream (HTTP/1.1 exchanges or HTTP/2 streams).
+    /// Requests in flight to the upstream (HTTP/1.1 exchanges or HTTP/2 streams) plus those queued
+    /// for a connection: the bound on everything one upstream can hold at once.
     public var maxRequests: Int
 
     /// Envoy's defaults.

@@ -9,7 +9,7 @@
 public enum PathNormalizer {
     /// The normalised target (path + `?query`), or nil when it does not normalise.
     public static func normalize(_ target: String) -> String? {
-        var utf8 = target.utf8
+        let utf8 = target.utf8
         guard utf8.first == UInt8(ascii: "/") else { return nil }
         // Fast path: nothing to decode or remove, which is the common case; no allocation.
         var needsWork = false
@@ -29,7 +29,6 @@ public enum PathNormalizer {
             index = utf8.index(after: index)
         }
         guard needsWork else { return target }
-        utf8 = target.utf8
         let query = index == utf8.endIndex ? Substring() : Substring(target[index...])
         let path = Substring(target[..<index])
         var segments: [Substring] = []

@@ -347,16 +347,16 @@ struct ExchangeStateMachine {
             state = .closed
             return .close
         case .exchanging(let exchange):
-            let seconds = Self.describe(
-                { if case .streaming = exchange.request { settings.bodyTimeout } else { exchange.routed.timeout } }())
             let failure: ProxyFailure
             if case .streaming = exchange.request {
-                failure = .requestTimeout("the client sent no request body bytes for \(seconds)")
+                failure = .requestTimeout(
+                    "the client sent no request body bytes for \(Self.describe(settings.bodyTimeout))")
             } else {
+                let timeout = Self.describe(exchange.routed.timeout)
                 failure = .upstreamTimeout(
                     exchange.response == .streaming
-                        ? "the upstream did not finish within \(seconds)"
-                        : "no answer from the upstream within \(seconds)")
+                        ? "the upstream did not finish within \(timeout)"
+                        : "no answer from the upstream within \(timeout)")
             }
             if exchange.response == .streaming {
                 state = .closed

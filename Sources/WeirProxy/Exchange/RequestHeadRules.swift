@@ -43,40 +43,50 @@ enum RequestHeadRules {
         default:
             break
         }
+        // One scan for everything the rules need; no allocation.
         let headers = head.headers
         var hostCount = 0
-        var lengths: [String] = []
+        var host: String?
+        var lengthCount = 0
+        var lengthText: String?
         var codings = 0
+        var forwardingHeaders = false
         for header in headers {
-            if HopByHopHeaders.equalsIgnoringCase(header.name, "host") {
+            let name = header.name
+            if HopByHopHeaders.equalsIgnoringCase(name, "host") {
                 hostCount += 1
-            } else if HopByHopHeaders.equalsIgnoringCase(header.name, "content-length") {
-                lengths.append(header.value)
-            } else if HopByHopHeaders.equalsIgnoringCase(header.name, "transfer-encoding") {
+                host = header.value
+            } else if HopByHopHeaders.equalsIgnoringCase(name, "content-length") {
+                lengthCount += 1
+                lengthText = header.value
+            } else if HopByHopHeaders.equalsIgnoringCase(name, "transfer-encoding") {
                 codings += 1
+            } else if HopByHopHeaders.equalsIgnoringCase(name, "forwarded")
+                || (name.utf8.count > 12 && HopByHopHeaders.equalsIgnoringCase(name.prefix(12), "x-forwarded-"))
+            {
+                forwardingHeaders = true
             }
         }
         if hostCount > 1 { return .failure(.badRequest("more than one Host header")) }
         if hostCount == 0 && !isHTTP2 && head.version == .http1_1 {
             return .failure(.badRequest("HTTP/1.1 request without a Host header"))
         }
-        if codings > 0 && (head.version.major == 1 && head.version.minor == 0) {
+        if codings > 0 && head.version == .http1_0 {
             return .failure(.badRequest("Transfer-Encoding is not allowed on HTTP/1.0"))
         }
-        if codings > 0 && !lengths.isEmpty {
+        if codings > 0 && lengthCount > 0 {
             return .failure(.badRequest("both Content-Length and Transfer-Encoding"))
         }
-        if lengths.count > 1 { return .failure(.badRequest("more than one Content-Length header")) }
+        if lengthCount > 1 { return .failure(.badRequest("more than one Content-Length header")) }
         var length: UInt64?
-        if let text = lengths.first {
+        if let text = lengthText {
             guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                 let value = UInt64(text)
             else { return .failure(.badRequest("invalid Content-Length")) }
             length = value
         }
-        let chunked = codings > 0
         let hasBody: Bool =
-            if let length { length > 0 } else { chunked || (isHTTP2 && !headersEndedStream) }
+            if let length { length > 0 } else { codings > 0 || (isHTTP2 && !headersEndedStream) }
 
         guard let path = PathNormalizer.normalize(head.uri) else {
             return .failure(.badRequest("the request path does not normalise (RFC 3986 dot-segments)"))
@@ -85,34 +95,39 @@ enum RequestHeadRules {
         var forwarded = head
         forwarded.version = .http1_1
         forwarded.uri = path
+        // The stripper removes `Transfer-Encoding` and can never remove `Content-Length` (protected),
+        // so the validated length goes upstream as the client wrote it; a body without one goes chunked.
         let findings = HopByHopHeaders.strip(&forwarded.headers)
-        forwarded.headers.remove(name: "content-length")
-        forwarded.headers.remove(name: "transfer-encoding")
-        if let length {
-            forwarded.headers.add(name: "content-length", value: String(length))
-        } else if hasBody {
+        if length == nil && hasBody {
             forwarded.headers.add(name: "transfer-encoding", value: "chunked")
         }
-        setForwardingHeaders(&forwarded.headers, original: headers, client: client)
+        setForwardingHeaders(
+            &forwarded.headers, original: headers, host: host, replace: forwardingHeaders, client: client)
         return .success(
             Prepared(
                 forwarded: forwarded, hasBody: hasBody, expectsContinue: findings.expectsContinue,
                 isIdempotent: UpstreamSelector.isIdempotent(method: head.method.rawValue)))
     }
 
-    private static func setForwardingHeaders(_ headers: inout HTTPHeaders, original: HTTPHeaders, client: Client) {
-        let trusted = client.isTrustedProxy
+    /// `replace`: the client sent forwarding headers of its own, which must go (or, from a trusted
+    /// proxy, be built on); without any, the common case, nothing is scanned or removed.
+    private static func setForwardingHeaders(
+        _ headers: inout HTTPHeaders, original: HTTPHeaders, host: String?, replace: Bool, client: Client
+    ) {
+        let trusted = client.isTrustedProxy && replace
         let previousFor = trusted ? original[canonicalForm: "x-forwarded-for"].joined(separator: ", ") : ""
         let previousProto = trusted ? original.first(name: "x-forwarded-proto") : nil
         let previousHost = trusted ? original.first(name: "x-forwarded-host") : nil
-        headers.remove(name: "x-forwarded-for")
-        headers.remove(name: "x-forwarded-proto")
-        headers.remove(name: "x-forwarded-host")
-        if !trusted { headers.remove(name: "forwarded") }
+        if replace {
+            headers.remove(name: "x-forwarded-for")
+            headers.remove(name: "x-forwarded-proto")
+            headers.remove(name: "x-forwarded-host")
+            if !client.isTrustedProxy { headers.remove(name: "forwarded") }
+        }
         let address = client.address ?? "unknown"
         headers.add(name: "x-forwarded-for", value: previousFor.isEmpty ? address : previousFor + ", " + address)
         headers.add(name: "x-forwarded-proto", value: previousProto ?? (client.secure ? "https" : "http"))
-        if let host = previousHost ?? original.first(name: "host") {
+        if let host = previousHost ?? host {
             headers.add(name: "x-forwarded-host", value: host)
         }
     }
