@@ -42,6 +42,14 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // Every request's path is normalised before matching: the common path must stay allocation-free.
+    for (name, path) in [("plain", "/v2/models/model-7/infer?x=1"), ("dot-segments", "/v2/models/a/%2e%2e/b/./infer")]
+    {
+        Benchmark("PathNormalizer.normalize (\(name))", configuration: .init(scalingFactor: .kilo)) { benchmark in
+            for _ in benchmark.scaledIterations { blackHole(PathNormalizer.normalize(path)) }
+        }
+    }
+
     Benchmark("PerSecondRecorder.record", configuration: .init(scalingFactor: .kilo)) { benchmark in
         var recorder = PerSecondRecorder()
         let outcome = RequestOutcome(status: 200, failure: nil, firstByteNanos: 800_000, totalNanos: 1_200_000)
