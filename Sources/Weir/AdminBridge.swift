@@ -3,19 +3,21 @@ import WeirAdminModels
 import WeirConfig
 import WeirCore
 import WeirProxy
+import WeirStore
 
 /// The admin API's view of the running router: reads go to the rollout controller and the store,
 /// commands go through the controller's state machines, reload re-reads the config file.
 struct AdminBridge: AdminOperations {
     let controller: RolloutController
     let store: any RolloutStore
+    let writer: RolloutStoreWriter
     let configPath: String?
     let exporter: PrometheusExporter
     let webhooks: WebhookNotifier
     let proxy: ProxyServer
 
-    func routes() async -> [RouteStatusModel] {
-        await controller.views().map(RouteStatusModel.init)
+    func routes() async -> RoutesModel {
+        RoutesModel(routes: await controller.views().map(RouteStatusModel.init), store: StoreHealthModel(writer.health))
     }
 
     func route(named name: String) async -> RouteStatusModel? {
@@ -24,11 +26,20 @@ struct AdminBridge: AdminOperations {
 
     func events(route: String, limit: Int) async throws -> [EventModel]? {
         guard await controller.status(of: route) != nil else { return nil }
-        return try store.events(route: route, limit: limit).map(EventModel.init)
+        // Events in force but not yet on disk come first: they are the newest.
+        let waiting = writer.pendingEvents(route: route).prefix(limit)
+        let stored: [RolloutEvent]
+        do {
+            stored = try store.events(route: route, limit: limit - waiting.count)
+        } catch {
+            throw StoreUnavailable("cannot read the audit log from the rollout store (\(error))")
+        }
+        // An event written between the two reads shows once.
+        return (waiting + stored.filter { !waiting.contains($0) }).map(EventModel.init)
     }
 
     func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal> {
-        switch try await controller.handle(command, route: route) {
+        switch await controller.handle(command, route: route) {
         case .failure(let refusal):
             return .failure(refusal)
         case .success(let event):
@@ -58,8 +69,19 @@ struct AdminBridge: AdminOperations {
         exporter.setRollouts(await controller.views())
         exporter.setWebhookCounts(webhooks.deliveryCounts)
         exporter.setUpstreamConnections(await proxy.upstreamConnections())
+        exporter.setStoreHealth(writer.health)
         return exporter.text()
     }
 
-    func isReady() async -> Bool { true }
+    func readiness() async -> ReadinessModel {
+        ReadinessModel(StoreHealthModel(writer.health))
+    }
+}
+
+extension StoreHealthModel {
+    init(_ health: RolloutStoreWriter.Health) {
+        self.init(
+            up: health.up, error: health.error, pendingEvents: health.pendingEvents,
+            downSince: health.downSinceUnixMillis.map(EventModel.timestamp))
+    }
 }

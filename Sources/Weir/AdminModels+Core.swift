@@ -27,6 +27,7 @@ extension RouteStatusModel {
         for version in route.versions {
             let stats = view.window[version.name] ?? RequestStats()
             let errors = stats.errors(countingAs: policy.errors)
+            let pinned = view.pinned[version.name] ?? RequestStats()
             versions[version.name] = VersionStatusModel(
                 requests: stats.requests,
                 errors: errors,
@@ -34,7 +35,10 @@ extension RouteStatusModel {
                 rps: view.windowSeconds > 0 ? Double(stats.requests) / view.windowSeconds : 0,
                 latencyMs: LatencyModel(stats.total),
                 ttfbMs: LatencyModel(stats.firstByte),
-                metadata: version.metadata
+                metadata: version.metadata,
+                pinned: pinned.requests > 0
+                    ? PinnedTrafficModel(requests: pinned.requests, errors: pinned.errors(countingAs: policy.errors))
+                    : nil
             )
         }
         self.init(

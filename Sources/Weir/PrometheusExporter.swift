@@ -1,6 +1,7 @@
 import Prometheus
 import WeirCore
 import WeirProxy
+import WeirStore
 
 /// The `/metrics` series of CONTRACT §6, kept in a swift-prometheus registry. Request counts and
 /// latencies are fed from the collected per-second measurements — off the request path — and the
@@ -16,6 +17,9 @@ public final class PrometheusExporter: Sendable {
     // The series of CONTRACT §6 (descriptors are not Sendable, so they are made on use).
     static var requests: MetricNameDescriptor {
         series("requests", "total", "Requests by route, version and outcome code.")
+    }
+    static var pinnedRequests: MetricNameDescriptor {
+        series("pinned_requests", "total", "Requests pinned to a version by an override (never judged), by outcome code.")
     }
     static var duration: MetricNameDescriptor {
         series("request_duration", "seconds", "Time to the last response byte.")
@@ -33,6 +37,13 @@ public final class PrometheusExporter: Sendable {
         series("webhook_deliveries", "total", "Webhook attempts by result: delivered, failed (retried), abandoned.")
     }
 
+    static var storeUp: MetricNameDescriptor {
+        series("store", "up", "1 while the rollout store takes writes; 0 while it fails (rollbacks still apply).")
+    }
+    static var storePending: MetricNameDescriptor {
+        series("store_pending_events", "", "Rollout events in force that the store has not taken yet.")
+    }
+
     static var upstreamConnections: MetricNameDescriptor {
         series("upstream_connections", "", "Connections to each upstream by state: open (all), idle (pooled HTTP/1.1).")
     }
@@ -46,21 +57,15 @@ public final class PrometheusExporter: Sendable {
     public func consume(_ seconds: [(SeriesKey, RequestStats)]) {
         for (key, stats) in seconds where stats.requests > 0 || stats.clientFaults > 0 {
             let labels = [("route", key.route), ("version", key.version)]
-            var failed: UInt64 = 0
+            // Pinned requests go to a family of their own, so no dashboard or alert mixes them in.
+            countCodes(stats, into: key.pinned ? Self.pinnedRequests : Self.requests, labels: labels)
+            if key.pinned { continue }
             for kind in ErrorKind.allCases {
                 let count = stats.errors(of: kind)
-                guard count > 0 else { continue }
-                if kind != .client { failed += count }
-                registry.makeCounter(descriptor: Self.requests, labels: labels + [("code", Self.code(for: kind))])
-                    .increment(by: Int64(count))
-                if let upstreamKind = Self.upstreamKind(kind) {
+                if count > 0, let upstreamKind = Self.upstreamKind(kind) {
                     registry.makeCounter(descriptor: Self.upstreamErrors, labels: labels + [("kind", upstreamKind)])
                         .increment(by: Int64(count))
                 }
-            }
-            if stats.requests > failed {
-                registry.makeCounter(descriptor: Self.requests, labels: labels + [("code", "2xx")])
-                    .increment(by: Int64(stats.requests - failed))
             }
             let histogram = registry.makeValueHistogram(
                 descriptor: Self.duration, labels: labels, buckets: Self.buckets)
@@ -74,6 +79,28 @@ public final class PrometheusExporter: Sendable {
                 for _ in 0..<inBucket { histogram.record(bound.isFinite ? bound : 20) }
             }
         }
+    }
+
+    /// Adds a second's requests to `family` by outcome code.
+    private func countCodes(_ stats: RequestStats, into family: MetricNameDescriptor, labels: [(String, String)]) {
+        var failed: UInt64 = 0
+        for kind in ErrorKind.allCases {
+            let count = stats.errors(of: kind)
+            guard count > 0 else { continue }
+            if kind != .client { failed += count }
+            registry.makeCounter(descriptor: family, labels: labels + [("code", Self.code(for: kind))])
+                .increment(by: Int64(count))
+        }
+        if stats.requests > failed {
+            registry.makeCounter(descriptor: family, labels: labels + [("code", "2xx")])
+                .increment(by: Int64(stats.requests - failed))
+        }
+    }
+
+    /// Sets the store's gauges at scrape time.
+    public func setStoreHealth(_ health: RolloutStoreWriter.Health) {
+        registry.makeGauge(descriptor: Self.storeUp).set(Double(health.up ? 1 : 0))
+        registry.makeGauge(descriptor: Self.storePending).set(Double(health.pendingEvents))
     }
 
     /// Sets the rollout gauges from the controller's view.

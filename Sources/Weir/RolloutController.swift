@@ -2,10 +2,13 @@ import Foundation
 import Logging
 import WeirCore
 import WeirProxy
+import WeirStore
 
 /// Drives every route's `RolloutStateMachine` from the live measurements and from operators'
-/// commands. For each transition it commits the event and the new state to the store first, then
-/// publishes the new weights to the data plane, then notifies webhooks.
+/// commands. A move toward the canary is committed to the store before its weights are published;
+/// a safe move (rollback, pause, …) is published at once and handed to the `RolloutStoreWriter`,
+/// which persists it as soon as the store allows. Then webhooks are notified. The store is never
+/// called on this actor, so a locked or full store stalls neither status reads nor a rollback.
 public actor RolloutController {
     /// What an operator sees of one route.
     public struct RouteView: Sendable {
@@ -15,6 +18,8 @@ public actor RolloutController {
         public var lastVerdict: Verdict?
         /// The current window's statistics per version name.
         public var window: [String: RequestStats]
+        /// Pinned requests per version name over the same seconds (never judged).
+        public var pinned: [String: RequestStats]
         /// How many seconds the window covers so far.
         public var windowSeconds: Double
         public var lastEvent: RolloutEvent?
@@ -24,10 +29,14 @@ public actor RolloutController {
     private var machines: [String: RolloutStateMachine<UptimeClock>] = [:]
     private var generation: UInt64 = 1
     private var lastEvents: [String: RolloutEvent] = [:]
+    /// Bumped each time a route's transition is applied: a decision that waited for the store is
+    /// dropped when another was applied meanwhile.
+    private var revisions: [String: UInt64] = [:]
     /// The last measurement second fed to each route's sequential judge.
     private var observedThrough: [String: Int64] = [:]
     private let proxy: ProxyServer
     private let store: any RolloutStore
+    private let writer: RolloutStoreWriter
     private let webhooks: WebhookNotifier
     private let logger: Logger
     private let clock = UptimeClock()
@@ -35,12 +44,13 @@ public actor RolloutController {
     private let exporter: PrometheusExporter?
 
     public init(
-        proxy: ProxyServer, store: any RolloutStore, webhooks: WebhookNotifier, logger: Logger,
-        exporter: PrometheusExporter? = nil
+        proxy: ProxyServer, store: any RolloutStore, writer: RolloutStoreWriter, webhooks: WebhookNotifier,
+        logger: Logger, exporter: PrometheusExporter? = nil
     ) {
         self.exporter = exporter
         self.proxy = proxy
         self.store = store
+        self.writer = writer
         self.webhooks = webhooks
         self.logger = logger
     }
@@ -70,7 +80,9 @@ public actor RolloutController {
                     route: route.name, from: from, to: status, weights: status.weights(policy: route.policy),
                     actor: .policy, reason: text, kind: .reconcile
                 )
-                try record(transition, policy: route.policy)
+                let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
+                try await writer.persist(event, status: transition.to)
+                announce(event, transition, policy: route.policy)
             }
             if lastEvents[route.name] == nil {
                 lastEvents[route.name] = try store.events(route: route.name, limit: 1).first
@@ -100,6 +112,7 @@ public actor RolloutController {
         var changed = false
         for route in due {
             guard var machine = machines[route.name] else { continue }
+            let revision = revisions[route.name, default: 0]
             let from = Self.firstSecond(of: machine)
             let to = now.second
             let status = machine.status
@@ -109,31 +122,44 @@ public actor RolloutController {
             let transition = machine.windowEnded(at: now, canary: canary, stable: stable)
             if let verdict = machine.lastVerdict { exporter?.verdict(route: route.name, result: verdict.name) }
             if let transition {
-                guard commit(transition, route: route) else { continue }
+                // Not taken (store refused it): the window stays due and is judged again.
+                guard await take(transition, machine: machine, revision: revision) != nil else { continue }
                 changed = changed || transition.changesWeights(policy: route.policy)
-            } else if let verdict = machine.lastVerdict {
-                logger.debug(
-                    "window judged",
-                    metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
+            } else {
+                if let verdict = machine.lastVerdict {
+                    logger.debug(
+                        "window judged",
+                        metadata: ["route": "\(route.name)", "verdict": "\(verdict.name)", "reason": "\(verdict.reason)"])
+                }
+                machines[route.name] = machine
             }
-            machines[route.name] = machine
         }
         if changed { await publish() }
     }
 
     /// Applies an operator's command to a route; returns the stored event, or why it was refused.
-    public func handle(_ command: RolloutCommand, route name: String) async throws -> Result<
+    public func handle(_ command: RolloutCommand, route name: String) async -> Result<
         RolloutEvent, RolloutRefusal
     > {
         guard var machine = machines[name] else {
             return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
         }
+        let revision = revisions[name, default: 0]
         switch machine.handle(command, at: clock.now) {
         case .failure(let refusal):
             return .failure(refusal)
         case .success(let transition):
-            let event = try record(transition, policy: machine.route.policy)
-            machines[name] = machine
+            let taken: RolloutEvent?
+            do {
+                taken = try await apply(transition, machine: machine, revision: revision)
+            } catch {
+                return .failure(RolloutRefusal(code: "store_unavailable", message: error.message))
+            }
+            guard let event = taken else {
+                return .failure(
+                    RolloutRefusal(
+                        code: "conflict", message: "another change to \(name) happened meanwhile; look at its status and retry"))
+            }
             if transition.changesWeights(policy: machine.route.policy) { await publish() }
             return .success(event)
         }
@@ -149,12 +175,15 @@ public actor RolloutController {
             let from = Self.firstSecond(of: machine)
             let to = now.second
             var window: [String: RequestStats] = [:]
+            var pinned: [String: RequestStats] = [:]
             for version in route.versions {
                 window[version.name] = stats(route: route.name, version: version.name, from: from, to: to)
+                pinned[version.name] = proxy.measurements.stats(
+                    for: SeriesKey(route: route.name, version: version.name, pinned: true), from: from, to: to)
             }
             return RouteView(
                 route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict,
-                window: window, windowSeconds: Double(max(0, to - from)), lastEvent: lastEvents[route.name]
+                window: window, pinned: pinned, windowSeconds: Double(max(0, to - from)), lastEvent: lastEvents[route.name]
             )
         }
     }
@@ -182,15 +211,19 @@ public actor RolloutController {
                 let instant = UptimeClock.Instant(nanoseconds: UInt64(second + 1) * 1_000_000_000)
                 var next = machine
                 if let transition = next.observeSecond(canary: canary, stable: stable, at: instant) {
-                    // Not stored, so not applied: the same second is judged again next tick.
-                    guard commit(transition, route: route) else { break }
+                    // Not taken, so not applied: the same second is judged again next tick.
+                    guard await take(transition, machine: next, revision: revisions[route.name, default: 0]) != nil,
+                        let taken = machines[route.name]
+                    else { break }
                     changed = changed || transition.changesWeights(policy: route.policy)
+                    next = taken
+                } else {
+                    machines[route.name] = next
                 }
                 machine = next
                 observedThrough[route.name] = second
                 second += 1
             }
-            machines[route.name] = machine
         }
         if changed { await publish() }
     }
@@ -204,12 +237,50 @@ public actor RolloutController {
         proxy.measurements.stats(for: SeriesKey(route: route, version: version), from: from, to: to)
     }
 
-    /// Commits the transition, logs it and notifies webhooks. Throws when the store refuses, in
-    /// which case nothing else happens.
-    @discardableResult
-    private func record(_ transition: RolloutTransition, policy: RolloutPolicy) throws -> RolloutEvent {
-        let event = RolloutEvent(transition, atUnixMillis: Int64(Date().timeIntervalSince1970 * 1000))
-        try store.commit(event, status: transition.to)
+    /// A policy decision through `apply`; nil (logged) when the store refused it — then nothing
+    /// changed and the decision is made again on a later tick.
+    private func take(_ transition: RolloutTransition, machine: RolloutStateMachine<UptimeClock>, revision: UInt64)
+        async -> RolloutEvent?
+    {
+        do {
+            return try await apply(transition, machine: machine, revision: revision)
+        } catch {
+            logger.warning(
+                "a rollout decision waits for the store; it is made again later",
+                metadata: ["route": "\(machine.route.name)", "decision": "\(transition.reason)", "error": "\(error)"])
+            return nil
+        }
+    }
+
+    /// Persists and applies a transition `machine` produced from the route's state at `revision`;
+    /// the event, or nil when another transition was applied while this one waited for the store.
+    /// Throws when the store refuses a move toward the canary; then nothing changed.
+    private func apply(_ transition: RolloutTransition, machine: RolloutStateMachine<UptimeClock>, revision: UInt64)
+        async throws(StoreUnavailable) -> RolloutEvent?
+    {
+        let route = machine.route
+        let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
+        if transition.movesTowardCanary(policy: route.policy) {
+            try await writer.persist(event, status: transition.to)
+            guard revisions[route.name, default: 0] == revision else {
+                logger.warning(
+                    "a rollout decision was overtaken while it waited for the store",
+                    metadata: ["route": "\(route.name)", "decision": "\(transition.reason)"])
+                return nil
+            }
+        } else {
+            // Safety first: in force now, on disk as soon as the store allows (the event keeps
+            // the time it took effect).
+            writer.persistEventually(event, status: transition.to)
+        }
+        machines[route.name] = machine
+        revisions[route.name, default: 0] += 1
+        announce(event, transition, policy: route.policy)
+        return event
+    }
+
+    /// Logs an applied transition, notifies webhooks and counts it.
+    private func announce(_ event: RolloutEvent, _ transition: RolloutTransition, policy: RolloutPolicy) {
         lastEvents[transition.route] = event
         logger.notice(
             "rollout \(transition.from.summary) -> \(transition.to.summary): \(transition.reason)",
@@ -221,22 +292,9 @@ public actor RolloutController {
         )
         webhooks.notify(event, policy: policy)
         exporter?.transition(event)
-        return event
     }
 
-    /// Records a policy decision; false (and logged) when the store refused it, in which case the
-    /// caller must not apply it.
-    private func commit(_ transition: RolloutTransition, route: RouteDefinition) -> Bool {
-        do {
-            try record(transition, policy: route.policy)
-            return true
-        } catch {
-            logger.error(
-                "cannot store a rollout decision; it will be retried",
-                metadata: ["route": "\(route.name)", "error": "\(error)"])
-            return false
-        }
-    }
+    private static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// For a stored promotion, the instant it happened, from its event's wall-clock time.
     private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) throws
@@ -247,7 +305,7 @@ public actor RolloutController {
                 $0.to == .promoted && $0.kind == .promote
             })
         else { return nil }
-        let ageMillis = max(0, Int64(Date().timeIntervalSince1970 * 1000) - event.at)
+        let ageMillis = max(0, Self.nowMillis() - event.at)
         return now.advanced(by: .milliseconds(-ageMillis))
     }
 

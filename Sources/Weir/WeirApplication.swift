@@ -105,12 +105,22 @@ public struct WeirApplication: Sendable {
         let exporter = PrometheusExporter()
         measurements.observe { exporter.consume($0) }
         let webhooks = WebhookNotifier(logger: logger)
+        let logger = self.logger
+        let writer = RolloutStoreWriter(store: store) { health in
+            if health.up {
+                logger.notice("the rollout store is writable again; waiting events are being written")
+            } else {
+                logger.error(
+                    "the rollout store is failing: rollbacks and pauses still take effect and are written when it recovers; moves toward a canary wait",
+                    metadata: ["error": "\(health.error ?? "")", "pending_events": "\(health.pendingEvents)"])
+            }
+        }
         let controller = RolloutController(
-            proxy: proxy, store: store, webhooks: webhooks, logger: logger, exporter: exporter)
+            proxy: proxy, store: store, writer: writer, webhooks: webhooks, logger: logger, exporter: exporter)
         try await controller.load(config.routes)
         let bridge = AdminBridge(
-            controller: controller, store: store, configPath: configPath, exporter: exporter, webhooks: webhooks,
-            proxy: proxy)
+            controller: controller, store: store, writer: writer, configPath: configPath, exporter: exporter,
+            webhooks: webhooks, proxy: proxy)
         let services: [any Service] = [
             ProxyService(
                 proxy: proxy,
@@ -123,6 +133,7 @@ public struct WeirApplication: Sendable {
             ),
             PeriodicService(period: .seconds(1)) { await proxy.collect() },
             PeriodicService(period: .milliseconds(250)) { await controller.tick() },
+            PeriodicService(period: .seconds(2)) { writer.probe() },
             HangupReloadService(operations: bridge, logger: logger),
             AdminService(
                 operations: bridge,
@@ -145,6 +156,11 @@ public struct WeirApplication: Sendable {
         } catch {
             try? await group.shutdownGracefully()
             throw error
+        }
+        if await !writer.flush(timeout: .seconds(5)) {
+            logger.error(
+                "stopping with rollout events the store did not take; the routes resume from the last stored state",
+                metadata: ["pending_events": "\(writer.health.pendingEvents)"])
         }
         try await group.shutdownGracefully()
     }

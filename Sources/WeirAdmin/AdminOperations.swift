@@ -4,7 +4,7 @@ import WeirCore
 /// What the admin API can ask of the running router. The app implements it over the rollout
 /// controller, the store and the config file; tests can implement it over anything.
 public protocol AdminOperations: Sendable {
-    func routes() async -> [RouteStatusModel]
+    func routes() async -> RoutesModel
     func route(named name: String) async -> RouteStatusModel?
     /// A route's audit log, newest first; nil when there is no such route.
     func events(route: String, limit: Int) async throws -> [EventModel]?
@@ -14,8 +14,8 @@ public protocol AdminOperations: Sendable {
     func reload() async -> Result<Int, ReloadRefusal>
     /// The Prometheus text exposition of every metric.
     func metricsText() async -> String
-    /// Config loaded and store open.
-    func isReady() async -> Bool
+    /// Whether weir serves (it does once the config is loaded) and how its store is.
+    func readiness() async -> ReadinessModel
 }
 
 /// Every error of a config that `reload` refused.

@@ -11,10 +11,7 @@ public enum AdminRouter {
         if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
 
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
-        router.get("/readyz") { _, _ in
-            await operations.isReady()
-                ? json(["status": "ready"]) : error(.serviceUnavailable, "not_ready", "weir is starting")
-        }
+        router.get("/readyz") { _, _ in json(await operations.readiness()) }
         router.get("/metrics") { _, _ in
             Response(
                 status: .ok,
@@ -22,7 +19,7 @@ public enum AdminRouter {
                 body: ResponseBody(byteBuffer: ByteBuffer(string: await operations.metricsText()))
             )
         }
-        router.get("/v1/routes") { _, _ in json(RoutesModel(routes: await operations.routes())) }
+        router.get("/v1/routes") { _, _ in json(await operations.routes()) }
         router.get("/v1/routes/:name") { _, context in
             let name = try context.parameters.require("name")
             guard let route = await operations.route(named: name) else { return notFound(name) }
@@ -34,9 +31,13 @@ public enum AdminRouter {
             guard let limit = Int(limitText), limit > 0 else {
                 return error(.badRequest, "bad_request", "limit must be a positive whole number, not \(limitText)")
             }
-            guard let events = try await operations.events(route: name, limit: min(limit, 10_000)) else {
-                return notFound(name)
+            let found: [EventModel]?
+            do {
+                found = try await operations.events(route: name, limit: min(limit, 10_000))
+            } catch let unavailable as StoreUnavailable {
+                return error(.serviceUnavailable, "store_unavailable", unavailable.message)
             }
+            guard let events = found else { return notFound(name) }
             return json(EventsModel(events: events))
         }
         for verb in ["promote", "pause", "resume", "retry", "rollback", "weight", "undo"] {
@@ -52,7 +53,7 @@ public enum AdminRouter {
                 case .success(let result):
                     return json(result)
                 case .failure(let refusal):
-                    return error(refusal.code == "not_found" ? .notFound : .conflict, refusal.code, refusal.message)
+                    return error(status(of: refusal), refusal.code, refusal.message)
                 }
             }
         }
@@ -95,6 +96,15 @@ public enum AdminRouter {
                 throw ErrorModel(error: "bad_request", message: "set-weight needs a body {\"canary\": PERCENT}")
             }
             return .setWeight(weight.canary)
+        }
+    }
+
+    /// The HTTP status of a refused command: unknown route 404, store trouble 503, otherwise 409.
+    static func status(of refusal: RolloutRefusal) -> HTTPResponse.Status {
+        switch refusal.code {
+        case "not_found": .notFound
+        case "store_unavailable": .serviceUnavailable
+        default: .conflict
         }
     }
 

@@ -55,11 +55,14 @@ public struct VersionStatusModel: Codable, Sendable, Hashable {
     public var latencyMs: LatencyModel
     public var ttfbMs: LatencyModel
     public var metadata: [String: String]
+    /// Requests pinned to this version by an override in the same window: shown, never judged.
+    public var pinned: PinnedTrafficModel?
 
     public init(
         requests: UInt64, errors: UInt64, errorRate: Double, rps: Double, latencyMs: LatencyModel, ttfbMs: LatencyModel,
-        metadata: [String: String]
+        metadata: [String: String], pinned: PinnedTrafficModel? = nil
     ) {
+        self.pinned = pinned
         self.requests = requests
         self.errors = errors
         self.errorRate = errorRate
@@ -70,10 +73,22 @@ public struct VersionStatusModel: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case requests, errors, rps, metadata
+        case requests, errors, rps, metadata, pinned
         case errorRate = "error_rate"
         case latencyMs = "latency_ms"
         case ttfbMs = "ttfb_ms"
+    }
+}
+
+/// Pinned requests of one version over the window: kept apart from the weighted traffic so an
+/// operator sees them while no verdict, window or judge reads them.
+public struct PinnedTrafficModel: Codable, Sendable, Hashable {
+    public var requests: UInt64
+    public var errors: UInt64
+
+    public init(requests: UInt64, errors: UInt64) {
+        self.requests = requests
+        self.errors = errors
     }
 }
 
@@ -104,5 +119,46 @@ public struct VerdictModel: Codable, Sendable, Hashable {
 /// `GET /v1/routes`
 public struct RoutesModel: Codable, Sendable, Hashable {
     public var routes: [RouteStatusModel]
-    public init(routes: [RouteStatusModel]) { self.routes = routes }
+    /// The rollout store's health; absent from routers that do not report it.
+    public var store: StoreHealthModel?
+    public init(routes: [RouteStatusModel], store: StoreHealthModel? = nil) {
+        self.routes = routes
+        self.store = store
+    }
+}
+
+/// The rollout store's health: while it is down, rollbacks and pauses still take effect (and
+/// wait in memory to be written), and moves toward a canary are refused.
+public struct StoreHealthModel: Codable, Sendable, Hashable {
+    public var up: Bool
+    public var error: String?
+    /// Events in force that are not on disk yet.
+    public var pendingEvents: Int
+    /// When the store began failing (RFC 3339).
+    public var downSince: String?
+
+    public init(up: Bool, error: String?, pendingEvents: Int, downSince: String?) {
+        self.up = up
+        self.error = error
+        self.pendingEvents = pendingEvents
+        self.downSince = downSince
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case up, error
+        case pendingEvents = "pending_events"
+        case downSince = "down_since"
+    }
+}
+
+/// `GET /readyz`: `ready`, or `degraded` while the store fails — weir still serves traffic then,
+/// so the answer stays 200 and a load balancer keeps sending it requests.
+public struct ReadinessModel: Codable, Sendable, Hashable {
+    public var status: String
+    public var store: StoreHealthModel
+
+    public init(_ store: StoreHealthModel) {
+        self.status = store.up ? "ready" : "degraded"
+        self.store = store
+    }
 }

@@ -3,7 +3,7 @@ import Yams
 
 extension ConfigCompiler {
     static let routeKeys = [
-        "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override_header", "policy", "ejection",
+        "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override", "override_header", "policy", "ejection",
         "upstream_ca", "circuit_breakers",
     ]
 
@@ -55,12 +55,13 @@ extension ConfigCompiler {
             }
         }
         let sticky = fields["sticky"].flatMap { stickySource($0, YAMLReader.join(path, "sticky")) }
-        var overrideHeader = "x-weir-version"
-        if let overrideNode = fields["override_header"],
-            let value = headerName(overrideNode, YAMLReader.join(path, "override_header"))
-        {
-            overrideHeader = value
+        if let legacy = fields["override_header"] {
+            reader.fail(
+                legacy, YAMLReader.join(path, "override_header"),
+                "replaced by override: { header, trusted: [CIDR…], secret_file } — pinning is off unless a route says who may pin"
+            )
         }
+        let override = fields["override"].flatMap { overrideRule($0, YAMLReader.join(path, "override")) }
         let policy = fields["policy"].map { self.policy($0, YAMLReader.join(path, "policy")) } ?? RolloutPolicy()
         if sticky != nil, let policyNode = fields["policy"], policy?.sequential != nil {
             // Sticky keys put all of one user's (retried) requests on one version, so events are no
@@ -106,12 +107,40 @@ extension ConfigCompiler {
         guard let name, let match, let versions, let stable, let policy else { return nil }
         var route = RouteDefinition(
             name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,
-            canaryIndex: canary, sticky: sticky, overrideHeader: overrideHeader, policy: policy
+            canaryIndex: canary, sticky: sticky, override: override, policy: policy
         )
         route.ejection = ejection
         route.upstreamCAFile = upstreamCA
         route.circuitBreakers = breakers
         return route
+    }
+
+    /// `override: { header, trusted, secret_file, secret_header, allow_inactive }`: at least one of
+    /// `trusted` and `secret_file`, or nobody could pin.
+    private mutating func overrideRule(_ node: Node, _ path: String) -> OverrideRule? {
+        guard
+            let fields = reader.mapping(
+                node, path, allowed: ["header", "trusted", "secret_file", "secret_header", "allow_inactive"])
+        else { return nil }
+        var rule = OverrideRule()
+        if let header = fields["header"].flatMap({ headerName($0, YAMLReader.join(path, "header")) }) {
+            rule.header = header.lowercased()
+        }
+        if let header = fields["secret_header"].flatMap({ headerName($0, YAMLReader.join(path, "secret_header")) }) {
+            rule.secretHeader = header.lowercased()
+        }
+        if let node = fields["trusted"] { rule.trusted = cidrList(node, YAMLReader.join(path, "trusted")) }
+        rule.secretFile = fields["secret_file"].flatMap { reader.string($0, YAMLReader.join(path, "secret_file")) }
+        if let node = fields["allow_inactive"], let value = reader.bool(node, YAMLReader.join(path, "allow_inactive")) {
+            rule.allowInactive = value
+        }
+        if rule.trusted.isEmpty && rule.secretFile == nil {
+            reader.fail(node, path, "names nobody who may pin: set trusted (CIDRs) or secret_file, or remove override")
+        }
+        if rule.header == rule.secretHeader {
+            reader.fail(node, YAMLReader.join(path, "secret_header"), "must differ from the override header")
+        }
+        return rule
     }
 
     mutating func required(_ fields: [String: Node], _ key: String, in node: Node, _ path: String) -> Node? {

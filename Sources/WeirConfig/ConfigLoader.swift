@@ -16,7 +16,27 @@ public enum ConfigLoader {
             ])
         }
         let directory = (path as NSString).deletingLastPathComponent
-        return try parse(yaml: text, file: path).resolvingFiles(relativeTo: directory)
+        return try readSecrets(of: parse(yaml: text, file: path).resolvingFiles(relativeTo: directory), file: path)
+    }
+
+    /// Fills each route override's secret from its `secret_file`; every unreadable or unprotected
+    /// file is an error.
+    static func readSecrets(of config: WeirConfiguration, file: String) throws(ConfigErrors) -> WeirConfiguration {
+        var config = config
+        var errors: [ConfigError] = []
+        for index in config.routes.indices {
+            guard let secretFile = config.routes[index].override?.secretFile else { continue }
+            do {
+                config.routes[index].override?.secret = Array(try SecretFile.read(secretFile).utf8)
+            } catch {
+                errors.append(
+                    ConfigError(
+                        file: file, line: 0, column: 0, path: "routes[\(index)].override.secret_file",
+                        message: error.description))
+            }
+        }
+        guard errors.isEmpty else { throw ConfigErrors(errors) }
+        return config
     }
 
     /// Validates config text; `file` names it in errors.
@@ -154,19 +174,8 @@ struct ConfigCompiler {
                 reader.fail(node, "server.client_body_timeout", "expected a duration above 0")
             }
         }
-        if let node = fields["trusted_proxies"],
-            let items = reader.sequence(node, "server.trusted_proxies", of: "CIDRs")
-        {
-            for (index, item) in items.enumerated() {
-                let itemPath = YAMLReader.index("server.trusted_proxies", index)
-                guard let text = reader.string(item, itemPath) else { continue }
-                if let block = CIDRBlock(text) {
-                    settings.trustedProxies.append(block)
-                } else {
-                    reader.fail(
-                        item, itemPath, "expected an address block such as 10.0.0.0/8 or ::1/128, found '\(text)'")
-                }
-            }
+        if let node = fields["trusted_proxies"] {
+            settings.trustedProxies = cidrList(node, "server.trusted_proxies")
         }
         if let node = fields["threads"], let value = reader.int(node, "server.threads", range: 1...256) {
             settings.threads = value
@@ -185,6 +194,22 @@ struct ConfigCompiler {
             settings.maxHeaders = value
         }
         return settings
+    }
+
+    /// A list of address blocks (`10.0.0.0/8`, `::1/128`).
+    mutating func cidrList(_ node: Node, _ path: String) -> [CIDRBlock] {
+        guard let items = reader.sequence(node, path, of: "CIDRs") else { return [] }
+        var blocks: [CIDRBlock] = []
+        for (index, item) in items.enumerated() {
+            let itemPath = YAMLReader.index(path, index)
+            guard let text = reader.string(item, itemPath) else { continue }
+            if let block = CIDRBlock(text) {
+                blocks.append(block)
+            } else {
+                reader.fail(item, itemPath, "expected an address block such as 10.0.0.0/8 or ::1/128, found '\(text)'")
+            }
+        }
+        return blocks
     }
 
     private mutating func tlsSettings(_ node: Node) -> TLSSettings? {

@@ -30,6 +30,9 @@ public struct WeirConfiguration: Sendable, Hashable {
         }
         for index in config.routes.indices {
             config.routes[index].upstreamCAFile = config.routes[index].upstreamCAFile.map(resolve)
+            if let secretFile = config.routes[index].override?.secretFile {
+                config.routes[index].override?.secretFile = resolve(secretFile)
+            }
         }
         return config
     }

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOHTTP1
 import WeirCore
 
 /// One version as a given event loop sees it: its series for measurement, the loop's pools for its
@@ -6,12 +7,15 @@ import WeirCore
 final class LoopVersion {
     let name: String
     let series: SeriesID
+    /// Where pinned requests are measured: apart, so no verdict reads them.
+    let pinnedSeries: SeriesID
     let upstreams: [UpstreamPool]
     private var selector = UpstreamSelector()
 
-    init(name: String, series: SeriesID, upstreams: [UpstreamPool]) {
+    init(name: String, series: VersionSeries, upstreams: [UpstreamPool]) {
         self.name = name
-        self.series = series
+        self.series = series.weighted
+        self.pinnedSeries = series.pinned
         self.upstreams = upstreams
     }
 
@@ -41,15 +45,27 @@ final class LoopRoute {
         self.timeout = timeout
     }
 
-    /// The version a request's override header names, if any.
-    func overrideIndex(for value: String?) -> Int? {
-        guard let value else { return nil }
-        return versions.firstIndex { $0.name == value }
+    /// The version a request is pinned to: only where the route takes an override, the pin is
+    /// believed from this client (`OverrideRule.believes`), names a configured version and that
+    /// version may serve now. Nil otherwise — the request is then routed by the weights.
+    func pinnedIndex(headers: HTTPHeaders, clientAddress: [UInt8]?) -> Int? {
+        guard let rule = definition.override, let name = headers.first(name: rule.header),
+            let index = versions.firstIndex(where: { $0.name == name }),
+            rule.admits(versionIndex: index, split: split),
+            rule.believes(clientAddress: clientAddress, presentedSecret: headers.first(name: rule.secretHeader)?[...])
+        else { return nil }
+        return index
     }
 }
 
 @available(*, unavailable)
 extension LoopRoute: Sendable {}
+
+/// The two measurement series of one version: requests routed by the weights, and pinned ones.
+struct VersionSeries: Sendable {
+    var weighted: SeriesID
+    var pinned: SeriesID
+}
 
 /// The routing table as one event loop uses it. Replaced whole when the rollout engine publishes a
 /// new `RoutingTable`; never mutated in place, so a request sees one consistent set of weights.

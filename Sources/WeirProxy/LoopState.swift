@@ -53,9 +53,9 @@ final class LoopState {
         self.random = SplitMix64(seed: seed)
     }
 
-    /// Installs a new table; `series[r][v]` is the measurement series of route r's version v;
+    /// Installs a new table; `series[r][v]` are the measurement series of route r's version v;
     /// `upstreamTLS` holds the client contexts for `https://` upstreams by CA file ("" = system roots).
-    func install(_ table: RoutingTable, series: [[SeriesID]], upstreamTLS: [String: NIOSSLContext] = [:]) {
+    func install(_ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [String: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
         var used: [UpstreamPool.Key: UpstreamPool] = [:]
         let compiled = table.routes.enumerated().map { routeIndex, route in

@@ -21,6 +21,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var context: ChannelHandlerContext!
     private var clientAddress: String?
     private var isTrustedProxy = false
+    /// The peer's address in network-order bytes, for trusted-source checks.
+    private var clientAddressBytes: [UInt8]?
+    /// Whether the running exchange was pinned to its version by a believed override.
+    private var pinned = false
     private let secure: Bool
     /// The HTTP/2 connection this stream belongs to; nil when the handler serves an HTTP/1.1 connection.
     private let http2Connection: HTTP2ClientConnection?
@@ -93,7 +97,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         self.context = context
         let peer = context.channel.remoteAddress
         clientAddress = peer?.ipAddress
-        if !loop.trustedProxies.isEmpty, let bytes = Self.addressBytes(peer) {
+        clientAddressBytes = Self.addressBytes(peer)
+        if !loop.trustedProxies.isEmpty, let bytes = clientAddressBytes {
             isTrustedProxy = loop.trustedProxies.contains { $0.contains(bytes) }
         }
         if let http2Connection {
@@ -219,7 +224,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         case .failure(let failure): return .rejected(failure)
         case .success(let value): prepared = value
         }
-        let forwarded = prepared.forwarded
+        var forwarded = prepared.forwarded
         let routes = loop.routes
         guard
             let routeIndex = routes.table.routeIndex(
@@ -232,10 +237,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
         let route = routes.routes[routeIndex]
         let definition = route.definition
-        let overrideIndex = route.overrideIndex(for: head.headers.first(name: definition.overrideHeader))
+        let pinnedIndex = route.pinnedIndex(headers: forwarded.headers, clientAddress: clientAddressBytes)
+        // Pinning headers (and the secret) are weir's: never forwarded, believed or not.
+        for name in definition.pinHeaders where forwarded.headers.contains(name: name) {
+            forwarded.headers.remove(name: name)
+        }
         let stickyKey = definition.sticky.flatMap { Self.stickyKey($0, in: head.headers) }
         let chosen = VersionSelector.select(
-            split: route.split, overrideIndex: overrideIndex, stickyKey: stickyKey, using: &loop.random)
+            split: route.split, overrideIndex: pinnedIndex, stickyKey: stickyKey, using: &loop.random)
+        pinned = chosen.reason == .override
         let version = route.versions[chosen.index]
         self.route = route
         self.version = version
@@ -506,7 +516,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
             totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
         )
-        loop.record(outcome, series: version.series, at: now)
+        loop.record(outcome, series: pinned ? version.pinnedSeries : version.series, at: now)
         if let currentPool, failure != .client, failure != .overflow {
             let failed = failure != nil || (responseStatus ?? 200) >= 500
             currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)

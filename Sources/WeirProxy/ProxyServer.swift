@@ -82,7 +82,11 @@ public final class ProxyServer: Sendable {
     /// are ignored, so concurrent publishers cannot roll weights back.
     public func publish(_ table: RoutingTable) async {
         let series = table.routes.map { route in
-            route.versions.map { measurements.seriesID(for: SeriesKey(route: route.name, version: $0.name)) }
+            route.versions.map { version in
+                VersionSeries(
+                    weighted: measurements.seriesID(for: SeriesKey(route: route.name, version: version.name)),
+                    pinned: measurements.seriesID(for: SeriesKey(route: route.name, version: version.name, pinned: true)))
+            }
         }
         let isNewest = published.withLock { newest in
             guard table.generation > newest else { return false }

@@ -3,12 +3,13 @@ import GRDB
 import WeirCore
 
 /// The embedded, durable `RolloutStore`: one SQLite file in WAL mode with full fsync, so an event
-/// and the state it produces survive `kill -9` the moment `commit` returns.
+/// and the state it produces survive `kill -9` the moment `commit` returns. A pool of readers, so
+/// reading the audit log never waits behind a write that waits for a lock.
 ///
 /// Tables: `rollout_state` (one row per route: the current `RolloutStatus`) and `rollout_events`
 /// (append-only audit log), created by versioned migrations.
 public final class SQLiteRolloutStore: RolloutStore {
-    private let database: DatabaseQueue
+    private let database: DatabasePool
     public let path: String
 
     /// Opens (creating if needed) the store at `path`. A file that is not a Weir store, is corrupt
@@ -16,13 +17,14 @@ public final class SQLiteRolloutStore: RolloutStore {
     public init(path: String) throws(StoreError) {
         self.path = path
         var configuration = Configuration()
-        configuration.journalMode = .wal
-        configuration.busyMode = .timeout(5)
+        // A write waits this long for a lock another process holds, then fails and is retried by
+        // `RolloutStoreWriter`: short, so a command during store trouble answers within a second.
+        configuration.busyMode = .timeout(0.4)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         do {
-            database = try DatabaseQueue(path: path, configuration: configuration)
+            database = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
             _ = try database.read { db in try Row.fetchAll(db, sql: "PRAGMA quick_check") }
         } catch {
@@ -122,6 +124,13 @@ public final class SQLiteRolloutStore: RolloutStore {
                     status.pinnedPercent, status.consecutiveFailures, event.at,
                 ]
             )
+        }
+    }
+
+    public func probe() throws {
+        try database.writeWithoutTransaction { db in
+            try db.execute(sql: "BEGIN IMMEDIATE")
+            try db.execute(sql: "ROLLBACK")
         }
     }
 

@@ -16,7 +16,7 @@ import WeirCore
                 VersionDefinition(name: "v1", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 1)]),
                 VersionDefinition(name: "v2", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 2)]),
             ],
-            stableIndex: 0, canaryIndex: 1, sticky: nil, overrideHeader: "x-weir-version",
+            stableIndex: 0, canaryIndex: 1, sticky: nil,
             policy: RolloutPolicy(
                 steps: steps, interval: .seconds(30), warmup: .seconds(10), minRequests: 100,
                 failureLimit: failureLimit,

@@ -61,7 +61,7 @@ import WeirCore
                 VersionDefinition(name: "v1", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 1)]),
                 VersionDefinition(name: "v2", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 2)]),
             ],
-            stableIndex: 0, canaryIndex: nil, sticky: nil, overrideHeader: "x-weir-version", policy: RolloutPolicy()
+            stableIndex: 0, canaryIndex: nil, sticky: nil, policy: RolloutPolicy()
         )
     }
 }

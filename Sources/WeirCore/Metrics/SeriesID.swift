@@ -6,15 +6,18 @@ public struct SeriesID: Sendable, Hashable {
     public init(rawValue: Int) { self.rawValue = rawValue }
 }
 
-/// The (route, version) names a series stands for.
+/// The (route, version) names a series stands for, and whether it holds pinned requests (an
+/// override), which are kept apart from the traffic the weights sent.
 public struct SeriesKey: Sendable, Hashable, CustomStringConvertible {
     public var route: String
     public var version: String
-    public init(route: String, version: String) {
+    public var pinned: Bool
+    public init(route: String, version: String, pinned: Bool = false) {
         self.route = route
         self.version = version
+        self.pinned = pinned
     }
-    public var description: String { "\(route)/\(version)" }
+    public var description: String { "\(route)/\(version)" + (pinned ? " (pinned)" : "") }
 }
 
 /// Hands out `SeriesID`s; the same key always gets the same id.

@@ -40,12 +40,9 @@ public struct RolloutEvent: Sendable, Hashable, Codable {
     }
 }
 
-/// Where rollout state and the audit log live. The controller commits an event together with the
-/// state it produces, and only then applies the new weights, so a crash never loses a decision
-/// that traffic already saw.
-///
-/// Synchronous on purpose: the controller holds a route's state machine across the commit, and an
-/// embedded store answers in microseconds.
+/// Where rollout state and the audit log live. The controller never calls it itself: a
+/// `RolloutStoreWriter` does, on its own queue, so a slow or locked store never stalls status
+/// reads or a rollback.
 public protocol RolloutStore: Sendable {
     /// The last committed state of every route that has one.
     func loadStatuses() throws -> [String: RolloutStatus]
@@ -53,6 +50,8 @@ public protocol RolloutStore: Sendable {
     func commit(_ event: RolloutEvent, status: RolloutStatus) throws
     /// A route's events, newest first.
     func events(route: String, limit: Int) throws -> [RolloutEvent]
+    /// Proves the store would accept a write now (takes and releases the write lock); throws why not.
+    func probe() throws
 }
 
 /// A `RolloutStore` in memory: for tests, simulations and until a durable store is configured.
@@ -78,4 +77,14 @@ public final class InMemoryRolloutStore: RolloutStore {
     public func events(route: String, limit: Int) -> [RolloutEvent] {
         contents.withLock { Array($0.log.lazy.filter { $0.route == route }.reversed().prefix(limit)) }
     }
+
+    public func probe() {}
+}
+
+/// The store cannot take a write now; says why. Moves toward the canary are refused with it
+/// (the admin API answers `503` with the message), safe moves are queued instead.
+public struct StoreUnavailable: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }

@@ -43,6 +43,16 @@ public struct RolloutTransition: Sendable, Hashable {
         self.kind = kind
     }
 
+    /// Whether the transition moves traffic or control toward the canary: its weight goes up, it
+    /// is promoted, or the policy takes over again (resume, retry). Only such moves wait for a
+    /// durable commit; every other (rollback, pause, a failed window, weight down) takes effect at
+    /// once and is persisted when the store allows — when the store fails, safety comes first.
+    public func movesTowardCanary(policy: RolloutPolicy) -> Bool {
+        if to.canaryPercent(policy: policy) > from.canaryPercent(policy: policy) { return true }
+        if to.phase == .promoted && from.phase != .promoted { return true }
+        return to.phase == .progressing && from.phase != .progressing
+    }
+
     /// Whether the canary's weight differs before and after.
     public func changesWeights(policy: RolloutPolicy) -> Bool {
         from.weights(policy: policy) != to.weights(policy: policy)

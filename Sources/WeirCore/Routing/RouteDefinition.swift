@@ -31,8 +31,8 @@ public struct RouteDefinition: Sendable, Hashable {
     public var stableIndex: Int
     public var canaryIndex: Int?
     public var sticky: StickyKeySource?
-    /// Lowercased name of the header that pins a request to a named version.
-    public var overrideHeader: String
+    /// Who may pin a request to a version by header; nil = nobody (the header is stripped).
+    public var override: OverrideRule?
     public var policy: RolloutPolicy
     /// Passive outlier ejection of this route's upstreams.
     public var ejection: OutlierDetector.Settings = OutlierDetector.Settings()
@@ -50,7 +50,7 @@ public struct RouteDefinition: Sendable, Hashable {
         stableIndex: Int,
         canaryIndex: Int?,
         sticky: StickyKeySource?,
-        overrideHeader: String,
+        override: OverrideRule? = nil,
         policy: RolloutPolicy
     ) {
         self.name = name
@@ -60,8 +60,15 @@ public struct RouteDefinition: Sendable, Hashable {
         self.stableIndex = stableIndex
         self.canaryIndex = canaryIndex
         self.sticky = sticky
-        self.overrideHeader = overrideHeader.lowercased()
+        self.override = override
         self.policy = policy
+    }
+
+    /// Request headers weir consumes for pinning and never forwards: the override's header and its
+    /// secret's, or `x-weir-version` when the route takes no override.
+    public var pinHeaders: [String] {
+        guard let override else { return [OverrideRule.defaultHeader] }
+        return [override.header, override.secretHeader]
     }
 
     /// The index of the version with this name, if configured.

@@ -32,3 +32,12 @@ public struct TrafficSplit: Sendable, Hashable {
 
     public var canaryPercent: Double { Double(canaryBasisPoints) / 100 }
 }
+
+extension TrafficSplit {
+    /// The share of version `index` in basis points: 0 for a version that is neither stable nor canary.
+    public func weightBasisPoints(of index: Int) -> Int {
+        if index == canaryIndex { return canaryBasisPoints }
+        if index == stableIndex { return TrafficSplit.fullScale - canaryBasisPoints }
+        return 0
+    }
+}

@@ -1,0 +1,181 @@
+import Dispatch
+import Foundation
+import Synchronization
+import WeirCore
+
+/// Writes rollout events to the store on a queue of its own, in order, so that a slow, locked or
+/// full store never stalls the controller, status reads or a rollback (CONTRACT §8 "Store
+/// trouble"). Safe moves (rollback, pause, …) are handed over with `persistEventually` and
+/// retried with back-off until the store takes them; moves toward the canary use `persist`, which
+/// answers once the event is durable or says why it is not — and refuses while earlier events
+/// still wait, so the log on disk never skips one.
+public final class RolloutStoreWriter: Sendable {
+    /// The store's health as operators see it.
+    public struct Health: Sendable, Hashable {
+        public var up: Bool
+        /// The last failure's text while down.
+        public var error: String?
+        /// Events applied in memory and not yet on disk.
+        public var pendingEvents: Int
+        /// Since when the store has been failing (Unix milliseconds).
+        public var downSinceUnixMillis: Int64?
+    }
+
+    private struct Pending: Sendable {
+        var event: RolloutEvent
+        var status: RolloutStatus
+    }
+
+    private struct State: Sendable {
+        var pending: [Pending] = []
+        var up = true
+        var error: String?
+        var downSince: Int64?
+        var retryScheduled = false
+        var backoffMillis = 100
+    }
+
+    private let store: any RolloutStore
+    private let queue = DispatchQueue(label: "weir.store-writer")
+    private let state = Mutex(State())
+    /// Called on the writer's queue when the store goes down or comes back.
+    private let onHealthChange: @Sendable (Health) -> Void
+
+    public init(store: any RolloutStore, onHealthChange: @escaping @Sendable (Health) -> Void = { _ in }) {
+        self.store = store
+        self.onHealthChange = onHealthChange
+    }
+
+    public var health: Health {
+        state.withLock {
+            Health(up: $0.up, error: $0.error, pendingEvents: $0.pending.count, downSinceUnixMillis: $0.downSince)
+        }
+    }
+
+    /// Events still waiting for the store, newest first, for one route.
+    public func pendingEvents(route: String) -> [RolloutEvent] {
+        state.withLock { $0.pending.lazy.map(\.event).filter { $0.route == route }.reversed() }
+    }
+
+    /// Queues a safe move: written as soon as the store allows, retried until then.
+    public func persistEventually(_ event: RolloutEvent, status: RolloutStatus) {
+        state.withLock { $0.pending.append(Pending(event: event, status: status)) }
+        queue.async { self.drain() }
+    }
+
+    /// Writes a move toward the canary now, once; throws when the store does not take it or
+    /// earlier events still wait for it.
+    public func persist(_ event: RolloutEvent, status: RolloutStatus) async throws(StoreUnavailable) {
+        let result: Result<Void, StoreUnavailable> = await withCheckedContinuation { continuation in
+            queue.async {
+                self.drain()
+                let waiting = self.state.withLock { $0.pending.count }
+                if waiting > 0 {
+                    continuation.resume(
+                        returning: .failure(
+                            StoreUnavailable(
+                                "the rollout store is failing (\(self.health.error ?? "unknown error")); \(waiting) event(s) wait to be written, so no move toward the canary is made until it recovers"
+                            )))
+                    return
+                }
+                do {
+                    try self.store.commit(event, status: status)
+                    self.markUp()
+                    continuation.resume(returning: .success(()))
+                } catch {
+                    self.markDown(error)
+                    continuation.resume(
+                        returning: .failure(
+                            StoreUnavailable(
+                                "the rollout store cannot take the change (\(error)); nothing was changed — try again when it recovers"
+                            )))
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// Checks that the store takes writes, when nothing is waiting (a waiting event is its own check).
+    public func probe() {
+        queue.async {
+            guard self.state.withLock({ $0.pending.isEmpty }) else { return }
+            do {
+                try self.store.probe()
+                self.markUp()
+            } catch {
+                self.markDown(error)
+            }
+        }
+    }
+
+    /// Waits until every queued event is written or `timeout` passes; true when none is left.
+    public func flush(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let empty: Bool = await withCheckedContinuation { continuation in
+                queue.async {
+                    self.drain()
+                    continuation.resume(returning: self.state.withLock { $0.pending.isEmpty })
+                }
+            }
+            if empty { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return state.withLock { $0.pending.isEmpty }
+    }
+
+    // MARK: On the queue
+
+    private func drain() {
+        while let next = state.withLock({ $0.pending.first }) {
+            do {
+                try store.commit(next.event, status: next.status)
+                state.withLock { _ = $0.pending.removeFirst() }
+                markUp()
+            } catch {
+                markDown(error)
+                scheduleRetry()
+                return
+            }
+        }
+    }
+
+    private func scheduleRetry() {
+        let delay: Int? = state.withLock { state in
+            guard !state.retryScheduled else { return nil }
+            state.retryScheduled = true
+            defer { state.backoffMillis = min(state.backoffMillis * 2, 2000) }
+            return state.backoffMillis
+        }
+        guard let delay else { return }
+        queue.asyncAfter(deadline: .now() + .milliseconds(delay)) {
+            self.state.withLock { $0.retryScheduled = false }
+            self.drain()
+        }
+    }
+
+    private func markUp() {
+        let changed = state.withLock { state -> Bool in
+            defer {
+                state.up = true
+                state.error = nil
+                state.downSince = nil
+                state.backoffMillis = 100
+            }
+            return !state.up
+        }
+        if changed { onHealthChange(health) }
+    }
+
+    private func markDown(_ error: any Error) {
+        let changed = state.withLock { state -> Bool in
+            defer {
+                state.up = false
+                state.error = "\(error)"
+                if state.downSince == nil { state.downSince = Int64(Date().timeIntervalSince1970 * 1000) }
+            }
+            return state.up
+        }
+        if changed { onHealthChange(health) }
+    }
+}
