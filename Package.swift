@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
@@ -74,9 +75,11 @@ let package = Package(
         .target(
             name: "WeirHTTPClient",
             dependencies: [
+                "WeirCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: upcoming
         ),
@@ -85,6 +88,7 @@ let package = Package(
             dependencies: [
                 "WeirAdminModels", "WeirHTTPClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: upcoming
         ),
@@ -101,12 +105,16 @@ let package = Package(
             name: "Weir",
             dependencies: [
                 "WeirCore", "WeirConfig", "WeirProxy", "WeirStore", "WeirAdmin", "WeirAdminModels", "WeirHTTPClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: upcoming
         ),
@@ -132,6 +140,7 @@ let package = Package(
             name: "WeirTesting",
             dependencies: [
                 "WeirCore", "WeirDemo",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -149,7 +158,10 @@ let package = Package(
             ],
             swiftSettings: upcoming
         ),
-        .testTarget(name: "WeirStoreTests", dependencies: ["WeirStore", "WeirCore"], swiftSettings: upcoming),
+        .testTarget(
+            name: "WeirStoreTests",
+            dependencies: ["WeirStore", "WeirCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming),
         .testTarget(name: "WeirConfigTests", dependencies: ["WeirConfig", "WeirCore"], swiftSettings: upcoming),
         .testTarget(
             name: "WeirIntegrationTests",

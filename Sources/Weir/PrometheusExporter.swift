@@ -34,7 +34,7 @@ public final class PrometheusExporter: Sendable {
     }
     static var analyses: MetricNameDescriptor { series("analysis", "total", "Judged analysis windows by result.") }
     static var webhooks: MetricNameDescriptor {
-        series("webhook_deliveries", "total", "Webhook attempts by result: delivered, failed (retried), abandoned.")
+        series("webhook_deliveries", "total", "Webhook attempts by result: delivered, failed (retried), abandoned, tls_refused (also counted in failed).")
     }
 
     static var storeUp: MetricNameDescriptor {
@@ -144,6 +144,7 @@ public final class PrometheusExporter: Sendable {
     public func setWebhookCounts(_ counts: WebhookNotifier.Counts) {
         for (result, value) in [
             ("delivered", counts.delivered), ("failed", counts.failedAttempts), ("abandoned", counts.abandoned),
+            ("tls_refused", counts.tlsRefused),
         ] {
             let counter = registry.makeCounter(descriptor: Self.webhooks, labels: [("result", result)])
             counter.reset()

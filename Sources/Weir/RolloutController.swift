@@ -64,6 +64,7 @@ public actor RolloutController {
             throw StartupError(message: "cannot set up TLS toward https:// upstreams: \(error)")
         }
         let stored = try store.loadStatuses()
+        let judges = machines.isEmpty ? try store.loadJudges() : [:]
         let now = clock.now
         var next: [String: RolloutStateMachine<UptimeClock>] = [:]
         for route in routes {
@@ -87,9 +88,15 @@ public actor RolloutController {
             if lastEvents[route.name] == nil {
                 lastEvents[route.name] = try store.events(route: route.name, limit: 1).first
             }
-            next[route.name] = RolloutStateMachine(
+            var machine = RolloutStateMachine<UptimeClock>(
                 route: route, status: status, now: now,
                 promotedAt: try promotionInstant(of: route.name, status: status, now: now))
+            // After a restart the sequential judge continues with the evidence it had.
+            if let snapshot = judges[route.name], machine.restoreJudge(snapshot) {
+                logger.notice(
+                    "sequential judge restored", metadata: ["route": "\(route.name)", "evidence": "\(machine.judge?.evidence() ?? "")"])
+            }
+            next[route.name] = machine
         }
         self.routes = routes
         self.machines = next
@@ -224,6 +231,9 @@ public actor RolloutController {
                 observedThrough[route.name] = second
                 second += 1
             }
+            if let snapshot = machines[route.name]?.judgeSnapshot, second > last + 1 {
+                writer.saveJudge(route: route.name, snapshot: snapshot)
+            }
         }
         if changed { await publish() }
     }
@@ -275,6 +285,9 @@ public actor RolloutController {
         }
         machines[route.name] = machine
         revisions[route.name, default: 0] += 1
+        if route.policy.sequential != nil, machine.judgeSnapshot == nil || transition.kind == .retry {
+            writer.saveJudge(route: route.name, snapshot: nil)
+        }
         announce(event, transition, policy: route.policy)
         return event
     }

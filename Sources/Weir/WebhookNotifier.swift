@@ -1,22 +1,29 @@
+import AsyncHTTPClient
 import Foundation
 import Logging
 import Synchronization
 import WeirCore
 import WeirHTTPClient
 
-/// Delivers rollout events to the policy's webhooks: a JSON POST per subscribed URL, retried with
-/// exponential backoff, in its own task — never in the way of the data plane or the controller.
+/// Delivers rollout events to the policy's webhooks: a JSON POST per subscribed URL over
+/// async-http-client (`https://` verified against the system's or the webhook's `ca`), retried
+/// with exponential backoff, in its own task — never in the way of the data plane or the
+/// controller. A receiver whose certificate does not verify is never sent the event; the refusal
+/// is counted apart (`tlsRefused`).
 public final class WebhookNotifier: Sendable {
     /// Deliveries so far, for metrics and tests.
     public struct Counts: Sendable, Hashable {
         public var delivered = 0
         public var failedAttempts = 0
         public var abandoned = 0
+        /// Attempts refused during the TLS handshake (a certificate that does not verify).
+        public var tlsRefused = 0
 
-        public init(delivered: Int = 0, failedAttempts: Int = 0, abandoned: Int = 0) {
+        public init(delivered: Int = 0, failedAttempts: Int = 0, abandoned: Int = 0, tlsRefused: Int = 0) {
             self.delivered = delivered
             self.failedAttempts = failedAttempts
             self.abandoned = abandoned
+            self.tlsRefused = tlsRefused
         }
     }
 
@@ -24,6 +31,8 @@ public final class WebhookNotifier: Sendable {
     private let attempts: Int
     private let firstBackoff: Duration
     private let counts = Mutex(Counts())
+    /// One client per CA file ("" = the system's roots), kept for the life of the process.
+    private static let clients = Mutex<[String: HTTPClient]>([:])
 
     public init(logger: Logger, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500)) {
         self.logger = logger
@@ -40,7 +49,7 @@ public final class WebhookNotifier: Sendable {
         guard !hooks.isEmpty else { return }
         let body = Self.payload(event, trigger: trigger)
         for hook in hooks {
-            Task { await self.deliver(body, to: hook.url, event: event) }
+            Task { await self.deliver(body, to: hook, event: event) }
         }
     }
 
@@ -69,11 +78,12 @@ public final class WebhookNotifier: Sendable {
         return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
     }
 
-    private func deliver(_ body: [UInt8], to url: String, event: RolloutEvent) async {
+    private func deliver(_ body: [UInt8], to hook: Webhook, event: RolloutEvent) async {
+        let url = hook.url
         var backoff = firstBackoff
         for attempt in 1...attempts {
             do {
-                let status = try await Self.post(body, to: url)
+                let status = try await Self.post(body, to: hook)
                 if (200..<300).contains(status) {
                     counts.withLock { $0.delivered += 1 }
                     return
@@ -82,8 +92,11 @@ public final class WebhookNotifier: Sendable {
                     "webhook answered \(status)",
                     metadata: ["url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)"])
             } catch {
+                if ControlHTTPClient.isTLSFailure(error) { counts.withLock { $0.tlsRefused += 1 } }
                 logger.warning(
-                    "webhook delivery failed",
+                    ControlHTTPClient.isTLSFailure(error)
+                        ? "webhook receiver refused: its TLS handshake failed (certificate not trusted?)"
+                        : "webhook delivery failed",
                     metadata: [
                         "url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)", "error": "\(error)",
                     ])
@@ -100,9 +113,16 @@ public final class WebhookNotifier: Sendable {
     }
 
     /// One POST; returns the status code.
-    static func post(_ body: [UInt8], to url: String) async throws -> Int {
-        try await OneShotHTTPClient.send(
-            method: "POST", url: url, headers: [("content-type", "application/json")], body: body, timeout: .seconds(10)
+    static func post(_ body: [UInt8], to hook: Webhook) async throws -> Int {
+        let client = try clients.withLock { clients in
+            if let client = clients[hook.caFile ?? ""] { return client }
+            let client = try ControlHTTPClient.makeClient(tls: .init(caFile: hook.caFile))
+            clients[hook.caFile ?? ""] = client
+            return client
+        }
+        return try await ControlHTTPClient.send(
+            client, method: "POST", url: hook.url,
+            headers: [("content-type", "application/json"), ("user-agent", "weir")], body: body
         ).status
     }
 }

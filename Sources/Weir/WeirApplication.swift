@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import UnixSignals
 import WeirAdmin
@@ -43,21 +44,40 @@ public struct WeirApplication: Sendable {
         }
     }
 
-    /// The admin token from `admin.token_file` (relative to the config file) or `WEIR_ADMIN_TOKEN`.
-    func adminToken() throws -> BearerToken? {
-        if let file = config.admin.tokenFile {
-            let base =
-                configPath.map { URL(fileURLWithPath: $0).deletingLastPathComponent() } ?? URL(fileURLWithPath: ".")
-            let url = file.hasPrefix("/") ? URL(fileURLWithPath: file) : base.appendingPathComponent(file)
-            guard let text = try? String(contentsOf: url, encoding: .utf8), let token = BearerToken(text) else {
-                throw StartupError(message: "cannot read a token from admin.token_file \(url.path)")
+    /// Who may do what on the admin listener: the tokens from `admin.token_file` (else
+    /// `WEIR_ADMIN_TOKEN`) and `admin.read_token_file`, read as secrets (a file group or others
+    /// can read is refused), and the host names it answers to.
+    func adminAccess() throws -> AdminAccess {
+        func token(_ file: String?, _ key: String) throws -> BearerToken? {
+            guard let file else { return nil }
+            do {
+                guard let token = BearerToken(try SecretFile.read(file)) else {
+                    throw StartupError(message: "\(key) \(file) holds no token")
+                }
+                return token
+            } catch let refusal as SecretFile.Refusal {
+                throw StartupError(message: "cannot use \(key) \(refusal)")
             }
-            return token
         }
-        if let text = ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"], let token = BearerToken(text) {
-            return token
+        let adminToken =
+            try token(config.admin.tokenFile, "admin.token_file")
+            ?? ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"].flatMap { BearerToken($0) }
+        return AdminAccess(
+            adminToken: adminToken, readToken: try token(config.admin.readTokenFile, "admin.read_token_file"),
+            allowedHosts: config.admin.allowedHosts, scheme: config.admin.tls == nil ? "http" : "https")
+    }
+
+    /// The admin listener's TLS settings for Hummingbird, from `admin.tls`.
+    func adminTLS() throws -> TLSConfiguration? {
+        guard let tls = config.admin.tls else { return nil }
+        do {
+            return try TLSContexts.serverConfiguration(
+                certificateFile: tls.certificateFile, keyFile: tls.keyFile, clientCAFile: tls.clientCAFile,
+                policy: tls.policy, applicationProtocols: ["http/1.1"])
+        } catch {
+            throw StartupError(
+                message: "cannot load admin.tls (cert \(tls.certificateFile), key \(tls.keyFile)): \(error)")
         }
-        return nil
     }
 
     /// What the data-plane listener speaks, with its TLS context loaded from `server.tls`.
@@ -65,8 +85,10 @@ public struct WeirApplication: Sendable {
         var protocols = ListenerProtocols(h2c: config.server.h2c)
         if let tls = config.server.tls {
             do {
-                protocols.tls = try TLSContexts.server(
-                    certificateFile: tls.certificateFile, keyFile: tls.keyFile, clientCAFile: tls.clientCAFile)
+                protocols.tls = try NIOSSLContext(
+                    configuration: TLSContexts.serverConfiguration(
+                        certificateFile: tls.certificateFile, keyFile: tls.keyFile, clientCAFile: tls.clientCAFile,
+                        policy: tls.policy))
             } catch {
                 throw StartupError(
                     message: "cannot load server.tls (cert \(tls.certificateFile), key \(tls.keyFile)): \(error)")
@@ -82,8 +104,10 @@ public struct WeirApplication: Sendable {
         onListening: @escaping @Sendable (Int) -> Void = { _ in },
         onAdminListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
+        for warning in config.warnings { logger.warning("\(warning)") }
         let store = try openStore()
-        let token = try adminToken()
+        let access = try adminAccess()
+        let adminTLS = try adminTLS()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.server.threads ?? System.coreCount)
         let measurements = Measurements(capacitySeconds: historySeconds)
         let accessLog = config.server.accessLog ? AccessLog() : nil
@@ -139,7 +163,8 @@ public struct WeirApplication: Sendable {
                 operations: bridge,
                 host: config.admin.listen.host,
                 port: config.admin.listen.port,
-                token: token,
+                access: access,
+                tls: adminTLS,
                 logger: logger,
                 onListening: onAdminListening
             ),

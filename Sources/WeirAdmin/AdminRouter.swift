@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import WeirAdminModels
 import WeirCore
@@ -6,9 +7,9 @@ import WeirCore
 /// The admin API of CONTRACT §5 on Hummingbird: JSON over HTTP, bearer-token auth on every
 /// mutating call, and the same state machine behind manual commands as behind the policy.
 public enum AdminRouter {
-    public static func make(operations: any AdminOperations, token: BearerToken?) -> Router<BasicRequestContext> {
+    public static func make(operations: any AdminOperations, access: AdminAccess) -> Router<BasicRequestContext> {
         let router = Router()
-        if let token { router.add(middleware: BearerTokenMiddleware(token: token)) }
+        router.add(middleware: AdminGuard(access: access))
 
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ in json(await operations.readiness()) }
@@ -132,18 +133,58 @@ public enum AdminRouter {
     }
 }
 
-/// Refuses mutating calls without the admin token (401); reads stay open.
-struct BearerTokenMiddleware: RouterMiddleware {
+/// Every admin call passes here first, in this order: a `Host` that does not name the listener
+/// (DNS rebinding) or an `Origin`/`Sec-Fetch-Site` of another site (a web page's cross-site
+/// request) is `403`; a call without the token it needs is `401`; a mutation whose body is not
+/// declared `application/json` is `415` — so a browser form or `text/plain` "simple request" can
+/// never change a rollout.
+struct AdminGuard: RouterMiddleware {
     typealias Context = BasicRequestContext
-    let token: BearerToken
+    let access: AdminAccess
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard request.method != .get && request.method != .head else { return try await next(request, context) }
-        guard token.accepts(authorization: request.headers[.authorization]) else {
+        guard let host = request.head.authority, access.acceptsHost(host) else {
             return AdminRouter.error(
-                .unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin token>")
+                .forbidden, "forbidden_host",
+                "the admin API answers to its own address, localhost or admin.allowed_hosts; this request names another Host")
+        }
+        if let origin = request.headers[.origin], !access.acceptsOrigin(origin, host: host) {
+            return AdminRouter.error(
+                .forbidden, "forbidden_origin", "cross-origin requests to the admin API are refused (Origin \(origin))")
+        }
+        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
+            return AdminRouter.error(
+                .forbidden, "forbidden_origin", "cross-site requests to the admin API are refused (Sec-Fetch-Site \(site))")
+        }
+        let isRead = request.method == .get || request.method == .head
+        let path = request.uri.path
+        let authorization = request.headers[.authorization]
+        let authorized: Bool
+        if isRead {
+            let open = path == "/healthz" || path == "/readyz" || access.readToken == nil
+            authorized =
+                open || access.readToken?.accepts(authorization: authorization) == true
+                || access.adminToken?.accepts(authorization: authorization) == true
+        } else {
+            authorized = access.adminToken?.accepts(authorization: authorization) ?? true
+        }
+        guard authorized else {
+            return AdminRouter.error(
+                .unauthorized, "unauthorized",
+                isRead
+                    ? "reads need Authorization: Bearer <read token or admin token>"
+                    : "this call needs Authorization: Bearer <admin token>")
+        }
+        if !isRead {
+            let type = request.headers[.contentType]?.split(separator: ";").first?
+                .trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == "application/json" else {
+                return AdminRouter.error(
+                    .unsupportedMediaType, "unsupported_media_type",
+                    "calls that change something need Content-Type: application/json (a body of {} will do)")
+            }
         }
         return try await next(request, context)
     }

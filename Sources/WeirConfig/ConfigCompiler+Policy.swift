@@ -306,7 +306,7 @@ extension ConfigCompiler {
         var valid = true
         for (index, item) in items.enumerated() {
             let itemPath = YAMLReader.index(path, index)
-            guard let fields = reader.mapping(item, itemPath, allowed: ["on", "url"]),
+            guard let fields = reader.mapping(item, itemPath, allowed: ["on", "url", "ca"]),
                 let onNode = required(fields, "on", in: item, itemPath),
                 let urlNode = required(fields, "url", in: item, itemPath),
                 let url = reader.string(urlNode, YAMLReader.join(itemPath, "url")),
@@ -315,15 +315,13 @@ extension ConfigCompiler {
                 valid = false
                 continue
             }
-            if url.hasPrefix("https://") {
+            let scheme = ["https://", "http://"].first { url.hasPrefix($0) }
+            if scheme == nil || url.count <= scheme!.count || url.contains(where: { $0 == " " || $0 == "\n" }) {
                 reader.fail(
-                    urlNode, YAMLReader.join(itemPath, "url"),
-                    "https:// webhooks are not available in this build of weir yet; use http://")
-                valid = false
-            } else if !url.hasPrefix("http://") || url.count <= "http://".count {
-                reader.fail(urlNode, YAMLReader.join(itemPath, "url"), "expected an http:// URL, found '\(url)'")
+                    urlNode, YAMLReader.join(itemPath, "url"), "expected an https:// (or http://) URL, found '\(url)'")
                 valid = false
             }
+            let caFile = fields["ca"].flatMap { reader.string($0, YAMLReader.join(itemPath, "ca")) }
             var triggers: Set<Webhook.Trigger> = []
             for (eventIndex, event) in events.enumerated() {
                 let eventPath = YAMLReader.index(YAMLReader.join(itemPath, "on"), eventIndex)
@@ -336,7 +334,7 @@ extension ConfigCompiler {
                     valid = false
                 }
             }
-            hooks.append(Webhook(on: triggers, url: url))
+            hooks.append(Webhook(on: triggers, url: url, caFile: caFile))
         }
         return valid ? hooks : nil
     }

@@ -135,7 +135,7 @@ struct ConfigCompiler {
             settings.listen = address
         }
         if let tls = fields["tls"] {
-            settings.tls = tlsSettings(tls)
+            settings.tls = tlsSettings(tls, "server.tls")
         }
         if let h2c = fields["h2c"], let enabled = reader.bool(h2c, "server.h2c") {
             settings.h2c = enabled
@@ -212,18 +212,44 @@ struct ConfigCompiler {
         return blocks
     }
 
-    private mutating func tlsSettings(_ node: Node) -> TLSSettings? {
-        let path = "server.tls"
-        guard let fields = reader.mapping(node, path, allowed: ["cert", "key", "client_ca"]) else { return nil }
-        let cert = required(fields, "cert", in: node, path).flatMap { reader.string($0, "server.tls.cert") }
-        let key = required(fields, "key", in: node, path).flatMap { reader.string($0, "server.tls.key") }
-        let clientCA = fields["client_ca"].flatMap { reader.string($0, "server.tls.client_ca") }
+    /// `{ cert, key, client_ca, min_version, ciphers }` at `path` (`server.tls`, `admin.tls`).
+    private mutating func tlsSettings(_ node: Node, _ path: String) -> TLSSettings? {
+        guard
+            let fields = reader.mapping(node, path, allowed: ["cert", "key", "client_ca", "min_version", "ciphers"])
+        else { return nil }
+        let cert = required(fields, "cert", in: node, path).flatMap { reader.string($0, YAMLReader.join(path, "cert")) }
+        let key = required(fields, "key", in: node, path).flatMap { reader.string($0, YAMLReader.join(path, "key")) }
+        let clientCA = fields["client_ca"].flatMap { reader.string($0, YAMLReader.join(path, "client_ca")) }
+        var policy = TLSPolicy.intermediate
+        if let node = fields["min_version"], let text = reader.string(node, YAMLReader.join(path, "min_version")) {
+            if let version = TLSPolicy.Version(rawValue: text) {
+                policy.minVersion = version
+            } else {
+                reader.fail(
+                    node, YAMLReader.join(path, "min_version"),
+                    "expected one of \(TLSPolicy.Version.allCases.map(\.rawValue).joined(separator: ", ")), found '\(text)'")
+            }
+        }
+        if let node = fields["ciphers"], let text = reader.string(node, YAMLReader.join(path, "ciphers")) {
+            if text.isEmpty || text.contains(where: { $0 == " " || $0 == "," }) {
+                reader.fail(
+                    node, YAMLReader.join(path, "ciphers"),
+                    "expected an OpenSSL cipher list separated by ':' such as ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+            } else {
+                policy.ciphers = text
+            }
+        }
         guard let cert, let key else { return nil }
-        return TLSSettings(certificateFile: cert, keyFile: key, clientCAFile: clientCA)
+        var settings = TLSSettings(certificateFile: cert, keyFile: key, clientCAFile: clientCA)
+        settings.policy = policy
+        return settings
     }
 
     private mutating func adminSettings(_ node: Node) -> AdminSettings? {
-        guard let fields = reader.mapping(node, "admin", allowed: ["listen", "token_file"]) else { return nil }
+        guard
+            let fields = reader.mapping(
+                node, "admin", allowed: ["listen", "token_file", "read_token_file", "tls", "allowed_hosts"])
+        else { return nil }
         var settings = AdminSettings(listen: ListenAddress(host: "127.0.0.1", port: 9901), tokenFile: nil)
         if let listenNode = fields["listen"] {
             guard let address = listen(listenNode, "admin.listen") else { return nil }
@@ -231,6 +257,30 @@ struct ConfigCompiler {
         }
         if let tokenNode = fields["token_file"] {
             settings.tokenFile = reader.string(tokenNode, "admin.token_file")
+        }
+        if let tokenNode = fields["read_token_file"] {
+            settings.readTokenFile = reader.string(tokenNode, "admin.read_token_file")
+        }
+        if let tlsNode = fields["tls"] {
+            settings.tls = tlsSettings(tlsNode, "admin.tls")
+        }
+        if let hostsNode = fields["allowed_hosts"],
+            let items = reader.sequence(hostsNode, "admin.allowed_hosts", of: "host names")
+        {
+            for (index, item) in items.enumerated() {
+                let itemPath = YAMLReader.index("admin.allowed_hosts", index)
+                guard let host = reader.string(item, itemPath) else { continue }
+                if host.isEmpty || host.contains(where: { $0 == ":" || $0 == "/" || $0 == " " }) {
+                    reader.fail(item, itemPath, "expected a host name without port or scheme, found '\(host)'")
+                } else {
+                    settings.allowedHosts.append(host.lowercased())
+                }
+            }
+        }
+        if settings.readTokenFile != nil && settings.tokenFile == nil {
+            reader.fail(
+                fields["read_token_file"] ?? node, "admin.read_token_file",
+                "a read token without an admin token would leave changes open while reads are closed; set admin.token_file too")
         }
         if !settings.listen.isLoopback && settings.tokenFile == nil {
             reader.fail(

@@ -15,6 +15,28 @@ public struct WeirConfiguration: Sendable, Hashable {
         self.routes = routes
     }
 
+    /// Sentences about what is weaker than it should be (`weir check` prints them; `serve` logs them).
+    public var warnings: [String] {
+        var found: [String] = []
+        for (name, tls) in [("server.tls", server.tls), ("admin.tls", admin.tls)] {
+            guard let tls else { continue }
+            found += tls.policy.weaknesses.map { "\(name): \($0)" }
+        }
+        if !admin.listen.isLoopback && admin.tls == nil {
+            found.append(
+                "admin.listen \(admin.listen) is reachable from the network without admin.tls: the token crosses it in clear text")
+        }
+        for route in routes {
+            for webhook in route.policy.webhooks
+            where webhook.url.hasPrefix("http://")
+                && !["http://127.", "http://localhost", "http://[::1]"].contains(where: webhook.url.hasPrefix)
+            {
+                found.append("routes.\(route.name): webhook \(webhook.url) is not https://")
+            }
+        }
+        return found
+    }
+
     /// The same config with every relative file path (TLS files, upstream CAs) made relative to
     /// `directory`, so a config means the same whatever the working directory.
     public func resolvingFiles(relativeTo directory: String) -> WeirConfiguration {
@@ -22,14 +44,16 @@ public struct WeirConfiguration: Sendable, Hashable {
             path.hasPrefix("/") || directory.isEmpty ? path : directory + "/" + path
         }
         var config = self
-        if var tls = config.server.tls {
-            tls.certificateFile = resolve(tls.certificateFile)
-            tls.keyFile = resolve(tls.keyFile)
-            tls.clientCAFile = tls.clientCAFile.map(resolve)
-            config.server.tls = tls
-        }
+        config.server.tls = config.server.tls?.resolving(resolve)
+        config.admin.tls = config.admin.tls?.resolving(resolve)
+        config.admin.tokenFile = config.admin.tokenFile.map(resolve)
+        config.admin.readTokenFile = config.admin.readTokenFile.map(resolve)
         for index in config.routes.indices {
             config.routes[index].upstreamCAFile = config.routes[index].upstreamCAFile.map(resolve)
+            for hook in config.routes[index].policy.webhooks.indices {
+                config.routes[index].policy.webhooks[hook].caFile =
+                    config.routes[index].policy.webhooks[hook].caFile.map(resolve)
+            }
             if let secretFile = config.routes[index].override?.secretFile {
                 config.routes[index].override?.secretFile = resolve(secretFile)
             }
@@ -113,18 +137,37 @@ public struct TLSSettings: Sendable, Hashable {
     /// PEM certificate authorities for client certificates; set = mutual TLS, a client without a
     /// certificate signed by one of them is refused during the handshake.
     public var clientCAFile: String?
+    /// Versions and cipher suites accepted (default: Mozilla intermediate).
+    public var policy = TLSPolicy.intermediate
 
     public init(certificateFile: String, keyFile: String, clientCAFile: String? = nil) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.clientCAFile = clientCAFile
     }
+
+    /// The same settings with relative paths made relative to `directory`.
+    func resolving(_ resolve: (String) -> String) -> TLSSettings {
+        var settings = self
+        settings.certificateFile = resolve(certificateFile)
+        settings.keyFile = resolve(keyFile)
+        settings.clientCAFile = clientCAFile.map(resolve)
+        return settings
+    }
 }
 
-/// The admin API listener and its bearer token file.
+/// The admin API listener: its tokens, TLS and the host names it answers to.
 public struct AdminSettings: Sendable, Hashable {
     public var listen: ListenAddress
+    /// Bearer token for every call that changes something (and for reads when no read token is set).
     public var tokenFile: String?
+    /// Optional bearer token that reads (`GET`, `/metrics`) need; the admin token works too.
+    public var readTokenFile: String?
+    /// HTTPS on the admin listener, so a token never crosses a network in clear text.
+    public var tls: TLSSettings?
+    /// Host names (beyond IP literals and `localhost`) the admin API answers to; a request naming
+    /// another `Host` or coming from another `Origin` is refused `403` (DNS rebinding, CSRF).
+    public var allowedHosts: [String] = []
 
     public init(listen: ListenAddress, tokenFile: String?) {
         self.listen = listen

@@ -517,7 +517,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
         )
         loop.record(outcome, series: pinned ? version.pinnedSeries : version.series, at: now)
-        if let currentPool, failure != .client, failure != .overflow {
+        // Pinned requests are not evidence of an upstream's health either: a pinned flood must not
+        // eject the upstreams that weighted traffic uses.
+        if let currentPool, !pinned, failure != .client, failure != .overflow {
             let failed = failure != nil || (responseStatus ?? 200) >= 500
             currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)
         }

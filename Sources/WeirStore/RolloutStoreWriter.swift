@@ -31,6 +31,8 @@ public final class RolloutStoreWriter: Sendable {
         var up = true
         var error: String?
         var downSince: Int64?
+        /// The newest judge state per route not yet written (nil = forget); only the latest matters.
+        var judges: [String: SequentialJudge.Snapshot?] = [:]
         var retryScheduled = false
         var backoffMillis = 100
     }
@@ -60,6 +62,13 @@ public final class RolloutStoreWriter: Sendable {
     /// Queues a safe move: written as soon as the store allows, retried until then.
     public func persistEventually(_ event: RolloutEvent, status: RolloutStatus) {
         state.withLock { $0.pending.append(Pending(event: event, status: status)) }
+        queue.async { self.drain() }
+    }
+
+    /// Keeps the latest sequential-judge state of a route (nil forgets it), written after every
+    /// event handed over before it; a newer state replaces one still waiting.
+    public func saveJudge(route: String, snapshot: SequentialJudge.Snapshot?) {
+        state.withLock { $0.judges[route] = .some(snapshot) }
         queue.async { self.drain() }
     }
 
@@ -108,20 +117,21 @@ public final class RolloutStoreWriter: Sendable {
         }
     }
 
-    /// Waits until every queued event is written or `timeout` passes; true when none is left.
+    /// Waits until every queued event and judge state is written or `timeout` passes; true when
+    /// none is left.
     public func flush(timeout: Duration) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             let empty: Bool = await withCheckedContinuation { continuation in
                 queue.async {
                     self.drain()
-                    continuation.resume(returning: self.state.withLock { $0.pending.isEmpty })
+                    continuation.resume(returning: self.state.withLock { $0.pending.isEmpty && $0.judges.isEmpty })
                 }
             }
             if empty { return true }
             try? await Task.sleep(for: .milliseconds(100))
         }
-        return state.withLock { $0.pending.isEmpty }
+        return state.withLock { $0.pending.isEmpty && $0.judges.isEmpty }
     }
 
     // MARK: On the queue
@@ -131,6 +141,20 @@ public final class RolloutStoreWriter: Sendable {
             do {
                 try store.commit(next.event, status: next.status)
                 state.withLock { _ = $0.pending.removeFirst() }
+                markUp()
+            } catch {
+                markDown(error)
+                scheduleRetry()
+                return
+            }
+        }
+        while let (route, snapshot) = state.withLock({ $0.judges.first.map { ($0.key, $0.value) } }) {
+            do {
+                try store.saveJudge(route: route, snapshot: snapshot)
+                state.withLock { state in
+                    // Unless a newer state arrived meanwhile.
+                    if state.judges[route].map({ $0 == snapshot }) == true { state.judges[route] = nil }
+                }
                 markUp()
             } catch {
                 markDown(error)

@@ -64,6 +64,16 @@ public final class SQLiteRolloutStore: RolloutStore {
                     CREATE INDEX rollout_events_by_route ON rollout_events(route, id);
                     """)
         }
+        migrator.registerMigration("v2: sequential judge state") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE rollout_judge (
+                        route TEXT PRIMARY KEY NOT NULL,
+                        state TEXT NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    """)
+        }
         return migrator
     }
 
@@ -131,6 +141,43 @@ public final class SQLiteRolloutStore: RolloutStore {
         try database.writeWithoutTransaction { db in
             try db.execute(sql: "BEGIN IMMEDIATE")
             try db.execute(sql: "ROLLBACK")
+        }
+    }
+
+    public func saveJudge(route: String, snapshot: SequentialJudge.Snapshot?) throws {
+        guard let snapshot else {
+            try database.write { db in try db.execute(sql: "DELETE FROM rollout_judge WHERE route = ?", arguments: [route]) }
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
+        let text = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+        try database.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO rollout_judge (route, state, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT(route) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+                    """,
+                arguments: [route, text, Int64(Date().timeIntervalSince1970 * 1000)])
+        }
+    }
+
+    public func loadJudges() throws -> [String: SequentialJudge.Snapshot] {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
+        return try database.read { db in
+            var judges: [String: SequentialJudge.Snapshot] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT route, state FROM rollout_judge") {
+                let text: String = row["state"]
+                // A state this build cannot read starts a fresh judge rather than stopping weir.
+                if let snapshot = try? decoder.decode(SequentialJudge.Snapshot.self, from: Data(text.utf8)) {
+                    judges[row["route"]] = snapshot
+                }
+            }
+            return judges
         }
     }
 

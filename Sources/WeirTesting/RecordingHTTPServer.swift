@@ -1,35 +1,53 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// A real HTTP server on 127.0.0.1 that records every request body and answers 500 to the first
-/// `failFirst` requests, then 200: a webhook receiver for tests.
+/// `failFirst` requests, then 200: a webhook receiver for tests. With `tls` it speaks HTTPS with
+/// that certificate (as Slack, PagerDuty and Opsgenie endpoints do).
 public final class RecordingHTTPServer: Sendable {
     private let channel: any Channel
     private let box: StateBox
 
-    public static func start(failFirst: Int = 0) async throws -> RecordingHTTPServer {
+    public static func start(
+        failFirst: Int = 0, tls: (certificate: String, key: String)? = nil
+    ) async throws -> RecordingHTTPServer {
         let box = StateBox(failFirst: failFirst)
+        let context = try tls.map { tls in
+            try NIOSSLContext(
+                configuration: .makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificate).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.key, format: .pem))))
+        }
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let context { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(RecordingHandler(box: box))
                 }
             }
             .bind(host: "127.0.0.1", port: 0)
             .get()
-        return RecordingHTTPServer(channel: channel, box: box)
+        return RecordingHTTPServer(channel: channel, box: box, secure: tls != nil)
     }
 
-    private init(channel: any Channel, box: StateBox) {
+    private let secure: Bool
+
+    private init(channel: any Channel, box: StateBox, secure: Bool) {
         self.channel = channel
         self.box = box
+        self.secure = secure
     }
 
-    public var url: String { "http://127.0.0.1:\(channel.localAddress?.port ?? 0)/hook" }
+    public var url: String {
+        secure
+            ? "https://localhost:\(channel.localAddress?.port ?? 0)/hook"
+            : "http://127.0.0.1:\(channel.localAddress?.port ?? 0)/hook"
+    }
 
     /// Bodies of the requests answered with 200.
     public var received: [String] { box.state.withLock { $0.bodies } }

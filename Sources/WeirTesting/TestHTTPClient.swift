@@ -76,7 +76,8 @@ public final class TestHTTPClient {
         headers extraHeaders: [(String, String)] = [],
         body: [UInt8]? = nil
     ) async throws -> Response {
-        var headers = HTTPHeaders([("host", host)])
+        // A test that names its own Host sends that one alone.
+        var headers = HTTPHeaders(extraHeaders.contains { $0.0.lowercased() == "host" } ? [] : [("host", host)])
         headers.add(contentsOf: extraHeaders)
         if let body { headers.replaceOrAdd(name: "content-length", value: String(body.count)) }
         let sentAt = ContinuousClock.now

@@ -10,7 +10,7 @@ struct WeirCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir",
         abstract: "A canary-deployment traffic router for ML inference.",
-        subcommands: [Serve.self, Check.self, Simulate.self]
+        subcommands: [Serve.self, Check.self, Simulate.self, Token.self]
     )
 }
 
@@ -74,6 +74,8 @@ struct Check: ParsableCommand {
 
     func run() throws {
         let config = try options.load()
+        var standardError = FileHandle.standardError
+        for warning in config.warnings { print("warning: \(warning)", to: &standardError) }
         print("ok: \(config.routes.count) route\(config.routes.count == 1 ? "" : "s")")
     }
 }

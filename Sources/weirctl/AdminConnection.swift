@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import WeirAdminModels
 import WeirHTTPClient
@@ -10,6 +11,15 @@ struct AdminConnection: ParsableArguments {
 
     @Option(help: "A file holding the admin token (or the token itself in WEIR_ADMIN_TOKEN).")
     var tokenFile: String?
+
+    @Option(help: "PEM authorities to trust for an https:// admin URL (or WEIR_ADMIN_CA; default: the system's).")
+    var caFile: String?
+
+    @Option(help: "PEM client certificate, when admin.tls asks for one (or WEIR_ADMIN_CERT).")
+    var cert: String?
+
+    @Option(help: "PEM key of --cert (or WEIR_ADMIN_KEY).")
+    var key: String?
 
     var baseURL: String {
         var url = adminURL ?? ProcessInfo.processInfo.environment["WEIR_ADMIN_URL"] ?? "http://127.0.0.1:9901"
@@ -39,11 +49,28 @@ struct AdminConnection: ParsableArguments {
             bytes = Array(try JSONEncoder().encode(body))
             headers.append(("content-type", "application/json"))
         }
-        let response: OneShotHTTPClient.Response
+        if method != "GET" && body == nil {
+            // Every change is declared JSON: the admin API refuses anything else.
+            bytes = Array("{}".utf8)
+            headers.append(("content-type", "application/json"))
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let files = ControlHTTPClient.TLSFiles(
+            caFile: caFile ?? environment["WEIR_ADMIN_CA"], certificateFile: cert ?? environment["WEIR_ADMIN_CERT"],
+            keyFile: key ?? environment["WEIR_ADMIN_KEY"])
+        let client: HTTPClient
         do {
-            response = try await OneShotHTTPClient.send(
-                method: method, url: baseURL + path, headers: headers, body: bytes)
+            client = try ControlHTTPClient.makeClient(tls: files)
         } catch {
+            throw CtlFailure(message: "cannot load the TLS files (\(error))", exitCode: 2)
+        }
+        let response: ControlHTTPClient.Response
+        do {
+            response = try await ControlHTTPClient.send(
+                client, method: method, url: baseURL + path, headers: headers, body: bytes)
+            try? await client.shutdown()
+        } catch {
+            try? await client.shutdown()
             throw CtlFailure.unreachable("cannot reach weir at \(baseURL) (\(error))")
         }
         let data = Data(response.body)

@@ -25,7 +25,7 @@ import WeirCore
             stable: v1
             canary: v2
             sticky: { header: x-user-id }
-            override_header: x-weir-version
+            override: { trusted: ["10.0.0.0/8"], secret_header: x-pin-secret }
             policy:
               steps: [5, 10, 25, {weight: 50, pause: true}]
               interval: 30s
@@ -67,6 +67,11 @@ import WeirCore
                 Check(metric: .latency(percentile: 99), bound: .maxRatio(1.5)),
             ])
         #expect(route.policy.webhooks == [Webhook(on: [.rollback, .promote], url: "http://127.0.0.1:9100/hook")])
+        #expect(route.override?.header == "x-weir-version")
+        #expect(route.override?.secretHeader == "x-pin-secret")
+        #expect(route.override?.trusted.map(\.description) == ["10.0.0.0/8"])
+        #expect(route.override?.allowInactive == false)
+        #expect(route.pinHeaders == ["x-weir-version", "x-pin-secret"])
     }
 
     @Test func appliesDefaultsForOptionalSections() throws {
@@ -82,7 +87,11 @@ import WeirCore
         )
         #expect(config.server.listen.port == 8080)
         #expect(config.admin.listen == ListenAddress(host: "127.0.0.1", port: 9901))
-        #expect(config.routes[0].overrideHeader == "x-weir-version")
+        // Pinning is off unless the route says who may pin.
+        #expect(config.routes[0].override == nil)
+        #expect(config.routes[0].pinHeaders == ["x-weir-version"])
+        #expect(config.server.tls == nil)
+        #expect(config.admin.allowedHosts.isEmpty)
         #expect(config.routes[0].timeout == .seconds(30))
         #expect(config.routes[0].match.header == RouteMatch.HeaderCondition(name: "x-tenant", value: "acme"))
         #expect(config.routes[0].policy.steps.map(\.weight) == [5, 10, 25, 50])
@@ -184,6 +193,35 @@ import WeirCore
             name: "unknown tls key", replace: "listen: \"0.0.0.0:8080\"",
             with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, ca: b.pem }", line: 3,
             path: "server.tls.ca", says: "unknown key"),
+        BadCase(
+            name: "the old override_header key", replace: "override: { trusted: [\"10.0.0.0/8\"], secret_header: x-pin-secret }",
+            with: "override_header: x-weir-version", line: 21, path: "routes[0].override_header", says: "trusted"),
+        BadCase(
+            name: "an override nobody may use", replace: "override: { trusted: [\"10.0.0.0/8\"], secret_header: x-pin-secret }",
+            with: "override: { header: x-pin }", line: 21, path: "routes[0].override", says: "names nobody"),
+        BadCase(
+            name: "an override with a bad block", replace: "override: { trusted: [\"10.0.0.0/8\"]",
+            with: "override: { trusted: [\"10.0.0.0/33\"]", line: 21, path: "routes[0].override.trusted[0]",
+            says: "address block"),
+        BadCase(
+            name: "tls min_version unknown", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, min_version: \"1.4\" }", line: 3,
+            path: "server.tls.min_version", says: "1.2"),
+        BadCase(
+            name: "tls ciphers not an OpenSSL list", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, ciphers: \"AES128, AES256\" }", line: 3,
+            path: "server.tls.ciphers", says: "cipher list"),
+        BadCase(
+            name: "read token without admin token",
+            replace: "  token_file: admin.token\n", with: "  read_token_file: read.token\n",
+            line: 5, path: "admin.read_token_file", says: "admin token"),
+        BadCase(
+            name: "allowed host with a port",
+            replace: "  token_file: admin.token\n", with: "  token_file: admin.token\n  allowed_hosts: [\"weir.internal:9901\"]\n",
+            line: 6, path: "admin.allowed_hosts[0]", says: "without port"),
+        BadCase(
+            name: "webhook URL not http(s)", replace: "url: \"http://127.0.0.1:9100/hook\"",
+            with: "url: \"ftp://127.0.0.1/hook\"", line: 35, path: "routes[0].policy.webhooks[0].url", says: "https://"),
         BadCase(
             name: "warmup not shorter than interval", replace: "warmup: 10s", with: "warmup: 45s", line: 25,
             path: "routes[0].policy.warmup", says: "shorter than the interval"),

@@ -52,9 +52,11 @@ extension IntegrationTests {
             }
         }
 
-        @Test func overrideHeaderSendsRequestsToTheNamedVersion() async throws {
+        @Test func aTrustedOverrideSendsRequestsToTheNamedVersionAndIsNotForwarded() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                let yaml = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[1, 50]")
+                let yaml = routeYAML(
+                    versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[1, 50]",
+                    extra: "    override: { trusted: [\"127.0.0.1/32\"] }")
                 try await ProxyHarness.run(yaml: yaml) { harness in
                     try await TestHTTPClient.withConnection(port: harness.port) { client in
                         for _ in 0..<50 {
@@ -63,6 +65,10 @@ extension IntegrationTests {
                             #expect(pinned.header("x-demo-version") == "v2")
                             #expect(pinned.header("x-weir-version") == "v2")
                         }
+                        // The pin is weir's: the upstream never sees it.
+                        let echoed = try await client.request(path: "/headers", headers: [("x-weir-version", "v2")])
+                        #expect(echoed.header("x-demo-version") == "v2")
+                        #expect(!String(decoding: echoed.body, as: UTF8.self).contains("x-weir-version"))
                         // A name that is not a configured version is ignored: weights decide (1 % canary).
                         var onStable = 0
                         for _ in 0..<50 {
@@ -71,6 +77,38 @@ extension IntegrationTests {
                             if unknown.header("x-weir-version") == "v1" { onStable += 1 }
                         }
                         #expect(onStable >= 40)
+                    }
+                    // Pinned requests are measured apart: the canary's judged series has none of the 50.
+                    await harness.settleMeasurements()
+                    let pinned = harness.proxy.measurements.lifetime(
+                        for: SeriesKey(route: "fraud", version: "v2", pinned: true))
+                    #expect(pinned.requests == 51)
+                    #expect(harness.lifetime(route: "fraud", version: "v2").requests < 10)
+                }
+            }
+        }
+
+        @Test func anUntrustedOverrideIsStrippedAndTheWeightsDecide() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
+                for extra in ["", "    override: { trusted: [\"10.9.0.0/16\", \"::1/128\"] }"] {
+                    let yaml = routeYAML(
+                        versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[1, 50]", extra: extra)
+                    try await ProxyHarness.run(yaml: yaml) { harness in
+                        try await TestHTTPClient.withConnection(port: harness.port) { client in
+                            var onCanary = 0
+                            for _ in 0..<100 {
+                                let response = try await client.request(
+                                    path: "/headers", headers: [("x-weir-version", "v2")])
+                                if response.header("x-weir-version") == "v2" { onCanary += 1 }
+                                #expect(!String(decoding: response.body, as: UTF8.self).contains("x-weir-version"))
+                            }
+                            // 1 % canary: a believed pin would have sent all 100 there.
+                            #expect(onCanary <= 10, "override \(extra.isEmpty ? "off" : "untrusted"): \(onCanary)")
+                        }
+                        await harness.settleMeasurements()
+                        let pinned = harness.proxy.measurements.lifetime(
+                            for: SeriesKey(route: "fraud", version: "v2", pinned: true))
+                        #expect(pinned.requests == 0)
                     }
                 }
             }

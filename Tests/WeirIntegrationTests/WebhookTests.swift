@@ -47,5 +47,35 @@ extension IntegrationTests {
             #expect(receiver.received.isEmpty)
             await receiver.stop()
         }
+
+        @Test func httpsReceiversAreVerifiedAndAWrongCertificateIsRefusedAndCounted() async throws {
+            let trusted = try TestCertificates.make()
+            let stranger = try TestCertificates.make()
+            defer {
+                trusted.remove()
+                stranger.remove()
+            }
+            let good = try await RecordingHTTPServer.start(tls: (trusted.serverCertificate, trusted.serverKey))
+            let impostor = try await RecordingHTTPServer.start(tls: (stranger.serverCertificate, stranger.serverKey))
+            #expect(good.url.hasPrefix("https://"))
+            let notifier = WebhookNotifier(logger: Logger(label: "test"), attempts: 2, firstBackoff: .milliseconds(10))
+            notifier.notify(event, policy: RolloutPolicy(webhooks: [Webhook(on: [.rollback], url: good.url, caFile: trusted.caFile)]))
+            for _ in 0..<200 where good.received.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(good.received.count == 1)
+            #expect(notifier.deliveryCounts.delivered == 1)
+
+            // Signed by an authority this webhook does not trust: never sent, counted as refused.
+            notifier.notify(event, policy: RolloutPolicy(webhooks: [Webhook(on: [.rollback], url: impostor.url, caFile: trusted.caFile)]))
+            for _ in 0..<200 where notifier.deliveryCounts.abandoned == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(notifier.deliveryCounts == WebhookNotifier.Counts(delivered: 1, failedAttempts: 2, abandoned: 1, tlsRefused: 2))
+            #expect(impostor.received.isEmpty)
+            // Nor does the system's trust store know the test CA.
+            notifier.notify(event, policy: RolloutPolicy(webhooks: [Webhook(on: [.rollback], url: good.url)]))
+            for _ in 0..<200 where notifier.deliveryCounts.abandoned == 1 { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(notifier.deliveryCounts.tlsRefused == 4)
+            #expect(good.received.count == 1)
+            await good.stop()
+            await impostor.stop()
+        }
     }
 }

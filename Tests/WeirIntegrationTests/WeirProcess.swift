@@ -16,16 +16,19 @@ final class WeirProcess {
 
     /// Writes the config (`routes` is the YAML of the routes list; `server` more keys of the
     /// `server` section, such as `tls: {…}`) and starts weir.
-    init(routes: String, token: String? = nil, server: String = "") async throws {
+    init(
+        routes: String, token: String? = nil, server: String = "", admin adminExtra: String = "", startNow: Bool = true
+    ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         port = try await FreePort.find()
         adminPort = try await FreePort.find()
         self.token = token
-        var admin = "admin: { listen: \"127.0.0.1:\(adminPort)\" }"
+        var admin = "admin: { listen: \"127.0.0.1:\(adminPort)\"\(adminExtra.isEmpty ? "" : ", " + adminExtra) }"
         if let token {
-            try token.write(to: directory.appendingPathComponent("admin.token"), atomically: true, encoding: .utf8)
-            admin = "admin: { listen: \"127.0.0.1:\(adminPort)\", token_file: admin.token }"
+            try Self.writeSecret(token, to: directory.appendingPathComponent("admin.token").path)
+            admin =
+                "admin: { listen: \"127.0.0.1:\(adminPort)\", token_file: admin.token\(adminExtra.isEmpty ? "" : ", " + adminExtra) }"
         }
         let yaml = """
             server: { listen: "127.0.0.1:\(port)"\(server.isEmpty ? "" : ", " + server) }
@@ -34,7 +37,13 @@ final class WeirProcess {
             \(routes)
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        try await start()
+        if startNow { try await start() }
+    }
+
+    /// Writes a secret file readable by its owner alone, as weir demands.
+    static func writeSecret(_ text: String, to path: String) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
     }
 
     func start() async throws {
@@ -67,12 +76,15 @@ final class WeirProcess {
     }
 
     /// Calls the admin API directly.
-    func admin(_ method: String, _ path: String, body: String? = nil, token: String? = nil) async throws -> (
-        status: Int, json: [String: Any]
-    ) {
-        var headers: [(String, String)] = []
+    /// Calls the admin API directly; a call that changes something is declared JSON unless
+    /// `contentType` says otherwise (nil: no header).
+    func admin(
+        _ method: String, _ path: String, body: String? = nil, token: String? = nil,
+        contentType: String? = "application/json", headers extra: [(String, String)] = []
+    ) async throws -> (status: Int, json: [String: Any]) {
+        var headers: [(String, String)] = extra
         if let token { headers.append(("authorization", "Bearer \(token)")) }
-        if body != nil { headers.append(("content-type", "application/json")) }
+        if method != "GET", let contentType { headers.append(("content-type", contentType)) }
         let response = try await TestHTTPClient.request(
             port: adminPort, method: .init(rawValue: method), path: path, headers: headers,
             body: body.map { Array($0.utf8) }
@@ -84,9 +96,10 @@ final class WeirProcess {
 
 /// Runs `body` with a started weir and stops it afterwards, also when `body` throws.
 func withWeir<T>(
-    routes: String, token: String? = nil, server: String = "", _ body: (WeirProcess) async throws -> T
+    routes: String, token: String? = nil, server: String = "", admin: String = "",
+    _ body: (WeirProcess) async throws -> T
 ) async throws -> T {
-    let weir = try await WeirProcess(routes: routes, token: token, server: server)
+    let weir = try await WeirProcess(routes: routes, token: token, server: server, admin: admin)
     do {
         let result = try await body(weir)
         await weir.stop()

@@ -45,9 +45,9 @@ import WeirStore
 
     @Test func migrationsAreVersionedAndAppliedOnce() throws {
         let store = try SQLiteRolloutStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1: rollout state and events"])
+        #expect(try store.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state"])
         let again = try SQLiteRolloutStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: rollout state and events"])
+        #expect(try again.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state"])
     }
 
     @Test func aCorruptFileIsAnErrorNotASilentReset() throws {

@@ -111,9 +111,12 @@ public struct Webhook: Sendable, Hashable {
 
     public var on: Set<Trigger>
     public var url: String
+    /// PEM file of the authorities trusted for an `https://` URL; nil trusts the system's roots.
+    public var caFile: String?
 
-    public init(on: Set<Trigger>, url: String) {
+    public init(on: Set<Trigger>, url: String, caFile: String? = nil) {
         self.on = on
         self.url = url
+        self.caFile = caFile
     }
 }

@@ -52,6 +52,10 @@ public protocol RolloutStore: Sendable {
     func events(route: String, limit: Int) throws -> [RolloutEvent]
     /// Proves the store would accept a write now (takes and releases the write lock); throws why not.
     func probe() throws
+    /// Keeps a route's sequential-judge state (nil forgets it: the rollout it judged is over).
+    func saveJudge(route: String, snapshot: SequentialJudge.Snapshot?) throws
+    /// Every stored sequential-judge state by route.
+    func loadJudges() throws -> [String: SequentialJudge.Snapshot]
 }
 
 /// A `RolloutStore` in memory: for tests, simulations and until a durable store is configured.
@@ -59,6 +63,7 @@ public final class InMemoryRolloutStore: RolloutStore {
     private struct Contents {
         var statuses: [String: RolloutStatus] = [:]
         var log: [RolloutEvent] = []
+        var judges: [String: SequentialJudge.Snapshot] = [:]
     }
 
     private let contents = Mutex(Contents())
@@ -79,6 +84,12 @@ public final class InMemoryRolloutStore: RolloutStore {
     }
 
     public func probe() {}
+
+    public func saveJudge(route: String, snapshot: SequentialJudge.Snapshot?) {
+        contents.withLock { $0.judges[route] = snapshot }
+    }
+
+    public func loadJudges() -> [String: SequentialJudge.Snapshot] { contents.withLock { $0.judges } }
 }
 
 /// The store cannot take a write now; says why. Moves toward the canary are refused with it

@@ -156,6 +156,27 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
 
     private static func seconds(_ duration: Duration) -> Int64 { duration.components.seconds }
 
+    /// The sequential judge's state to store, while a rollout it judges runs.
+    public var judgeSnapshot: SequentialJudge.Snapshot? {
+        guard let judge, let canary = status.canary, status.phase == .progressing || status.phase == .paused else {
+            return nil
+        }
+        return judge.snapshot(canary: canary, stable: status.stable, canaryRequestsInStep: canaryRequestsInStep)
+    }
+
+    /// Continues a stored judge after a restart, when it belongs to this rollout and policy;
+    /// false (and a fresh judge later) otherwise.
+    @discardableResult
+    public mutating func restoreJudge(_ snapshot: SequentialJudge.Snapshot) -> Bool {
+        guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused,
+            snapshot.canary == status.canary, snapshot.stable == status.stable,
+            let restored = SequentialJudge(policy: settings, restoring: snapshot)
+        else { return false }
+        judge = restored
+        canaryRequestsInStep = snapshot.canaryRequestsInStep
+        return true
+    }
+
     // MARK: Commands
 
     /// Applies an operator's command, or says why it cannot apply.

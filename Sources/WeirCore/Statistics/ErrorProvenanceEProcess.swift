@@ -12,7 +12,7 @@ import RealModule
 /// e-value is the mean over the grid of its exponentials. Under "no worse" it is a nonnegative
 /// supermartingale with expectation ≤ 1, so by Ville's inequality the chance that it ever reaches
 /// 1/α is at most α — it may be checked after every event and never reset, even as ρ changes.
-public struct ErrorProvenanceEProcess: Sendable, Hashable {
+public struct ErrorProvenanceEProcess: Sendable, Hashable, Codable {
     /// The alternatives: canary-to-stable event-rate ratios.
     public let ratios: [Double]
     /// Running log-likelihood ratio per grid ratio.

@@ -5,7 +5,7 @@ import RealModule
 /// least θ(r₀, ρ); the likelihood ratio of "the canary is as good as the stable or better" (a small
 /// grid of ratios ≤ 1) against θ(r₀, ρ) is an e-process for H0 (a larger true ratio only lowers
 /// it). Reaching 1/α shows, at level α, that the canary is no worse than r₀ × the stable.
-public struct NoWorseThanEProcess: Sendable, Hashable {
+public struct NoWorseThanEProcess: Sendable, Hashable, Codable {
     public let r0: Double
     /// Alternative ratios, all below r₀.
     public let alternatives: [Double]

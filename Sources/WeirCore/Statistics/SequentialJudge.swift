@@ -80,3 +80,42 @@ public struct SequentialJudge: Sendable {
         return "\(head): canary errors \(errors.canaryEvents) of \(errors.totalEvents) \(weight)"
     }
 }
+
+extension SequentialJudge {
+    /// What a judge has learned, as the store keeps it so a restart continues the same test
+    /// (CONTRACT §8): resetting it would forget evidence and, over many restarts, spend α again.
+    /// The names tie it to one rollout; a judge still learning its slow threshold starts that
+    /// learning over.
+    public struct Snapshot: Sendable, Hashable, Codable {
+        public var canary: String
+        public var stable: String
+        public var errors: ErrorProvenanceEProcess
+        public var slow: ErrorProvenanceEProcess?
+        public var safety: NoWorseThanEProcess
+        public var slowThreshold: Double?
+        public var lastWeightPercent: Double
+        public var canaryRequestsInStep: UInt64
+    }
+
+    /// The judge's state for `snapshot`.
+    public func snapshot(canary: String, stable: String, canaryRequestsInStep: UInt64) -> Snapshot {
+        Snapshot(
+            canary: canary, stable: stable, errors: errors, slow: slow, safety: safety, slowThreshold: slowThreshold,
+            lastWeightPercent: lastWeightPercent, canaryRequestsInStep: canaryRequestsInStep)
+    }
+
+    /// A judge continuing `snapshot`; nil when it was made under another policy (other ratios,
+    /// r₀ or latency test), which then starts afresh.
+    public init?(policy: SequentialPolicy, restoring snapshot: Snapshot) {
+        self.init(policy: policy)
+        guard snapshot.errors.ratios == policy.ratios, snapshot.safety.r0 == policy.r0,
+            (snapshot.slow == nil) == (slow == nil), snapshot.slow.map({ $0.ratios == policy.ratios }) ?? true
+        else { return nil }
+        if case .slowEvents(let fixed?) = policy.latency, snapshot.slowThreshold != fixed { return nil }
+        errors = snapshot.errors
+        slow = snapshot.slow
+        safety = snapshot.safety
+        slowThreshold = snapshot.slowThreshold
+        lastWeightPercent = snapshot.lastWeightPercent
+    }
+}

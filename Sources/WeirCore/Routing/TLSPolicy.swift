@@ -1,0 +1,48 @@
+/// Which TLS versions and cipher suites a TLS endpoint of weir accepts — the data-plane listener,
+/// the admin listener and the client side toward `https://` upstreams. The default is Mozilla's
+/// "intermediate" profile: TLS 1.2 at least, ECDHE key exchange with AEAD suites only, so TLS 1.0,
+/// static-RSA and CBC suites fail the handshake. Plain data; the TLS layer applies it.
+public struct TLSPolicy: Sendable, Hashable {
+    /// The lowest protocol version accepted.
+    public enum Version: String, Sendable, Hashable, CaseIterable {
+        case tls1_0 = "1.0"
+        case tls1_1 = "1.1"
+        case tls1_2 = "1.2"
+        case tls1_3 = "1.3"
+    }
+
+    public var minVersion: Version
+    /// OpenSSL cipher-suite list for TLS 1.2 and below (TLS 1.3 suites are all AEAD and fixed).
+    public var ciphers: String
+
+    /// Mozilla intermediate, less the DHE suites BoringSSL does not offer.
+    public static let intermediateCiphers = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
+    public static let intermediate = TLSPolicy(minVersion: .tls1_2, ciphers: intermediateCiphers)
+
+    public init(minVersion: Version = .tls1_2, ciphers: String = TLSPolicy.intermediateCiphers) {
+        self.minVersion = minVersion
+        self.ciphers = ciphers
+    }
+
+    /// What is weaker than the intermediate profile, one sentence each (`weir check` prints them).
+    public var weaknesses: [String] {
+        var found: [String] = []
+        if minVersion == .tls1_0 || minVersion == .tls1_1 {
+            found.append("min_version \(minVersion.rawValue) accepts TLS versions with known attacks; use 1.2 or 1.3")
+        }
+        for suite in ciphers.split(separator: ":").map(String.init) where !Self.isStrong(suite) {
+            found.append("cipher \(suite) is not ECDHE with an AEAD cipher (no forward secrecy or a CBC/RC4 mode)")
+        }
+        return found
+    }
+
+    /// ECDHE key exchange and an AEAD cipher (GCM or ChaCha20-Poly1305), or a TLS 1.3 suite.
+    static func isStrong(_ suite: String) -> Bool {
+        if suite.hasPrefix("TLS_AES_") || suite.hasPrefix("TLS_CHACHA20_") { return true }
+        return suite.hasPrefix("ECDHE-") && (suite.contains("-GCM-") || suite.contains("CHACHA20-POLY1305"))
+    }
+}

@@ -1,0 +1,99 @@
+import Testing
+import WeirCore
+
+/// The pure rules behind CONTRACT §8's rollout integrity: who may pin, which transitions wait for
+/// the store, what TLS is weak, and a sequential judge that survives a restart.
+@Suite struct RolloutIntegrityUnitTests {
+    static let loopback: [UInt8] = [127, 0, 0, 1]
+
+    @Test func aPinIsBelievedFromATrustedBlockOrWithTheExactSecret() throws {
+        let block = try #require(CIDRBlock(address: [10, 9, 0, 0], prefixLength: 16))
+        let rule = OverrideRule(trusted: [block], secret: Array("s3cret".utf8))
+        #expect(rule.believes(clientAddress: [10, 9, 200, 1], presentedSecret: nil))
+        // An IPv4-mapped IPv6 peer is the IPv4 address it maps.
+        #expect(rule.believes(clientAddress: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 9, 1, 1], presentedSecret: nil))
+        #expect(!rule.believes(clientAddress: Self.loopback, presentedSecret: nil))
+        #expect(rule.believes(clientAddress: Self.loopback, presentedSecret: "s3cret"))
+        for wrong in ["", "s3cre", "s3cret ", "s3cretX", "S3CRET", "x"] {
+            #expect(!rule.believes(clientAddress: Self.loopback, presentedSecret: Substring(wrong)), "\(wrong)")
+        }
+        // No secret configured: no presented value is believed, not even an empty one.
+        let trustedOnly = OverrideRule(trusted: [block])
+        #expect(!trustedOnly.believes(clientAddress: Self.loopback, presentedSecret: ""))
+        #expect(!trustedOnly.believes(clientAddress: nil, presentedSecret: nil))
+    }
+
+    @Test func aPinNeverReachesAVersionTheWeightsGiveNothingUnlessAllowed() {
+        let rule = OverrideRule(trusted: [])
+        let rolledBack = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryBasisPoints: 0)
+        #expect(rule.admits(versionIndex: 0, split: rolledBack))
+        #expect(!rule.admits(versionIndex: 1, split: rolledBack))
+        let fullCanary = TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryBasisPoints: TrafficSplit.fullScale)
+        #expect(!rule.admits(versionIndex: 0, split: fullCanary))
+        #expect(rule.admits(versionIndex: 1, split: fullCanary))
+        // A third version that is neither stable nor canary.
+        #expect(!rule.admits(versionIndex: 2, split: TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 5)))
+        var allowing = rule
+        allowing.allowInactive = true
+        #expect(allowing.admits(versionIndex: 1, split: rolledBack))
+    }
+
+    @Test func onlyMovesTowardTheCanaryWaitForTheStore() {
+        let policy = RolloutPolicy(steps: [5, 25].map { .init(weight: $0) })
+        func status(_ phase: RolloutPhase, step: Int = 0, pinned: Double? = nil) -> RolloutStatus {
+            RolloutStatus(
+                phase: phase, step: step, stable: "v1", canary: "v2", previousStable: nil, pinnedPercent: pinned,
+                consecutiveFailures: 0)
+        }
+        func moves(_ from: RolloutStatus, _ to: RolloutStatus) -> Bool {
+            RolloutTransition(route: "r", from: from, to: to, weights: [:], actor: .policy, reason: "", kind: .step)
+                .movesTowardCanary(policy: policy)
+        }
+        #expect(moves(status(.progressing), status(.progressing, step: 1)))  // advance
+        #expect(moves(status(.progressing, step: 1), RolloutStatus(phase: .promoted, stable: "v2", canary: "v2")))
+        #expect(moves(status(.paused), status(.progressing)))  // resume
+        #expect(moves(status(.rolledBack), status(.progressing)))  // retry
+        #expect(moves(status(.progressing), status(.paused, pinned: 40)))  // weight up
+        #expect(!moves(status(.progressing, step: 1), status(.rolledBack, step: 1)))  // rollback
+        #expect(!moves(status(.progressing), status(.paused)))  // pause
+        #expect(!moves(status(.progressing, step: 1), status(.paused, step: 1, pinned: 1)))  // weight down
+        #expect(!moves(status(.progressing), status(.progressing)))  // a failed window
+        let promoted = RolloutStatus(phase: .promoted, stable: "v2", canary: "v2", previousStable: "v1")
+        #expect(!moves(promoted, RolloutStatus(phase: .rolledBack, stable: "v1", canary: "v2")))  // undo
+    }
+
+    @Test func tlsWeaknessesAreNamed() {
+        #expect(TLSPolicy.intermediate.weaknesses.isEmpty)
+        #expect(TLSPolicy(minVersion: .tls1_3).weaknesses.isEmpty)
+        let weak = TLSPolicy(minVersion: .tls1_1, ciphers: "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA:ECDHE-RSA-AES128-SHA:RC4-SHA")
+        #expect(weak.weaknesses.count == 4)
+        #expect(weak.weaknesses[0].contains("min_version 1.1"))
+        #expect(weak.weaknesses.contains { $0.contains("cipher AES128-SHA ") })
+        #expect(!weak.weaknesses.contains { $0.contains("ECDHE-RSA-AES128-GCM-SHA256") })
+    }
+
+    @Test func aRestoredJudgeContinuesExactlyWhereItStopped() {
+        let policy = SequentialPolicy(latency: .slowEvents(thresholdSeconds: 0.2))
+        var canary = RequestStats()
+        var stable = RequestStats()
+        for index in 0..<30 {
+            canary.record(RequestOutcome(status: index < 3 ? 500 : 200, failure: nil, firstByteNanos: nil, totalNanos: 300_000_000))
+            stable.record(RequestOutcome(status: index < 1 ? 500 : 200, failure: nil, firstByteNanos: nil, totalNanos: 10_000_000))
+        }
+        var uninterrupted = SequentialJudge(policy: policy)
+        for _ in 0..<3 { uninterrupted.observe(canary: canary, stable: stable, weightPercent: 10, errorKinds: [.http5xx]) }
+        let snapshot = uninterrupted.snapshot(canary: "v2", stable: "v1", canaryRequestsInStep: 90)
+        var restored = SequentialJudge(policy: policy, restoring: snapshot)
+        #expect(restored != nil)
+        for _ in 0..<3 {
+            uninterrupted.observe(canary: canary, stable: stable, weightPercent: 25, errorKinds: [.http5xx])
+            restored?.observe(canary: canary, stable: stable, weightPercent: 25, errorKinds: [.http5xx])
+        }
+        #expect(restored?.eValue == uninterrupted.eValue)
+        #expect(restored?.safety.eValue == uninterrupted.safety.eValue)
+        #expect(uninterrupted.eValue > 1)
+        // Evidence gathered under another test is not reused.
+        #expect(SequentialJudge(policy: SequentialPolicy(ratios: [2, 4]), restoring: snapshot) == nil)
+        #expect(SequentialJudge(policy: SequentialPolicy(latency: .off), restoring: snapshot) == nil)
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import WeirDemo
+import WeirTesting
+
+/// CONTRACT §8 "Store trouble": with the SQLite file locked by another process, rollbacks and
+/// pauses still take effect at once, moves toward a canary are refused with a message, the
+/// admin API keeps answering, and every event reaches the disk once the lock is gone.
+extension IntegrationTests {
+    @Suite struct StoreTroubleTests {
+        /// Holds an exclusive write lock on a SQLite file from another process until stopped.
+        static func lock(_ path: String) throws -> ChildProcess {
+            let script = """
+                import sqlite3, sys, time
+                connection = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+                connection.execute("BEGIN EXCLUSIVE")
+                print("locked", flush=True)
+                time.sleep(120)
+                """
+            let child = try ChildProcess(command: ["python3", "-c", script, path])
+            guard child.readLine() == "locked" else {
+                throw TestToolError(message: "python3 could not lock \(path): \(child.standardErrorText())")
+            }
+            return child
+        }
+
+        /// Rows of the events table as the file holds them, read by another process.
+        static func storedEvents(_ path: String) throws -> [String] {
+            let result = try ChildProcess.run(command: [
+                "python3", "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print(r[0]+' '+r[1]+' '+r[2]) for r in c.execute('select route, to_phase, actor from rollout_events order by id')]",
+                path,
+            ])
+            return result.stdout.split(separator: "\n").map(String.init)
+        }
+
+        static func routes(stable: String, healthyCanary: String, failingCanary: String) -> String {
+            """
+            routes:
+              - name: fraud
+                match: { path_prefix: /v2/models/fraud }
+                versions:
+                  v1: { upstreams: ["\(stable)"] }
+                  v2: { upstreams: ["\(healthyCanary)"] }
+                stable: v1
+                canary: v2
+                policy: { steps: [20, 50], interval: 60s, warmup: 1s }
+              - name: spam
+                match: { path_prefix: / }
+                versions:
+                  v1: { upstreams: ["\(stable)"] }
+                  v2: { upstreams: ["\(failingCanary)"] }
+                stable: v1
+                canary: v2
+                policy:
+                  steps: [30, 60]
+                  interval: 1s
+                  warmup: 200ms
+                  min_requests: 10
+                  failure_limit: 2
+                  checks:
+                    - { metric: error_rate, max_increase: 0.05 }
+            """
+        }
+
+        @Test func aLockedStoreNeverDelaysARollbackAndLosesNoEvent() async throws {
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2"),
+                DemoModelBehavior(version: "v2", errorRate: 0.6),
+            ]) { servers in
+                try await withWeir(
+                    routes: Self.routes(stable: servers[0].url, healthyCanary: servers[1].url, failingCanary: servers[2].url),
+                    token: "tok"
+                ) { weir in
+                    let database = weir.directory.appendingPathComponent("state.sqlite").path
+                    let locker = try Self.lock(database)
+                    defer { locker.signal(SIGKILL) }
+
+                    // A manual rollback answers at once and takes effect at once.
+                    let began = ContinuousClock.now
+                    let rollback = try weir.weirctl(["rollback", "fraud", "--reason", "store drill"])
+                    let took = ContinuousClock.now - began
+                    #expect(rollback.status == 0, "weirctl rollback: \(rollback.stderr)")
+                    #expect(took < .seconds(1), "weirctl rollback took \(took) while the store was locked")
+                    for _ in 0..<20 {
+                        let response = try await TestHTTPClient.request(
+                            port: weir.port, method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                        #expect(response.header("x-weir-version") == "v1")
+                    }
+
+                    // The failing canary of the other route is rolled back by the policy on time.
+                    let started = ContinuousClock.now
+                    var state = "?"
+                    try await TestHTTPClient.withConnection(port: weir.port) { client in
+                        while ContinuousClock.now - started < .seconds(10) {
+                            for _ in 0..<40 {
+                                _ = try await client.request(
+                                    method: .POST, path: "/v2/models/spam/infer", body: Array("{}".utf8))
+                            }
+                            state = try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String ?? "?"
+                            if state == "rolled_back" { break }
+                        }
+                    }
+                    #expect(state == "rolled_back")
+                    #expect(ContinuousClock.now - started < .seconds(8))
+                    try await TestHTTPClient.withConnection(port: weir.port) { client in
+                        for _ in 0..<20 {
+                            let response = try await client.request(
+                                method: .POST, path: "/v2/models/spam/infer", body: Array("{}".utf8))
+                            #expect(response.header("x-weir-version") == "v1")
+                        }
+                    }
+
+                    // The store's trouble shows; moves toward a canary are refused with a reason.
+                    let ready = try await weir.admin("GET", "/readyz")
+                    #expect(ready.status == 200)
+                    #expect(ready.json["status"] as? String == "degraded")
+                    let store = try #require(ready.json["store"] as? [String: Any])
+                    #expect(store["up"] as? Bool == false)
+                    #expect((store["pending_events"] as? Int ?? 0) >= 2)
+                    let retry = try await weir.admin("POST", "/v1/routes/fraud/retry", token: "tok")
+                    #expect(retry.status == 503)
+                    #expect((retry.json["message"] as? String ?? "").contains("store"))
+                    let metrics = String(decoding: try await TestHTTPClient.request(port: weir.adminPort, path: "/metrics").body, as: UTF8.self)
+                    #expect(metrics.contains("weir_store_up 0"))
+                    // Events not yet on disk are in the history already, newest first.
+                    let history = try await weir.admin("GET", "/v1/routes/fraud/events?limit=5").json["events"] as? [[String: Any]] ?? []
+                    #expect(history.first?["to"] as? String == "rolled_back")
+                    #expect(!(try Self.storedEvents(database)).contains("fraud rolled_back admin"))
+
+                    // The lock goes; every event reaches the disk, in order, and the store is up again.
+                    locker.signal(SIGKILL)
+                    _ = await locker.waitForExit(limit: .seconds(5))
+                    var stored: [String] = []
+                    for _ in 0..<50 {
+                        stored = try Self.storedEvents(database)
+                        if stored.contains("fraud rolled_back admin") && stored.contains("spam rolled_back policy") { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(stored.contains("fraud rolled_back admin"))
+                    #expect(stored.contains("spam rolled_back policy"))
+                    for _ in 0..<50 {
+                        if try await weir.admin("GET", "/readyz").json["status"] as? String == "ready" { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    #expect(try await weir.admin("GET", "/readyz").json["status"] as? String == "ready")
+                    // And the state survives a crash: the routes come back rolled back.
+                    await weir.crash()
+                    try await weir.start()
+                    #expect(try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String == "rolled_back")
+                    #expect(try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String == "rolled_back")
+                }
+            }
+        }
+    }
+}
