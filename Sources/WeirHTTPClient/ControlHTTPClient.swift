@@ -47,6 +47,9 @@ public enum ControlHTTPClient {
             tlsConfiguration: tls, redirectConfiguration: .disallow,
             timeout: HTTPClient.Configuration.Timeout(connect: .seconds(5), read: .seconds(10)))
         configuration.httpVersion = .http1Only
+        // A refused connection or a failed handshake fails the call at once with its own error
+        // (the caller retries with back-off), rather than waiting out the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
