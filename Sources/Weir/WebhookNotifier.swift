@@ -98,7 +98,8 @@ public final class WebhookNotifier: Sendable {
                         ? "webhook receiver refused: its TLS handshake failed (certificate not trusted?)"
                         : "webhook delivery failed",
                     metadata: [
-                        "url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)", "error": "\(error)",
+                        "url": "\(url)", "route": "\(event.route)", "attempt": "\(attempt)",
+                        "error": "\(ControlHTTPClient.describe(error))",
                     ])
             }
             counts.withLock { $0.failedAttempts += 1 }

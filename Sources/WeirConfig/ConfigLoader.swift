@@ -282,10 +282,13 @@ struct ConfigCompiler {
                 fields["read_token_file"] ?? node, "admin.read_token_file",
                 "a read token without an admin token would leave changes open while reads are closed; set admin.token_file too")
         }
-        if !settings.listen.isLoopback && settings.tokenFile == nil {
+        // WEIR_ADMIN_TOKEN counts too: on Kubernetes a Secret reaches a non-root container as an
+        // environment variable, since its files are group-readable there and would be refused.
+        let tokenInEnvironment = !(ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"] ?? "").isEmpty
+        if !settings.listen.isLoopback && settings.tokenFile == nil && !tokenInEnvironment {
             reader.fail(
                 fields["listen"] ?? node, "admin.listen",
-                "the admin API listens beyond loopback (\(settings.listen)) without a token; set admin.token_file"
+                "the admin API listens beyond loopback (\(settings.listen)) without a token; set admin.token_file (or WEIR_ADMIN_TOKEN)"
             )
         }
         return settings

@@ -69,6 +69,23 @@ public enum ControlHTTPClient {
         return Response(status: Int(response.status.code), body: Array(bytes.readableBytesView))
     }
 
+    /// A failure in a few words for people, by its type: `connection refused`, `timed out`,
+    /// `TLS handshake failed (…)`.
+    public static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            return String(cString: strerror(io.errnoCode)).lowercased()
+        }
+        if isTLSFailure(error) { return "TLS handshake failed (\(error))" }
+        if let client = error as? HTTPClientError {
+            switch client {
+            case .connectTimeout, .readTimeout, .deadlineExceeded: return "timed out"
+            case .remoteConnectionClosed: return "the connection closed before an answer"
+            default: return "\(client)"
+            }
+        }
+        return "\(error)"
+    }
+
     /// Whether a failure was the TLS handshake: a certificate that did not verify, an old protocol.
     public static func isTLSFailure(_ error: any Error) -> Bool {
         error is NIOSSLError || error is BoringSSLError || error is NIOSSLExtraError

@@ -71,7 +71,7 @@ struct AdminConnection: ParsableArguments {
             try? await client.shutdown()
         } catch {
             try? await client.shutdown()
-            throw CtlFailure.unreachable("cannot reach weir at \(baseURL) (\(error))")
+            throw CtlFailure.unreachable("cannot reach weir at \(baseURL) (\(ControlHTTPClient.describe(error)))")
         }
         let data = Data(response.body)
         if (200..<300).contains(response.status) { return data }

@@ -46,7 +46,7 @@ extension IntegrationTests {
                             $0 == ["route": "fraud", "to": "paused"]
                         })
                     let webhooks = labelSets("weir_webhook_deliveries_total")
-                    #expect(Set(webhooks.compactMap { $0["result"] }) == ["delivered", "failed", "abandoned"])
+                    #expect(Set(webhooks.compactMap { $0["result"] }) == ["delivered", "failed", "abandoned", "tls_refused"])
                     // Label values come from the config only: no paths, no user keys.
                     #expect(!response.text.contains("/v2/models"))
                     // The values agree with the traffic: 200 requests in all.
