@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let routeKeys = [
         "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override", "override_header", "policy", "ejection",
-        "upstream_ca", "circuit_breakers",
+        "upstream_ca", "upstream_tls", "circuit_breakers",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -111,6 +111,12 @@ extension ConfigCompiler {
         )
         route.ejection = ejection
         route.upstreamCAFile = upstreamCA
+        if let node = fields["upstream_tls"] {
+            let tlsPath = YAMLReader.join(path, "upstream_tls")
+            if let tlsFields = reader.mapping(node, tlsPath, allowed: ["min_version", "ciphers"]) {
+                route.upstreamTLS = tlsPolicy(tlsFields, tlsPath)
+            }
+        }
         route.circuitBreakers = breakers
         return route
     }

@@ -220,6 +220,15 @@ struct ConfigCompiler {
         let cert = required(fields, "cert", in: node, path).flatMap { reader.string($0, YAMLReader.join(path, "cert")) }
         let key = required(fields, "key", in: node, path).flatMap { reader.string($0, YAMLReader.join(path, "key")) }
         let clientCA = fields["client_ca"].flatMap { reader.string($0, YAMLReader.join(path, "client_ca")) }
+        let policy = tlsPolicy(fields, path)
+        guard let cert, let key else { return nil }
+        var settings = TLSSettings(certificateFile: cert, keyFile: key, clientCAFile: clientCA)
+        settings.policy = policy
+        return settings
+    }
+
+    /// `min_version` and `ciphers` of a TLS section at `path`; the intermediate profile where absent.
+    mutating func tlsPolicy(_ fields: [String: Node], _ path: String) -> TLSPolicy {
         var policy = TLSPolicy.intermediate
         if let node = fields["min_version"], let text = reader.string(node, YAMLReader.join(path, "min_version")) {
             if let version = TLSPolicy.Version(rawValue: text) {
@@ -231,18 +240,17 @@ struct ConfigCompiler {
             }
         }
         if let node = fields["ciphers"], let text = reader.string(node, YAMLReader.join(path, "ciphers")) {
-            if text.isEmpty || text.contains(where: { $0 == " " || $0 == "," }) {
+            let candidate = TLSPolicy(minVersion: policy.minVersion, ciphers: text)
+            if let unknown = candidate.unknownCiphers.first {
                 reader.fail(
                     node, YAMLReader.join(path, "ciphers"),
-                    "expected an OpenSSL cipher list separated by ':' such as ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384")
+                    "expected suite names separated by ':' such as ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384; '\(unknown)' is not one (known: \(TLSPolicy.knownCiphers.sorted().joined(separator: ", ")))"
+                )
             } else {
                 policy.ciphers = text
             }
         }
-        guard let cert, let key else { return nil }
-        var settings = TLSSettings(certificateFile: cert, keyFile: key, clientCAFile: clientCA)
-        settings.policy = policy
-        return settings
+        return policy
     }
 
     private mutating func adminSettings(_ node: Node) -> AdminSettings? {

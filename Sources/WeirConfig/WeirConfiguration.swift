@@ -27,6 +27,9 @@ public struct WeirConfiguration: Sendable, Hashable {
                 "admin.listen \(admin.listen) is reachable from the network without admin.tls: the token crosses it in clear text")
         }
         for route in routes {
+            if route.versions.contains(where: { $0.upstreams.contains { $0.scheme == .https } }) {
+                found += route.upstreamTLS.weaknesses.map { "routes.\(route.name).upstream_tls: \($0)" }
+            }
             for webhook in route.policy.webhooks
             where webhook.url.hasPrefix("http://")
                 && !["http://127.", "http://localhost", "http://[::1]"].contains(where: webhook.url.hasPrefix)

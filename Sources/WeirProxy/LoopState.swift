@@ -54,7 +54,7 @@ final class LoopState {
     }
 
     /// Installs a new table; `series[r][v]` are the measurement series of route r's version v;
-    /// `upstreamTLS` holds the client contexts for `https://` upstreams by CA file ("" = system roots).
+    /// `upstreamTLS` holds the client contexts for `https://` upstreams by `RouteDefinition.upstreamTLSKey`.
     func install(_ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [String: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
         var used: [UpstreamPool.Key: UpstreamPool] = [:]
@@ -68,14 +68,14 @@ final class LoopState {
                         series: series[routeIndex][versionIndex],
                         upstreams: version.upstreams.map { address in
                             let key = UpstreamPool.Key(
-                                address: address, caFile: route.upstreamCAFile, ejection: route.ejection,
+                                address: address, tls: route.upstreamTLSKey, ejection: route.ejection,
                                 breakers: route.circuitBreakers)
                             let pool =
                                 used[key] ?? pools[key]
                                 ?? UpstreamPool(
                                     address: address, eventLoop: eventLoop, ejection: route.ejection,
                                     breakers: route.circuitBreakers.share(ofLoops: loopCount),
-                                    tls: upstreamTLS[route.upstreamCAFile ?? ""])
+                                    tls: upstreamTLS[route.upstreamTLSKey])
                             used[key] = pool
                             return pool
                         }

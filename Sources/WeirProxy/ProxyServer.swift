@@ -111,9 +111,9 @@ public final class ProxyServer: Sendable {
     public func prepareUpstreamTLS(for routes: [RouteDefinition]) throws {
         for route in routes
         where route.versions.contains(where: { $0.upstreams.contains { $0.scheme == .https } }) {
-            let key = route.upstreamCAFile ?? ""
+            let key = route.upstreamTLSKey
             if upstreamTLS.withLock({ $0[key] }) != nil { continue }
-            let context = try TLSContexts.upstreamClient(caFile: route.upstreamCAFile)
+            let context = try TLSContexts.upstreamClient(caFile: route.upstreamCAFile, policy: route.upstreamTLS)
             upstreamTLS.withLock { $0[key] = context }
         }
     }

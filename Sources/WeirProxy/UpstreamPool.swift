@@ -13,10 +13,12 @@ import WeirCore
 /// preferring h2 — the pool learns from the first handshake which of the two the upstream speaks.
 final class UpstreamPool {
     /// Two pools serve the same upstream only when all of this matches: a reload that changes the
-    /// CA file, the ejection settings or the breakers gets a fresh pool, not a stale one.
+    /// TLS set-up (CA file, versions, suites), the ejection settings or the breakers gets a fresh
+    /// pool, not a stale one.
     struct Key: Hashable {
         var address: UpstreamAddress
-        var caFile: String?
+        /// `RouteDefinition.upstreamTLSKey`.
+        var tls: String
         var ejection: OutlierDetector.Settings
         var breakers: CircuitBreakers
     }

@@ -210,7 +210,11 @@ import WeirCore
         BadCase(
             name: "tls ciphers not an OpenSSL list", replace: "listen: \"0.0.0.0:8080\"",
             with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, ciphers: \"AES128, AES256\" }", line: 3,
-            path: "server.tls.ciphers", says: "cipher list"),
+            path: "server.tls.ciphers", says: "separated by ':'"),
+        BadCase(
+            name: "tls ciphers with an OpenSSL keyword BoringSSL cannot read", replace: "listen: \"0.0.0.0:8080\"",
+            with: "listen: \"0.0.0.0:8080\"\n  tls: { cert: a.pem, key: a.key, ciphers: \"DEFAULT:@SECLEVEL=0\" }", line: 3,
+            path: "server.tls.ciphers", says: "'DEFAULT' is not one"),
         BadCase(
             name: "read token without admin token",
             replace: "  token_file: admin.token\n", with: "  read_token_file: read.token\n",

@@ -172,6 +172,40 @@ extension IntegrationTests {
             }
         }
 
+        @Test func anUpstreamThatOnlySpeaksOldTLSIsRefusedUnlessTheRouteAllowsIt() async throws {
+            let certificates = try TestCertificates.make()
+            defer { certificates.remove() }
+            let port = try await FreePort.find()
+            let server = try ChildProcess(command: [
+                "openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", certificates.serverCertificate, "-key",
+                certificates.serverKey, "-tls1_1", "-cipher", "AES128-SHA:@SECLEVEL=0", "-www", "-quiet",
+            ])
+            defer { server.signal(SIGKILL) }
+            do {
+                try await waitUntilListening(port: port)
+            } catch {
+                server.signal(SIGKILL)
+                throw TestToolError(message: "openssl s_server did not start: \(server.standardErrorText())")
+            }
+            for (extra, expected) in [
+                ("", 502), ("    upstream_tls: { min_version: \"1.0\", ciphers: \"AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256\" }", 200),
+            ] {
+                let routes = """
+                    routes:
+                      - name: old
+                        match: { path_prefix: / }
+                        versions: { v1: { upstreams: ["https://localhost:\(port)"] } }
+                        stable: v1
+                        upstream_ca: \(certificates.caFile)
+                    \(extra)
+                    """
+                try await withWeir(routes: routes) { weir in
+                    let response = try await TestHTTPClient.request(port: weir.port, path: "/")
+                    #expect(response.status == expected, "upstream_tls '\(extra)': \(response.status)")
+                }
+            }
+        }
+
         @Test func checkWarnsAboutWeakTLS() async throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-check-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

@@ -39,6 +39,8 @@ public struct RouteDefinition: Sendable, Hashable {
     /// PEM file of the certificate authorities trusted for this route's `https://` upstreams; nil
     /// trusts the system's roots.
     public var upstreamCAFile: String?
+    /// Versions and suites offered to this route's `https://` upstreams (default: intermediate).
+    public var upstreamTLS = TLSPolicy.intermediate
     /// Bounds on connections, waiting and in-flight requests per upstream.
     public var circuitBreakers = CircuitBreakers()
 
@@ -69,6 +71,12 @@ public struct RouteDefinition: Sendable, Hashable {
     public var pinHeaders: [String] {
         guard let override else { return [OverrideRule.defaultHeader] }
         return [override.header, override.secretHeader]
+    }
+
+    /// Names the client TLS set-up of this route's `https://` upstreams: routes with the same CA
+    /// file and policy share one context.
+    public var upstreamTLSKey: String {
+        "\(upstreamCAFile ?? "")|\(upstreamTLS.minVersion.rawValue)|\(upstreamTLS.ciphers)"
     }
 
     /// The index of the version with this name, if configured.
