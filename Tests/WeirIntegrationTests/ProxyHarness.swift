@@ -78,18 +78,24 @@ func withRunning<Server, T>(
 
 /// A two-version route whose rollout moves in seconds: 1 s windows after a 200 ms warm-up, 10
 /// canary requests for a verdict, two failed windows (error rate 5 points above stable) roll back.
-func fastRolloutRoute(stable: String, canary: String, pathPrefix: String = "/") -> String {
+/// `extra` adds route keys (indented four spaces); `routesLine: false` leaves out `routes:` so
+/// several routes can be joined.
+func fastRolloutRoute(
+    stable: String, canary: String, pathPrefix: String = "/", name: String = "fraud", steps: String = "[20, 50]",
+    extra: String = "", routesLine: Bool = true
+) -> String {
     """
-    routes:
-      - name: fraud
+    \(routesLine ? "routes:" : "")
+      - name: \(name)
         match: { path_prefix: \(pathPrefix) }
         versions:
           v1: { upstreams: ["\(stable)"] }
           v2: { upstreams: ["\(canary)"] }
         stable: v1
         canary: v2
+    \(extra)
         policy:
-          steps: [20, 50]
+          steps: \(steps)
           interval: 1s
           warmup: 200ms
           min_requests: 10

@@ -12,25 +12,9 @@ extension IntegrationTests {
         /// A fast rollout (1 s windows, two failed windows roll back) whose override trusts only a
         /// network the test client is not in, or a client presenting the secret.
         static func route(stable: String, canary: String, secretFile: String) -> String {
-            """
-            routes:
-              - name: fraud
-                match: { path_prefix: / }
-                versions:
-                  v1: { upstreams: ["\(stable)"] }
-                  v2: { upstreams: ["\(canary)"] }
-                stable: v1
-                canary: v2
-                override: { trusted: ["10.9.0.0/16"], secret_file: \(secretFile) }
-                policy:
-                  steps: [20, 50]
-                  interval: 1s
-                  warmup: 200ms
-                  min_requests: 10
-                  failure_limit: 2
-                  checks:
-                    - { metric: error_rate, max_increase: 0.05 }
-            """
+            fastRolloutRoute(
+                stable: stable, canary: canary,
+                extra: "    override: { trusted: [\"10.9.0.0/16\"], secret_file: \(secretFile) }")
         }
 
         static let secret = "pin-secret-\(UUID().uuidString)"

@@ -35,6 +35,8 @@ extension IntegrationTests {
             return result.stdout.split(separator: "\n").map(String.init)
         }
 
+        /// `fraud`, whose 60 s windows never judge during the test, and `spam`, whose fast rollout
+        /// of a failing canary the policy rolls back.
         static func routes(stable: String, healthyCanary: String, failingCanary: String) -> String {
             """
             routes:
@@ -46,22 +48,7 @@ extension IntegrationTests {
                 stable: v1
                 canary: v2
                 policy: { steps: [20, 50], interval: 60s, warmup: 1s }
-              - name: spam
-                match: { path_prefix: / }
-                versions:
-                  v1: { upstreams: ["\(stable)"] }
-                  v2: { upstreams: ["\(failingCanary)"] }
-                stable: v1
-                canary: v2
-                policy:
-                  steps: [30, 60]
-                  interval: 1s
-                  warmup: 200ms
-                  min_requests: 10
-                  failure_limit: 2
-                  checks:
-                    - { metric: error_rate, max_increase: 0.05 }
-            """
+            """ + "\n" + fastRolloutRoute(stable: stable, canary: failingCanary, name: "spam", steps: "[30, 60]", routesLine: false)
         }
 
         @Test func aLockedStoreNeverDelaysARollbackAndLosesNoEvent() async throws {
