@@ -175,13 +175,14 @@ struct Status: AsyncParsableCommand {
                     decoding: try await connection.call("GET", route.map { "/v1/routes/\($0)" } ?? "/v1/routes"),
                     as: UTF8.self)
             } else {
-                let routes: [RouteStatusModel]
+                let all = try await connection.get(RoutesModel.self, "/v1/routes")
+                var routes = all.routes
                 if let route {
                     routes = [try await connection.get(RouteStatusModel.self, "/v1/routes/\(route)")]
-                } else {
-                    routes = try await connection.get(RoutesModel.self, "/v1/routes").routes
                 }
-                text = routes.map(StatusTable.render).joined(separator: "\n\n") + "\n"
+                // Store trouble first: it changes what the commands below may do.
+                let store = all.store.flatMap(StatusTable.render(store:)).map { $0 + "\n\n" } ?? ""
+                text = store + routes.map(StatusTable.render).joined(separator: "\n\n") + "\n"
             }
             if watch {
                 let screen =

@@ -36,6 +36,13 @@ enum StatusTable {
         return lines.joined(separator: "\n")
     }
 
+    /// A warning while the rollout store fails; nil while it is up.
+    static func render(store: StoreHealthModel) -> String? {
+        guard !store.up else { return nil }
+        return
+            "STORE FAILING since \(store.downSince ?? "?"): \(store.error ?? "unknown error")\n  \(store.pendingEvents) event(s) in force wait to be written; rollback and pause still work, moves toward a canary are refused"
+    }
+
     static func render(header: [String], rows: [[String]]) -> String {
         let all = [header] + rows
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }

@@ -106,6 +106,8 @@ extension IntegrationTests {
                     let store = try #require(ready.json["store"] as? [String: Any])
                     #expect(store["up"] as? Bool == false)
                     #expect((store["pending_events"] as? Int ?? 0) >= 2)
+                    let status = try weir.weirctl(["status"])
+                    #expect(status.stdout.contains("STORE FAILING"), "\(status.stdout)")
                     let retry = try await weir.admin("POST", "/v1/routes/fraud/retry", token: "tok")
                     #expect(retry.status == 503)
                     #expect((retry.json["message"] as? String ?? "").contains("store"))
