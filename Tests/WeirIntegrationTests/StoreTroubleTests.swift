@@ -142,5 +142,51 @@ extension IntegrationTests {
                 }
             }
         }
+
+        /// The error events the sequential judge has weighed so far, from its last verdict
+        /// (`… canary errors K of M at weight …`).
+        static func judgedErrors(_ weir: WeirProcess) async throws -> Int? {
+            let route = try await weir.admin("GET", "/v1/routes/spam").json
+            let reason = (route["last_verdict"] as? [String: Any])?["reason"] as? String ?? ""
+            guard let range = reason.range(of: #" of (\d+) at weight"#, options: .regularExpression) else { return nil }
+            return Int(reason[range].split(separator: " ")[1])
+        }
+
+        /// Sends inference requests to `spam` for `duration`.
+        static func load(_ weir: WeirProcess, for duration: Duration) async throws {
+            let until = ContinuousClock.now + duration
+            try await TestHTTPClient.withConnection(port: weir.port) { client in
+                while ContinuousClock.now < until {
+                    _ = try await client.request(method: .POST, path: "/v2/models/spam/infer", body: Array("{}".utf8))
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+        }
+
+        @Test func theSequentialJudgeContinuesItsEvidenceAfterAKill9() async throws {
+            // Both versions fail 10 %: evidence accumulates, never enough to roll back or to advance.
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1", errorRate: 0.1), DemoModelBehavior(version: "v2", errorRate: 0.1),
+            ]) { servers in
+                let judge = "      judge: sequential\n      sequential: { latency: off, min_bake_time: 60s, max_step_time: 60s }"
+                try await withWeir(
+                    routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, name: "spam") + "\n" + judge
+                ) { weir in
+                    try await Self.load(weir, for: .seconds(4))
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let before = try #require(try await Self.judgedErrors(weir))
+                    #expect(before >= 20, "too few error events to tell a restored judge from a fresh one")
+                    await weir.crash()
+                    try await weir.start()
+                    try await Self.load(weir, for: .seconds(1))
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let after = try #require(try await Self.judgedErrors(weir))
+                    // A fresh judge would hold one second's events (about a quarter of `before`); at
+                    // most the last second before the kill may be lost.
+                    #expect(Double(after) >= Double(before) * 0.6, "before the kill \(before), after \(after)")
+                    #expect(try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String == "progressing")
+                }
+            }
+        }
     }
 }
