@@ -44,6 +44,12 @@ public struct WeirApplication: Sendable {
         }
     }
 
+    /// Where safe moves that wait for the store are kept across a restart: beside the SQLite file.
+    var storeJournalPath: String? {
+        if case .sqlite(let path) = config.state { return path + ".pending.json" }
+        return nil
+    }
+
     /// Who may do what on the admin listener: the tokens from `admin.token_file` (else
     /// `WEIR_ADMIN_TOKEN`) and `admin.read_token_file`, read as secrets (a file group or others
     /// can read is refused), and the host names it answers to.
@@ -130,7 +136,20 @@ public struct WeirApplication: Sendable {
         measurements.observe { exporter.consume($0) }
         let webhooks = WebhookNotifier(logger: logger)
         let logger = self.logger
-        let writer = RolloutStoreWriter(store: store) { health in
+        let journal = storeJournalPath
+        if let journal {
+            do {
+                let replayed = try RolloutStoreWriter.replayJournal(at: journal, into: store)
+                if replayed > 0 {
+                    logger.notice(
+                        "rollout events the store had not taken before the last stop are stored now",
+                        metadata: ["events": "\(replayed)", "journal": "\(journal)"])
+                }
+            } catch {
+                throw StartupError(message: "cannot replay the waiting rollout events of \(journal): \(error)")
+            }
+        }
+        let writer = RolloutStoreWriter(store: store, journalPath: journal) { health in
             if health.up {
                 logger.notice("the rollout store is writable again; waiting events are being written")
             } else {
@@ -182,9 +201,9 @@ public struct WeirApplication: Sendable {
             try? await group.shutdownGracefully()
             throw error
         }
-        if await !writer.flush(timeout: .seconds(5)) {
+        if await !writer.flush(timeout: config.server.drainTimeout) {
             logger.error(
-                "stopping with rollout events the store did not take; the routes resume from the last stored state",
+                "stopping with rollout events the store did not take; they are kept in the journal and stored at the next start",
                 metadata: ["pending_events": "\(writer.health.pendingEvents)"])
         }
         try await group.shutdownGracefully()

@@ -52,15 +52,29 @@ public struct AdminAccess: Sendable {
         return hasPort ? lowered : lowered + (scheme == "https" ? ":443" : ":80")
     }
 
-    /// The host of a `host[:port]` authority, lowercased, brackets kept off IPv6; nil when malformed.
+    /// The host of a `host[:port]` authority, lowercased, brackets kept off IPv6; nil when
+    /// malformed — anything after the host but a `:` and a port number included.
     static func hostPart(of authority: String) -> String? {
         let lowered = authority.lowercased()
         guard !lowered.isEmpty, !lowered.contains(where: { $0 == "/" || $0 == "@" || $0 == " " }) else { return nil }
+        let host: Substring
+        let rest: Substring
         if lowered.hasPrefix("[") {
             guard let close = lowered.firstIndex(of: "]") else { return nil }
-            return String(lowered[lowered.index(after: lowered.startIndex)..<close])
+            host = lowered[lowered.index(after: lowered.startIndex)..<close]
+            rest = lowered[lowered.index(after: close)...]
+        } else {
+            let colon = lowered.firstIndex(of: ":") ?? lowered.endIndex
+            host = lowered[..<colon]
+            rest = lowered[colon...]
         }
-        return String(lowered.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)[0])
+        if !rest.isEmpty {
+            let port = rest.dropFirst()
+            guard rest.first == ":", (1...5).contains(port.count), port.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+                return nil
+            }
+        }
+        return host.isEmpty ? nil : String(host)
     }
 
     /// Dotted-quad IPv4 or (bracket-free) IPv6 text.

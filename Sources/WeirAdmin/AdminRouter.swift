@@ -145,7 +145,11 @@ struct AdminGuard: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        guard let host = request.head.authority, access.acceptsHost(host) else {
+        // A second Host stays among the fields (the first became the authority): refused, as the
+        // data plane refuses it.
+        guard let host = request.head.authority, access.acceptsHost(host),
+            request.headers[HTTPField.Name("Host")!] == nil
+        else {
             return AdminRouter.error(
                 .forbidden, "forbidden_host",
                 "the admin API answers to its own address, localhost or admin.allowed_hosts; this request names another Host")
@@ -178,9 +182,9 @@ struct AdminGuard: RouterMiddleware {
                     : "this call needs Authorization: Bearer <admin token>")
         }
         if !isRead {
-            let type = request.headers[.contentType]?.split(separator: ";").first?
-                .trimmingCharacters(in: .whitespaces).lowercased()
-            guard type == "application/json" else {
+            let types = request.headers[values: .contentType]
+            let type = types.first?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard types.count == 1, type == "application/json" else {
                 return AdminRouter.error(
                     .unsupportedMediaType, "unsupported_media_type",
                     "calls that change something need Content-Type: application/json (a body of {} will do)")

@@ -11,8 +11,9 @@ public struct BearerToken: Sendable {
 
     /// Whether an `Authorization` header value carries this token.
     public func accepts(authorization header: String?) -> Bool {
-        guard let header, header.hasPrefix("Bearer ") else { return false }
-        let offered = Array(header.dropFirst("Bearer ".count).utf8)
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
+        let offered = Array(header.dropFirst(7).utf8)
         var difference = UInt8(offered.count == expected.count ? 0 : 1)
         for index in expected.indices {
             difference |= expected[index] ^ (index < offered.count ? offered[index] : 0)

@@ -158,7 +158,7 @@ public struct ReadinessModel: Codable, Sendable, Hashable {
     public var store: StoreHealthModel
 
     public init(_ store: StoreHealthModel) {
-        self.status = store.up ? "ready" : "degraded"
+        self.status = store.up && store.pendingEvents == 0 ? "ready" : "degraded"
         self.store = store
     }
 }

@@ -37,12 +37,23 @@ final class LoopRoute {
     let split: TrafficSplit
     let versions: [LoopVersion]
     let timeout: TimeAmount
+    /// `RouteDefinition.pinHeaders`, computed once rather than per request.
+    let pinHeaders: [String]
 
     init(definition: RouteDefinition, split: TrafficSplit, versions: [LoopVersion], timeout: TimeAmount) {
         self.definition = definition
         self.split = split
         self.versions = versions
         self.timeout = timeout
+        self.pinHeaders = definition.pinHeaders
+    }
+
+    /// `headers` without weir's pinning headers (and the secret): never forwarded, believed or
+    /// not, in a request head or its trailers. Copies only when one is present.
+    func withoutPinHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
+        var headers = headers
+        for name in pinHeaders where headers.contains(name: name) { headers.remove(name: name) }
+        return headers
     }
 
     /// The version a request is pinned to: only where the route takes an override, the pin is

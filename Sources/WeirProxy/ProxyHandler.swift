@@ -140,7 +140,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             case .bufferBodyPart: buffered.append(.body(.byteBuffer(body)))
             case let action: run(action, now: now)
             }
-        case .end(let trailers):
+        case .end(var trailers):
+            if let route, let fields = trailers { trailers = route.withoutPinHeaders(fields) }
             switch machine.requestEnd(now: now.uptimeNanoseconds) {
             case .forwardEnd: upstream?.write(.end(trailers))
             case .bufferEnd: buffered.append(.end(trailers))
@@ -238,10 +239,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let route = routes.routes[routeIndex]
         let definition = route.definition
         let pinnedIndex = route.pinnedIndex(headers: forwarded.headers, clientAddress: clientAddressBytes)
-        // Pinning headers (and the secret) are weir's: never forwarded, believed or not.
-        for name in definition.pinHeaders where forwarded.headers.contains(name: name) {
-            forwarded.headers.remove(name: name)
-        }
+        forwarded.headers = route.withoutPinHeaders(forwarded.headers)
         let stickyKey = definition.sticky.flatMap { Self.stickyKey($0, in: head.headers) }
         let chosen = VersionSelector.select(
             split: route.split, overrideIndex: pinnedIndex, stickyKey: stickyKey, using: &loop.random)

@@ -9,6 +9,10 @@ import WeirCore
 /// retried with back-off until the store takes them; moves toward the canary use `persist`, which
 /// answers once the event is durable or says why it is not — and refuses while earlier events
 /// still wait, so the log on disk never skips one.
+///
+/// While a safe move waits, it is also kept in a small journal file beside the store (written and
+/// fsynced before the store is tried), so a restart or a `kill -9` during store trouble does not
+/// bring a rolled-back canary back: `replayJournal` commits it at the next start.
 public final class RolloutStoreWriter: Sendable {
     /// The store's health as operators see it.
     public struct Health: Sendable, Hashable {
@@ -21,7 +25,7 @@ public final class RolloutStoreWriter: Sendable {
         public var downSinceUnixMillis: Int64?
     }
 
-    private struct Pending: Sendable {
+    private struct Pending: Sendable, Codable {
         var event: RolloutEvent
         var status: RolloutStatus
     }
@@ -34,17 +38,25 @@ public final class RolloutStoreWriter: Sendable {
         /// The newest judge state per route not yet written (nil = forget); only the latest matters.
         var judges: [String: SequentialJudge.Snapshot?] = [:]
         var retryScheduled = false
+        /// How many waiting events the journal file holds now.
+        var journaled = 0
         var backoffMillis = 100
     }
 
     private let store: any RolloutStore
+    private let journalPath: String?
     private let queue = DispatchQueue(label: "weir.store-writer")
     private let state = Mutex(State())
     /// Called on the writer's queue when the store goes down or comes back.
     private let onHealthChange: @Sendable (Health) -> Void
 
-    public init(store: any RolloutStore, onHealthChange: @escaping @Sendable (Health) -> Void = { _ in }) {
+    /// - Parameter journalPath: where waiting safe moves are kept across a restart (nil: memory only).
+    public init(
+        store: any RolloutStore, journalPath: String? = nil,
+        onHealthChange: @escaping @Sendable (Health) -> Void = { _ in }
+    ) {
         self.store = store
+        self.journalPath = journalPath
         self.onHealthChange = onHealthChange
     }
 
@@ -137,10 +149,12 @@ public final class RolloutStoreWriter: Sendable {
     // MARK: On the queue
 
     private func drain() {
+        journal()
         while let next = state.withLock({ $0.pending.first }) {
             do {
                 try store.commit(next.event, status: next.status)
                 state.withLock { _ = $0.pending.removeFirst() }
+                journal()
                 markUp()
             } catch {
                 markDown(error)
@@ -162,6 +176,53 @@ public final class RolloutStoreWriter: Sendable {
                 return
             }
         }
+    }
+
+    /// Makes the journal file hold exactly the waiting events (none: no file). A write that fails
+    /// (a full disk) is logged by the health change it causes and tried again on the next drain.
+    private func journal() {
+        guard let journalPath else { return }
+        let (pending, journaled) = state.withLock { ($0.pending, $0.journaled) }
+        guard pending.count != journaled else { return }
+        do {
+            if pending.isEmpty {
+                try? FileManager.default.removeItem(atPath: journalPath)
+            } else {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                try Self.writeDurably(try encoder.encode(pending), to: journalPath)
+            }
+            state.withLock { $0.journaled = pending.count }
+        } catch {
+            markDown(error)
+        }
+    }
+
+    /// Writes a file whole, fsynced, by rename: after a crash it is the old file or the new one.
+    private static func writeDurably(_ data: Data, to path: String) throws {
+        let temporary = path + ".tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard descriptor >= 0 else { throw JournalError(path: temporary, errno: errno) }
+        let written = data.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == data.count, synced == 0 else { throw JournalError(path: temporary, errno: errno) }
+        guard rename(temporary, path) == 0 else { throw JournalError(path: path, errno: errno) }
+    }
+
+    /// Commits the safe moves a previous run left in the journal (skipping any the store already
+    /// has), then removes it; the number committed. Call before reading the store's states.
+    public static func replayJournal(at path: String, into store: any RolloutStore) throws -> Int {
+        guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+        let waiting = try JSONDecoder().decode([Pending].self, from: data)
+        var committed = 0
+        for entry in waiting {
+            if try store.events(route: entry.event.route, limit: 100).contains(entry.event) { continue }
+            try store.commit(entry.event, status: entry.status)
+            committed += 1
+        }
+        try FileManager.default.removeItem(atPath: path)
+        return committed
     }
 
     private func scheduleRetry() {
@@ -202,4 +263,11 @@ public final class RolloutStoreWriter: Sendable {
         }
         if changed { onHealthChange(health) }
     }
+}
+
+/// The journal of waiting safe moves could not be written.
+struct JournalError: Error, CustomStringConvertible {
+    var path: String
+    var errno: Int32
+    var description: String { "cannot write \(path): \(String(cString: strerror(errno)))" }
 }

@@ -16,6 +16,8 @@ public final class RequestLogServer: Sendable {
         public var headers: [(String, String)]
         public var body: [UInt8]
         public var connection: Int
+        /// Trailer fields after a chunked body.
+        public var trailers: [(String, String)] = []
 
         public func header(_ name: String) -> [String] {
             headers.filter { $0.0.lowercased() == name }.map(\.1)
@@ -89,8 +91,9 @@ public final class RequestLogServer: Sendable {
                     body: [], connection: connection)
             case .body(let buffer):
                 entry?.body += buffer.readableBytesView
-            case .end:
-                guard let entry else { return }
+            case .end(let trailers):
+                guard var entry else { return }
+                entry.trailers = trailers.map { $0.map { ($0.name, $0.value) } } ?? []
                 self.entry = nil
                 state.log.withLock { $0.append(entry) }
                 let text = "id=\(entry.header("x-test-id").first ?? "-") body=\(entry.body.count)\n"

@@ -71,7 +71,7 @@ import WeirCore
         #expect(route.override?.secretHeader == "x-pin-secret")
         #expect(route.override?.trusted.map(\.description) == ["10.0.0.0/8"])
         #expect(route.override?.allowInactive == false)
-        #expect(route.pinHeaders == ["x-weir-version", "x-pin-secret"])
+        #expect(route.pinHeaders == ["x-weir-version", "x-weir-override-secret", "x-pin-secret"])
     }
 
     @Test func appliesDefaultsForOptionalSections() throws {
@@ -89,7 +89,7 @@ import WeirCore
         #expect(config.admin.listen == ListenAddress(host: "127.0.0.1", port: 9901))
         // Pinning is off unless the route says who may pin.
         #expect(config.routes[0].override == nil)
-        #expect(config.routes[0].pinHeaders == ["x-weir-version"])
+        #expect(config.routes[0].pinHeaders == ["x-weir-version", "x-weir-override-secret"])
         #expect(config.server.tls == nil)
         #expect(config.admin.allowedHosts.isEmpty)
         #expect(config.routes[0].timeout == .seconds(30))

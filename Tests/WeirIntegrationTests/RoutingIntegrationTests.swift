@@ -114,6 +114,45 @@ extension IntegrationTests {
             }
         }
 
+        @Test func pinAndSecretHeadersNeverReachAnUpstreamInAHeadOrInTrailers() async throws {
+            let upstream = try await RequestLogServer.start()
+            let yaml = """
+                routes:
+                  - name: plain
+                    match: { path_prefix: /plain }
+                    versions: { v1: { upstreams: ["\(upstream.url)"] } }
+                    stable: v1
+                  - name: custom
+                    match: { path_prefix: /custom }
+                    versions: { v1: { upstreams: ["\(upstream.url)"] } }
+                    stable: v1
+                    override: { header: x-pin, secret_header: x-pin-secret, trusted: ["127.0.0.1/32"] }
+                """
+            try await ProxyHarness.run(yaml: yaml) { harness in
+                let names = ["x-weir-version", "x-weir-override-secret", "x-pin", "x-pin-secret"]
+                let fields = names.map { "\($0): v1\r\n" }.joined()
+                for path in ["/plain", "/custom"] {
+                    let request =
+                        "POST \(path) HTTP/1.1\r\nHost: x\r\n\(fields)transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\(fields)\r\n"
+                    let reply = try await RawTCPClient.exchange(port: harness.port, send: Array(request.utf8))
+                    #expect(reply.text.hasPrefix("HTTP/1.1 200"), "\(path): \(reply.text)")
+                }
+                let entries = upstream.entries
+                #expect(entries.count == 2)
+                for entry in entries {
+                    #expect(entry.body == Array("hello".utf8))
+                    // Weir's default names go nowhere; a route's own names are weir's on that route only.
+                    let consumed = entry.uri == "/custom" ? names : Array(names.prefix(2))
+                    #expect(entry.uri == "/custom" || entry.header("x-pin") == ["v1"])
+                    for name in consumed {
+                        #expect(entry.header(name).isEmpty, "\(entry.uri) head carried \(name)")
+                        #expect(!entry.trailers.contains { $0.0.lowercased() == name }, "\(entry.uri) trailers carried \(name)")
+                    }
+                }
+            }
+            await upstream.stop()
+        }
+
         @Test func stickyKeysStayOnTheirVersionAndOnlyMoveOntoTheCanaryAsItGrows() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
                 let yaml = routeYAML(

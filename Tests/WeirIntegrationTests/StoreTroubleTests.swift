@@ -139,6 +139,24 @@ extension IntegrationTests {
                     try await weir.start()
                     #expect(try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String == "rolled_back")
                     #expect(try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String == "rolled_back")
+
+                    // A rollback made while the store is locked survives a kill -9 before the lock goes.
+                    #expect(try weir.weirctl(["retry", "fraud"]).status == 0)
+                    let relocker = try Self.lock(database)
+                    defer { relocker.signal(SIGKILL) }
+                    #expect(try weir.weirctl(["rollback", "fraud", "--reason", "second drill"]).status == 0)
+                    let journal = database + ".pending.json"
+                    for _ in 0..<100 where !FileManager.default.fileExists(atPath: journal) {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    #expect(FileManager.default.fileExists(atPath: journal))
+                    await weir.crash()
+                    relocker.signal(SIGKILL)
+                    _ = await relocker.waitForExit(limit: .seconds(5))
+                    try await weir.start()
+                    #expect(try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String == "rolled_back")
+                    #expect(try Self.storedEvents(database).filter { $0 == "fraud rolled_back admin" }.count == 2)
+                    #expect(!FileManager.default.fileExists(atPath: journal))
                 }
             }
         }

@@ -99,4 +99,39 @@ import WeirStore
         for _ in 0..<50 where try store.loadJudges()["fraud"] != nil { try await Task.sleep(for: .milliseconds(20)) }
         #expect(try store.loadJudges().isEmpty)
     }
+
+    @Test func aSafeMoveWaitingWhenWeirDiesIsStoredAtTheNextStart() async throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let journal = path + ".pending.json"
+        let status = RolloutStatus(phase: .rolledBack, stable: "v1", canary: "v2")
+        let rollback = event(.rolledBack, "rolled back while the store was locked")
+        let store = try SQLiteRolloutStore(path: path)
+        let writer = RolloutStoreWriter(store: store, journalPath: journal)
+        let lock = try Lock(path: path)
+        writer.persistEventually(rollback, status: status)
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: journal) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(FileManager.default.fileExists(atPath: journal))
+        // The disk as a kill -9 would leave it now: the lock stops every write, so a copy is exact.
+        let image = directory.appendingPathComponent("after-crash").path
+        try FileManager.default.createDirectory(atPath: image, withIntermediateDirectories: true)
+        for suffix in ["", "-wal", ".pending.json"] where FileManager.default.fileExists(atPath: path + suffix) {
+            try FileManager.default.copyItem(atPath: path + suffix, toPath: image + "/state.sqlite" + suffix)
+        }
+        try lock.release()
+        _ = await writer.flush(timeout: .seconds(5))
+
+        let imagePath = image + "/state.sqlite"
+        let restarted = try SQLiteRolloutStore(path: imagePath)
+        #expect(try restarted.events(route: "fraud", limit: 10).isEmpty)
+        #expect(try RolloutStoreWriter.replayJournal(at: imagePath + ".pending.json", into: restarted) == 1)
+        #expect(!FileManager.default.fileExists(atPath: imagePath + ".pending.json"))
+        #expect(try restarted.loadStatuses()["fraud"]?.phase == .rolledBack)
+        #expect(try restarted.events(route: "fraud", limit: 10).map(\.reason) == [rollback.reason])
+        #expect(try RolloutStoreWriter.replayJournal(at: imagePath + ".pending.json", into: restarted) == 0)
+        // The live writer, once the lock went, stored it too and removed its journal.
+        #expect(try store.events(route: "fraud", limit: 10).map(\.reason) == [rollback.reason])
+        #expect(!FileManager.default.fileExists(atPath: journal))
+    }
 }

@@ -66,11 +66,14 @@ public struct RouteDefinition: Sendable, Hashable {
         self.policy = policy
     }
 
-    /// Request headers weir consumes for pinning and never forwards: the override's header and its
-    /// secret's, or `x-weir-version` when the route takes no override.
+    /// Request headers weir consumes for pinning and never forwards, whether the route takes an
+    /// override or not: the default pin and secret names and the route's own.
     public var pinHeaders: [String] {
-        guard let override else { return [OverrideRule.defaultHeader] }
-        return [override.header, override.secretHeader]
+        var names = [OverrideRule.defaultHeader, OverrideRule.defaultSecretHeader]
+        for name in [override?.header, override?.secretHeader].compactMap({ $0 }) where !names.contains(name) {
+            names.append(name)
+        }
+        return names
     }
 
     /// Names the client TLS set-up of this route's `https://` upstreams: routes with the same CA
