@@ -91,8 +91,10 @@ public actor RolloutController {
             var machine = RolloutStateMachine<UptimeClock>(
                 route: route, status: status, now: now,
                 promotedAt: try promotionInstant(of: route.name, status: status, now: now))
-            // After a restart the sequential judge continues with the evidence it had.
-            if let snapshot = judges[route.name], machine.restoreJudge(snapshot) {
+            // After a restart, or a reload that changed the route but not its rollout (same stable,
+            // canary and judge settings), the sequential judge continues with the evidence it had:
+            // one test per rollout.
+            if let snapshot = machines[route.name]?.judgeSnapshot ?? judges[route.name], machine.restoreJudge(snapshot) {
                 logger.notice(
                     "sequential judge restored", metadata: ["route": "\(route.name)", "evidence": "\(machine.judge?.evidence() ?? "")"])
             }
@@ -106,7 +108,13 @@ public actor RolloutController {
     /// Judges every route whose analysis window has ended, and feeds sequential judges every
     /// whole second since their last tick.
     public func tick() async {
+        // Windows first: a step whose window failed its checks must not advance in the same tick.
+        await judgeDueWindows()
         await observeSeconds()
+    }
+
+    /// Judges every progressing or held route whose analysis window has ended.
+    private func judgeDueWindows() async {
         let now = clock.now
         // Measurements come in whole seconds: a window is judged once it spans at least one
         // complete second after its warm-up, so short intervals stretch to the next second.

@@ -59,6 +59,7 @@ public final class WebhookNotifier: Sendable {
         case .promote: .promote
         case .step: .step
         case .pause: .pause
+        case .alert: .alert
         default: nil
         }
     }

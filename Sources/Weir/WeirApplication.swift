@@ -26,11 +26,9 @@ public struct WeirApplication: Sendable {
         self.logger = logger
     }
 
-    /// Seconds of per-second history each series keeps: the longest interval plus its warm-up,
-    /// and at least five minutes for operators' views.
+    /// Seconds of per-second history each series keeps: what the most demanding policy needs.
     var historySeconds: Int {
-        let longest = config.routes.map { $0.policy.interval + $0.policy.warmup }.max() ?? .zero
-        return max(300, Int(longest.components.seconds) + 2)
+        config.routes.map(\.policy.historySeconds).max() ?? 300
     }
 
     /// Opens the configured rollout store. A store that cannot be opened stops startup.

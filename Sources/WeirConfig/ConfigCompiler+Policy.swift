@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let policyKeys = [
         "steps", "interval", "warmup", "min_requests", "failure_limit", "promote", "errors", "checks", "webhooks",
-        "rollback_window", "judge", "sequential",
+        "rollback_window", "judge", "sequential", "on_hold",
     ]
 
     /// The policy block; nil when any part of it is invalid (the errors are recorded).
@@ -70,6 +70,17 @@ extension ConfigCompiler {
                 policy.judge = .sequential(settings)
             }
         }
+        if let holdNode = fields["on_hold"], let text = reader.string(holdNode, YAMLReader.join(path, "on_hold")) {
+            if let action = RolloutPolicy.HoldAction(rawValue: text) {
+                policy.onHold = action
+            } else {
+                reader.fail(
+                    holdNode, YAMLReader.join(path, "on_hold"), "expected 'rollback' or 'alert', found '\(text)'")
+            }
+        }
+        // The sequential judge evaluates the threshold checks too, on each interval's window —
+        // only the ones written down: its own tests replace the default error-rate check.
+        if policy.sequential != nil && fields["checks"] == nil { policy.checks = [] }
         if let warmupNode = fields["warmup"], policy.warmup >= policy.interval {
             reader.fail(
                 warmupNode, YAMLReader.join(path, "warmup"),

@@ -135,9 +135,10 @@ import WeirCore
         #expect(toPause?.kind == .pause)
         #expect(machine.status.phase == .paused && machine.status.step == 1)
         #expect(machine.split.canaryBasisPoints == 2000)
-        #expect(!machine.isWindowDue(at: at(3000)))
+        // Held canaries stay judged; a passing window does not move them on.
+        #expect(machine.isWindowDue(at: at(3000)))
         #expect(machine.windowEnded(at: at(3000), canary: Self.stats(400), stable: Self.stats(4000)) == nil)
-        #expect(machine.status.phase == .paused)
+        #expect(machine.status.phase == .paused && machine.status.step == 1)
         let resumed = machine.handle(.resume, at: at(3010))
         #expect((try? resumed.get())?.actor == .admin)
         #expect(machine.status.phase == .progressing && machine.status.step == 1)
@@ -254,7 +255,9 @@ import WeirCore
         let transition = try machine.handle(.setWeight(33), at: at(5)).get()
         #expect(transition.weights == ["v1": 67, "v2": 33])
         #expect(machine.split.canaryBasisPoints == 3300)
-        #expect(!machine.isWindowDue(at: at(500)))
+        #expect(machine.isWindowDue(at: at(500)))
+        #expect(machine.windowEnded(at: at(500), canary: Self.stats(400), stable: Self.stats(4000)) == nil)
+        #expect(machine.split.canaryBasisPoints == 3300)
         _ = machine.handle(.resume, at: at(6))
         #expect(machine.split.canaryBasisPoints == 500)
     }
@@ -302,6 +305,99 @@ import WeirCore
         gone.canaryIndex = 1
         #expect(RolloutStatus.reconcile(stored: running, with: gone).status.canary == "v2b")
     }
+
+    // MARK: Held canaries stay judged (issue "Judge v2")
+
+    @Test func aHeldCanaryThatStartsFailingIsRolledBack() throws {
+        var machine = newMachine(Self.route(promote: .manual))
+        _ = try machine.handle(.pause, at: at(5)).get()
+        #expect(machine.isHeld)
+        let first = machine.windowEnded(at: at(35), canary: Self.stats(400, errors: 40), stable: Self.stats(4000, errors: 40))
+        #expect(first?.kind == .failedWindow)
+        #expect(machine.status.phase == .paused)
+        let second = machine.windowEnded(at: at(65), canary: Self.stats(400, errors: 40), stable: Self.stats(4000, errors: 40))
+        #expect(second?.kind == .rollback)
+        #expect(second?.reason.contains("while held") == true)
+        #expect(machine.status.phase == .rolledBack)
+        #expect(machine.split.canaryBasisPoints == 0)
+    }
+
+    @Test func onHoldAlertKeepsTheWeightAndSaysSo() throws {
+        var route = Self.route()
+        route.policy.onHold = .alert
+        var machine = newMachine(route)
+        _ = try machine.handle(.setWeight(40), at: at(5)).get()
+        _ = machine.windowEnded(at: at(35), canary: Self.stats(400, errors: 40), stable: Self.stats(4000, errors: 40))
+        let alert = machine.windowEnded(at: at(65), canary: Self.stats(400, errors: 40), stable: Self.stats(4000, errors: 40))
+        #expect(alert?.kind == .alert)
+        #expect(alert?.reason.contains("on_hold: alert") == true)
+        #expect(machine.status.phase == .paused && machine.split.canaryBasisPoints == 4000)
+        #expect(machine.status.consecutiveFailures == 0)
+    }
+
+    @Test func aSequentialJudgeRollsBackAHeldCanaryOnItsEvidence() throws {
+        var route = Self.route(checks: [])
+        route.policy.judge = .sequential(SequentialPolicy(latency: .off))
+        var machine = newMachine(route)
+        _ = try machine.handle(.pause, at: at(1)).get()
+        var rolledBack: RolloutTransition?
+        for second in 2..<120 where rolledBack == nil {
+            // 5 % weight: 5 % of errors would be the canary's share; here it makes half of them.
+            rolledBack = machine.observeSecond(
+                canary: Self.stats(10, errors: 2), stable: Self.stats(190, errors: 2), at: at(second))
+        }
+        #expect(rolledBack?.kind == .rollback)
+        #expect(rolledBack?.reason.contains("while held") == true)
+    }
+
+    @Test func underTheSequentialJudgeAFailingCheckHoldsTheStepAndRollsBackAtTheLimit() throws {
+        var route = Self.route(checks: [Check(metric: .latency(percentile: 50), bound: .maxRatio(1.5))])
+        route.policy.judge = .sequential(SequentialPolicy(latency: .off, maxStepTime: .seconds(30), minBakeTime: .seconds(5)))
+        var machine = newMachine(route)
+        var transitions: [RolloutTransition] = []
+        for second in 1...70 {
+            let now = at(second)
+            // No errors anywhere: only the median check can see that the canary is twice as slow.
+            if let transition = machine.observeSecond(
+                canary: Self.stats(20, millis: 40), stable: Self.stats(380, millis: 20), at: now)
+            {
+                transitions.append(transition)
+            }
+            if machine.isWindowDue(at: now),
+                let transition = machine.windowEnded(
+                    at: now, canary: Self.stats(600, millis: 40), stable: Self.stats(11_400, millis: 20))
+            {
+                transitions.append(transition)
+            }
+        }
+        #expect(!transitions.contains { $0.kind == .step || $0.kind == .promote }, "\(transitions.map(\.reason))")
+        #expect(transitions.last?.kind == .rollback)
+        #expect(transitions.last?.reason.contains("latency_p50") == true)
+    }
+
+    @Test func sharedTroubleHoldsTheRolloutAndTheProofStartsAgainEachStep() throws {
+        var route = Self.route(checks: [])
+        route.policy.judge = .sequential(SequentialPolicy(latency: .off, maxStepTime: .seconds(20), minBakeTime: .seconds(5)))
+        var machine = newMachine(route)
+        // A healthy baseline first.
+        for second in 1...3 {
+            _ = machine.observeSecond(canary: Self.stats(10, errors: 0), stable: Self.stats(190, errors: 2), at: at(second))
+        }
+        // Then a shared outage: a quarter of everyone's requests fail, the canary no worse.
+        var advanced = false
+        for second in 4...60 {
+            let transition = machine.observeSecond(
+                canary: Self.stats(10, errors: 3), stable: Self.stats(190, errors: 48), at: at(second))
+            advanced = advanced || transition?.kind == .step
+        }
+        #expect(!advanced, "advanced during a shared outage")
+        #expect(machine.judge?.sharedTrouble == true)
+        #expect(machine.lastVerdict?.reason.contains("shared trouble") == true)
+        #expect(machine.status.step == 0)
+        let safety = machine.judge?.safety.eValue ?? 0
+        #expect(safety < 2, "the proof grew during the outage: \(safety)")
+    }
+
 }
 
 extension Result where Failure == RolloutRefusal {

@@ -133,7 +133,8 @@ import WeirCore
 
 @Suite struct SequentialRolloutTests {
     func route(latency: SequentialPolicy.LatencyTest = .slowEvents(thresholdSeconds: nil)) -> RouteDefinition {
-        var route = RolloutStateMachineTests.route()
+        // As the config makes it: under the sequential judge only written-down checks apply.
+        var route = RolloutStateMachineTests.route(checks: [])
         route.policy.judge = .sequential(SequentialPolicy(latency: latency))
         return route
     }

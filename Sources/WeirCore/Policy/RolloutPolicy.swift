@@ -18,6 +18,15 @@ public struct RolloutPolicy: Sendable, Hashable {
         case manual
     }
 
+    /// What regression evidence does to a held canary (paused, waiting for a manual promotion or
+    /// pinned by `set-weight`): it keeps being judged either way.
+    public enum HoldAction: String, Sendable, Hashable {
+        /// Roll it back, as if it were progressing.
+        case rollback
+        /// Record the failing verdict as an event (and webhooks `on: [alert]`), keep the weight.
+        case alert
+    }
+
     public var steps: [Step]
     public var interval: Duration
     public var warmup: Duration
@@ -27,6 +36,8 @@ public struct RolloutPolicy: Sendable, Hashable {
     public var errors: Set<ErrorKind>
     public var checks: [Check]
     public var webhooks: [Webhook]
+    /// What a held canary's regression does (default: roll back).
+    public var onHold: HoldAction = .rollback
     /// How long after a promotion `undo` may send traffic back to the previous stable.
     public var rollbackWindow: Duration
     /// Fixed-threshold checks per interval, or the sequential judge.
@@ -62,6 +73,13 @@ public struct RolloutPolicy: Sendable, Hashable {
     public var sequential: SequentialPolicy? {
         if case .sequential(let settings) = judge { return settings }
         return nil
+    }
+
+    /// Seconds of per-second history analysis needs: a window and its warm-up, or a whole
+    /// sequential step (its checks are judged over the step), and at least five minutes.
+    public var historySeconds: Int {
+        let longest = max(interval, sequential?.maxStepTime ?? interval) * 2 + warmup
+        return max(300, Int(longest.components.seconds) + 2)
     }
 
     public static let defaultSteps: [Step] = [5, 10, 25, 50].map { Step(weight: $0) }
@@ -104,6 +122,8 @@ public struct Webhook: Sendable, Hashable {
     /// The transitions a webhook can subscribe to.
     public enum Trigger: String, Sendable, Hashable, CaseIterable {
         case rollback
+        /// A held canary failed its judge and `on_hold: alert` kept it.
+        case alert
         case promote
         case step
         case pause

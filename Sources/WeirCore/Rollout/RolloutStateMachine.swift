@@ -19,6 +19,11 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     public private(set) var stepStartedAt: C.Instant
     /// Canary requests seen by the sequential judge in the current step.
     public private(set) var canaryRequestsInStep: UInt64 = 0
+    /// Whether this hold already raised its alert (`on_hold: alert`), so it is raised once.
+    private var alertedInHold = false
+    /// Under the sequential judge with `checks`: whether a window of this step passed them. A step
+    /// advances only then, so every configured check counts.
+    public private(set) var checksPassedInStep = false
 
     private var policy: RolloutPolicy { route.policy }
 
@@ -41,10 +46,17 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// When the running window ends.
     public var windowEnd: C.Instant { windowStart.advanced(by: policy.interval) }
 
-    /// Whether a progressing rollout's window has ended and wants a verdict.
+    /// Whether the running window has ended and wants a verdict: a progressing rollout's, and a
+    /// held one's (held canaries stay judged). Under the sequential judge, windows judge the
+    /// configured `checks` (none configured: no windows).
     public func isWindowDue(at now: C.Instant) -> Bool {
-        policy.sequential == nil && status.phase == .progressing && now >= windowEnd
+        guard status.phase == .progressing || status.phase == .paused, now >= windowEnd else { return false }
+        return policy.sequential == nil || !policy.checks.isEmpty
     }
+
+    /// Whether the canary is held: paused by an operator or a `pause: true` step, waiting for a
+    /// manual promotion, or pinned by `set-weight`.
+    public var isHeld: Bool { status.phase == .paused && status.canary != nil }
 
     /// The traffic split the current state means.
     public var split: TrafficSplit { status.split(for: route) }
@@ -57,26 +69,43 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats)
         -> RolloutTransition?
     {
-        guard status.phase == .progressing, status.canary != nil else {
+        guard status.phase == .progressing || isHeld, status.canary != nil else {
             startWindow(at: now, warmup: false)
             return nil
         }
         let verdict = WindowAnalysis.judge(canary: canary, stable: stable, policy: policy)
-        lastVerdict = verdict
+        // Under the sequential judge its own watching verdict stays on show unless a check fails.
+        if policy.sequential == nil || verdict.name == "failure" { lastVerdict = verdict }
         var next = status
         switch verdict {
         case .inconclusive:
             startWindow(at: now, warmup: false)
             return nil
         case .success(let reason):
-            return advance(at: now, reason: reason)
+            // A held canary stays held, and the sequential judge advances on its own evidence.
+            guard isHeld || policy.sequential != nil else { return advance(at: now, reason: reason) }
+            checksPassedInStep = true
+            guard status.consecutiveFailures > 0 else {
+                startWindow(at: now, warmup: false)
+                return nil
+            }
+            next.consecutiveFailures = 0
+            return apply(
+                next, at: now, actor: .policy, kind: .recovered,
+                reason: "window passed after \(status.consecutiveFailures) failed: \(reason)")
         case .failure(let reason):
             next.consecutiveFailures = status.consecutiveFailures + 1
             if next.consecutiveFailures >= policy.failureLimit {
+                let windows = "\(next.consecutiveFailures) failed window\(next.consecutiveFailures == 1 ? "" : "s")"
+                if isHeld && policy.onHold == .alert {
+                    next.consecutiveFailures = 0
+                    return apply(
+                        next, at: now, actor: .policy, kind: .alert,
+                        reason: "held canary failed \(windows) (on_hold: alert, weight kept): \(reason)")
+                }
                 return rollback(
                     at: now, actor: .policy,
-                    reason:
-                        "rolled back after \(next.consecutiveFailures) failed window\(next.consecutiveFailures == 1 ? "" : "s"): \(reason)"
+                    reason: "rolled back after \(windows)\(isHeld ? " while held" : ""): \(reason)"
                 )
             }
             return apply(
@@ -133,15 +162,38 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             errorKinds: policy.errors)
         self.judge = judge
         canaryRequestsInStep += canary.requests
-        guard status.phase == .progressing else { return nil }
         if let reason = judge.rollbackReason {
             lastVerdict = .failure(reason: reason)
-            return rollback(at: now, actor: .policy, reason: "rolled back by the sequential judge: \(reason)")
+            // Held canaries stay judged: the evidence acts on them too.
+            if status.phase == .progressing || policy.onHold == .rollback {
+                return rollback(
+                    at: now, actor: .policy,
+                    reason: "rolled back by the sequential judge\(isHeld ? " while held" : ""): \(reason)")
+            }
+            guard !alertedInHold else { return nil }
+            alertedInHold = true
+            return apply(
+                status, at: now, actor: .policy, kind: .alert,
+                reason: "held canary: the sequential judge found a regression (on_hold: alert, weight kept): \(reason)")
         }
+        guard status.phase == .progressing else { return nil }
+        if judge.sharedTrouble {
+            lastVerdict = .inconclusive(reason: judge.troubleDescription)
+            return nil
+        }
+        if status.consecutiveFailures > 0 {
+            lastVerdict = .inconclusive(
+                reason: "holding: the last window failed its checks (\(status.consecutiveFailures)/\(policy.failureLimit))")
+            return nil
+        }
+        let checksAllow = policy.checks.isEmpty || checksPassedInStep
         let inStep = stepStartedAt.duration(to: now)
         let maxStepTime = settings.maxStepTime ?? policy.interval
         let reason: String
-        if inStep >= settings.minBakeTime && judge.safetyShown {
+        if !checksAllow && (judge.safetyShown || inStep >= maxStepTime) {
+            lastVerdict = .inconclusive(reason: "waiting for a window of this step to pass its checks (\(judge.evidence()))")
+            return nil
+        } else if inStep >= settings.minBakeTime && judge.safetyShown {
             reason =
                 "canary shown no worse than \(Format.decimal(settings.r0, places: 1))x stable (e=\(Format.decimal(min(judge.safety.eValue, 1e12), places: 1)) ≥ \(Format.decimal(judge.rejectionThreshold, places: 0)))"
         } else if inStep >= maxStepTime && canaryRequestsInStep >= UInt64(policy.minRequests) {
@@ -323,17 +375,28 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             reason: reason, kind: kind
         )
         let weightsChanged = transition.changesWeights(policy: policy)
-        if weightsChanged || next.phase != status.phase {
+        if weightsChanged || next.phase != status.phase || next.step != status.step {
             stepStartedAt = now
             canaryRequestsInStep = 0
+            alertedInHold = false
+            checksPassedInStep = false
+            // The safety proof speaks of one step's weight; the rollback tests keep their history.
+            judge?.startStep()
         }
         status = next
         startWindow(at: now, warmup: weightsChanged)
         return transition
     }
 
+    /// Starts the next window at `now`. Under the sequential judge a progressing step's checks
+    /// are judged on everything since the step began (after its warm-up), so a quiet canary
+    /// gathers `min_requests` over the step as the judge does; otherwise each window is fresh.
     private mutating func startWindow(at now: C.Instant, warmup: Bool) {
         windowStart = now
-        measureFrom = warmup ? now.advanced(by: policy.warmup) : max(measureFrom, now)
+        if warmup {
+            measureFrom = now.advanced(by: policy.warmup)
+        } else if policy.sequential == nil || status.phase != .progressing {
+            measureFrom = max(measureFrom, now)
+        }
     }
 }

@@ -27,6 +27,10 @@ public struct RolloutTransition: Sendable, Hashable {
         case retry
         case weight
         case failedWindow = "failed_window"
+        /// A window passed after failed ones: the count of failures in a row starts again.
+        case recovered
+        /// A held canary failed its judge; `on_hold: alert` kept its weight.
+        case alert
         case reconcile
     }
 

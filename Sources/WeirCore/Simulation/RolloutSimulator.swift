@@ -37,7 +37,7 @@ public struct RolloutSimulator {
         var random = SplitMix64(seed: seed)
         let zero = VirtualClock.Instant(offset: .zero)
         var machine = RolloutStateMachine<VirtualClock>(route: route, status: .initial(for: route), now: zero)
-        let history = Int(((route.policy.interval + route.policy.warmup).components.seconds)) + 2
+        let history = route.policy.historySeconds
         var stableWindow = SlidingWindow(capacitySeconds: history)
         var canaryWindow = SlidingWindow(capacitySeconds: history)
         var decisions: [Decision] = []
@@ -77,28 +77,35 @@ public struct RolloutSimulator {
             stableWindow.add(second: second, stats: stableStats)
             canaryWindow.add(second: second, stats: canaryStats)
 
+            // As the controller does: a due window (a progressing or held canary's) is judged on its
+            // checks, then the sequential judge sees the second.
             let now = VirtualClock.Instant(offset: .seconds(second + 1))
-            let transition: RolloutTransition?
-            if route.policy.sequential != nil {
-                transition = machine.observeSecond(canary: canaryStats, stable: stableStats, at: now)
-            } else if machine.isWindowDue(at: now) {
+            var transitions: [RolloutTransition] = []
+            if machine.isWindowDue(at: now) {
                 let from = Self.ceilSecond(machine.measureFrom)
                 let to = now.second
-                transition = machine.windowEnded(
+                if let transition = machine.windowEnded(
                     at: now,
                     canary: canaryWindow.stats(from: from, to: to),
                     stable: stableWindow.stats(from: from, to: to)
-                )
-            } else {
-                continue
+                ) {
+                    transitions.append(transition)
+                }
             }
-            if let transition {
+            if route.policy.sequential != nil, machine.status.phase == .progressing || machine.isHeld,
+                let transition = machine.observeSecond(canary: canaryStats, stable: stableStats, at: now)
+            {
+                transitions.append(transition)
+            }
+            var decided = false
+            for transition in transitions {
                 decisions.append(Decision(at: now.offset, transition: transition))
                 if transition.to.phase == .promoted || transition.to.phase == .rolledBack {
                     decidedAt = decidedAt ?? now.offset
-                    if stopAtDecision { break }
+                    decided = true
                 }
             }
+            if decided && stopAtDecision { break }
         }
         return Outcome(decisions: decisions, final: machine.status, decidedAt: decidedAt, requests: totals)
     }

@@ -1,7 +1,11 @@
 /// The sequential judge of one rollout: error-provenance e-processes on errors and on slow
 /// responses, combined by their average (never multiplied: they see the same requests), plus the
 /// reverse test that shows a canary safe. Fed one second of traffic at a time with the canary
-/// weight in force; never reset while the rollout lasts.
+/// weight in force. The rollback tests are never reset while the rollout lasts; the safety proof
+/// starts again at each step (`startStep`), so it speaks of the weight in force, and it is fed
+/// only seconds without shared trouble: when the stable's own error rate is far above its
+/// baseline (a dependency both versions use is failing), a ratio near 1 says nothing about the
+/// canary, and the rollout holds instead of advancing.
 public struct SequentialJudge: Sendable {
     public let policy: SequentialPolicy
     public private(set) var errors: ErrorProvenanceEProcess
@@ -13,6 +17,28 @@ public struct SequentialJudge: Sendable {
     private var learning = LatencyHistogram()
     /// The canary weight (percent) of the last observation, for reasons.
     public private(set) var lastWeightPercent: Double = 0
+    /// The stable's errors and requests over trouble-free seconds: its baseline error rate.
+    public private(set) var baseline = Tally()
+    /// The stable's last seconds, newest last, for the shared-trouble test.
+    private var recent: [Tally] = []
+    /// Whether the last observed seconds show shared trouble.
+    public private(set) var sharedTrouble = false
+
+    /// Errors out of requests.
+    public struct Tally: Sendable, Hashable, Codable {
+        public var errors: UInt64 = 0
+        public var requests: UInt64 = 0
+        public init(errors: UInt64 = 0, requests: UInt64 = 0) {
+            self.errors = errors
+            self.requests = requests
+        }
+        public var rate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+    }
+
+    /// Seconds of stable traffic the shared-trouble test looks at.
+    static let troubleSeconds = 5
+    /// Stable requests the baseline needs before trouble can be told from it.
+    static let baselineRequests: UInt64 = 200
 
     public init(policy: SequentialPolicy) {
         self.policy = policy
@@ -39,7 +65,13 @@ public struct SequentialJudge: Sendable {
         let canaryErrors = canary.errors(countingAs: errorKinds)
         let stableErrors = stable.errors(countingAs: errorKinds)
         errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
-        safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        sharedTrouble = Self.isTrouble(
+            adding: Tally(errors: stableErrors, requests: stable.requests), to: &recent, baseline: baseline)
+        if !sharedTrouble {
+            baseline.errors += stableErrors
+            baseline.requests += stable.requests
+            safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        }
         guard slow != nil else { return }
         if let threshold = slowThreshold {
             slow?.observe(
@@ -51,6 +83,40 @@ public struct SequentialJudge: Sendable {
                 slowThreshold = learning.seconds(atPercentile: 99)
             }
         }
+    }
+
+    /// Starts the safety proof again: evidence gathered at another weight (or before a hold)
+    /// does not show the canary safe at this one. The rollback tests keep their history.
+    public mutating func startStep() {
+        safety = NoWorseThanEProcess(r0: policy.r0)
+    }
+
+    /// Shared trouble: over the last seconds the stable failed far more than its baseline — at
+    /// least 2 points and twice the baseline above it, and more than 4 standard errors — once the
+    /// baseline has `baselineRequests`. Ordinary noise at any load stays far below that bar.
+    static func isTrouble(adding second: Tally, to recent: inout [Tally], baseline: Tally) -> Bool {
+        recent.append(second)
+        if recent.count > troubleSeconds { recent.removeFirst(recent.count - troubleSeconds) }
+        guard baseline.requests >= baselineRequests else { return false }
+        let window = recent.reduce(into: Tally()) {
+            $0.errors += $1.errors
+            $0.requests += $1.requests
+        }
+        guard window.requests >= 50 else { return false }
+        let p0 = max(baseline.rate, 0.5 / Double(baseline.requests))
+        let excess = window.rate - p0
+        let standardError = (p0 * (1 - p0) / Double(window.requests)).squareRoot()
+        return excess > max(0.02, 2 * p0) && excess > 4 * standardError
+    }
+
+    /// `stable errors 25.1% against a baseline of 1.0%`, while in shared trouble.
+    public var troubleDescription: String {
+        let window = recent.reduce(into: Tally()) {
+            $0.errors += $1.errors
+            $0.requests += $1.requests
+        }
+        return
+            "shared trouble: stable errors \(Format.percent(window.rate)) against a baseline of \(Format.percent(baseline.rate)); holding"
     }
 
     /// The combined e-value: the mean of the active tests' e-values.
@@ -95,13 +161,14 @@ extension SequentialJudge {
         public var slowThreshold: Double?
         public var lastWeightPercent: Double
         public var canaryRequestsInStep: UInt64
+        public var baseline: Tally?
     }
 
     /// The judge's state for `snapshot`.
     public func snapshot(canary: String, stable: String, canaryRequestsInStep: UInt64) -> Snapshot {
         Snapshot(
             canary: canary, stable: stable, errors: errors, slow: slow, safety: safety, slowThreshold: slowThreshold,
-            lastWeightPercent: lastWeightPercent, canaryRequestsInStep: canaryRequestsInStep)
+            lastWeightPercent: lastWeightPercent, canaryRequestsInStep: canaryRequestsInStep, baseline: baseline)
     }
 
     /// A judge continuing `snapshot`; nil when it was made under another policy (other ratios,
@@ -117,5 +184,6 @@ extension SequentialJudge {
         safety = snapshot.safety
         slowThreshold = snapshot.slowThreshold
         lastWeightPercent = snapshot.lastWeightPercent
+        baseline = snapshot.baseline ?? Tally()
     }
 }
