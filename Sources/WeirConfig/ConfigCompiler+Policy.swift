@@ -90,7 +90,7 @@ extension ConfigCompiler {
     }
 
     private mutating func sequential(_ node: Node, _ path: String) -> SequentialPolicy? {
-        let keys = ["alpha", "ratios", "r0", "latency", "max_step_time", "min_bake_time"]
+        let keys = ["alpha", "ratios", "r0", "latency", "max_step_time", "min_bake_time", "trouble_error_rate"]
         guard let fields = reader.mapping(node, path, allowed: keys) else { return nil }
         var settings = SequentialPolicy()
         if let alphaNode = fields["alpha"], let alpha = reader.number(alphaNode, YAMLReader.join(path, "alpha")) {
@@ -114,6 +114,15 @@ extension ConfigCompiler {
                 reader.fail(
                     ratiosNode, YAMLReader.join(path, "ratios"),
                     "expected a list of ratios above 1, such as [1.5, 2, 3, 5, 8, 13, 20]")
+            }
+        }
+        if let node = fields["trouble_error_rate"],
+            let rate = reader.number(node, YAMLReader.join(path, "trouble_error_rate"))
+        {
+            if rate > 0 && rate <= 1 {
+                settings.troubleErrorRate = rate
+            } else {
+                reader.fail(node, YAMLReader.join(path, "trouble_error_rate"), "expected a rate above 0 and at most 1, found \(rate)")
             }
         }
         if let r0Node = fields["r0"], let r0 = reader.number(r0Node, YAMLReader.join(path, "r0")) {

@@ -58,7 +58,10 @@ public enum ScenarioLoader {
     }
 
     private static func phase(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.Phase? {
-        guard let fields = reader.mapping(node, path, allowed: ["duration", "rps", "stable", "canary"]) else {
+        guard
+            let fields = reader.mapping(
+                node, path, allowed: ["duration", "rps", "stable", "canary", "pinned_share", "reload"])
+        else {
             return nil
         }
         guard let durationNode = fields["duration"], let rpsNode = fields["rps"], let stableNode = fields["stable"]
@@ -77,7 +80,18 @@ public enum ScenarioLoader {
         let stable = behavior(stableNode, YAMLReader.join(path, "stable"), &reader)
         let canary = fields["canary"].map { behavior($0, YAMLReader.join(path, "canary"), &reader) } ?? stable
         guard let duration, let rps, let stable, let canary else { return nil }
-        return Scenario.Phase(duration: duration, rps: rps, stable: stable, canary: canary)
+        var phase = Scenario.Phase(duration: duration, rps: rps, stable: stable, canary: canary)
+        if let node = fields["pinned_share"], let share = reader.number(node, YAMLReader.join(path, "pinned_share")) {
+            if (0...1).contains(share) {
+                phase.pinnedShare = share
+            } else {
+                reader.fail(node, YAMLReader.join(path, "pinned_share"), "expected a share from 0 to 1")
+            }
+        }
+        if let node = fields["reload"], let reload = reader.bool(node, YAMLReader.join(path, "reload")) {
+            phase.reload = reload
+        }
+        return phase
     }
 
     private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior?

@@ -101,7 +101,8 @@ struct Simulate: ParsableCommand {
         print("runs: \(runs) (seeds \(seed)…\(seed &+ UInt64(runs - 1)))")
         print("promoted:    \(share(promoted.count))   time to promote: \(times(promoted))")
         print("rolled back: \(share(rolledBack.count))   time to roll back: \(times(rolledBack))")
-        print("undecided:   \(share(undecided))")
+        let held = outcomes.filter { $0.final.phase == .paused }.count
+        print("undecided:   \(share(undecided))   of which still held (paused) at the end: \(held)")
     }
 
     /// The same seeds through both judges, one row each.

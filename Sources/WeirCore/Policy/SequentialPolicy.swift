@@ -18,6 +18,9 @@ public struct SequentialPolicy: Sendable, Hashable {
     /// Promotion evidence: a step may advance early once the canary is shown no worse than r₀ × stable.
     public var r0: Double
     public var latency: LatencyTest
+    /// A stable error rate at or above this is shared trouble (a failing dependency): the judge
+    /// freezes its evidence and the rollout holds until it passes.
+    public var troubleErrorRate: Double = 0.10
     /// A step advances without proof of safety after this long, if no regression was found and the
     /// canary served at least `min_requests` in the step. nil = the policy's interval.
     public var maxStepTime: Duration?

@@ -73,6 +73,12 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
             startWindow(at: now, warmup: false)
             return nil
         }
+        if let judge, judge.sharedTrouble {
+            // Shared trouble: neither version's numbers say anything about the canary now.
+            lastVerdict = .inconclusive(reason: judge.troubleDescription)
+            startWindow(at: now, warmup: false)
+            return nil
+        }
         let verdict = WindowAnalysis.judge(canary: canary, stable: stable, policy: policy)
         // Under the sequential judge its own watching verdict stays on show unless a check fails.
         if policy.sequential == nil || verdict.name == "failure" { lastVerdict = verdict }
@@ -176,11 +182,13 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
                 status, at: now, actor: .policy, kind: .alert,
                 reason: "held canary: the sequential judge found a regression (on_hold: alert, weight kept): \(reason)")
         }
-        guard status.phase == .progressing else { return nil }
         if judge.sharedTrouble {
-            lastVerdict = .inconclusive(reason: judge.troubleDescription)
+            // The step's checks start again once the trouble has passed.
+            measureFrom = max(measureFrom, now)
+            if status.phase == .progressing { lastVerdict = .inconclusive(reason: judge.troubleDescription) }
             return nil
         }
+        guard status.phase == .progressing else { return nil }
         if status.consecutiveFailures > 0 {
             lastVerdict = .inconclusive(
                 reason: "holding: the last window failed its checks (\(status.consecutiveFailures)/\(policy.failureLimit))")

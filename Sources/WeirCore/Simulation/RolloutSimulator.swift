@@ -46,8 +46,17 @@ public struct RolloutSimulator {
         var totals: (stable: UInt64, canary: UInt64) = (0, 0)
         let seconds = scenario.totalDuration.components.seconds
 
+        var lastPhase: Int?
         for second in 0..<seconds {
-            guard let phase = scenario.phase(at: .seconds(second)) else { break }
+            guard let (phaseIndex, phase) = scenario.indexedPhase(at: .seconds(second)) else { break }
+            if phase.reload && phaseIndex != lastPhase {
+                // A reload: a new machine resumes the status, and the judge carries on.
+                let now = VirtualClock.Instant(offset: .seconds(second))
+                let snapshot = machine.judgeSnapshot
+                machine = RolloutStateMachine(route: route, status: machine.status, now: now)
+                if let snapshot { machine.restoreJudge(snapshot) }
+            }
+            lastPhase = phaseIndex
             // Traffic of this second, split by the weights in force now.
             let split = machine.split
             carry += phase.rps
@@ -58,6 +67,12 @@ public struct RolloutSimulator {
             let stableModel = LatencyModel(phase.stable)
             let canaryModel = LatencyModel(phase.canary)
             for _ in 0..<count {
+                // Pinned requests reach the canary only while it has weight, and are never judged.
+                if phase.pinnedShare > 0, split.canaryBasisPoints > 0,
+                    Double.random(in: 0..<1, using: &random) < phase.pinnedShare
+                {
+                    continue
+                }
                 let toCanary =
                     VersionSelector.select(split: split, overrideIndex: nil, stickyKey: nil, using: &random).index
                     == split.canaryIndex

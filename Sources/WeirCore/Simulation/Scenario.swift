@@ -32,6 +32,12 @@ public struct Scenario: Sendable, Hashable {
         public var rps: Double
         public var stable: VersionBehavior
         public var canary: VersionBehavior
+        /// Share of requests an operator pins to the canary (an override): served by it while
+        /// its weight is above 0, measured apart, never judged.
+        public var pinnedShare: Double = 0
+        /// The config is reloaded as this phase begins (same route): the rollout and its judge
+        /// carry on, as `weir serve` does.
+        public var reload = false
 
         public init(duration: Duration, rps: Double, stable: VersionBehavior, canary: VersionBehavior) {
             self.duration = duration
@@ -48,6 +54,16 @@ public struct Scenario: Sendable, Hashable {
     }
 
     public var totalDuration: Duration { phases.reduce(.zero) { $0 + $1.duration } }
+
+    /// The phase in force at `offset` and its index, or nil after the last one.
+    public func indexedPhase(at offset: Duration) -> (Int, Phase)? {
+        var end = Duration.zero
+        for (index, phase) in phases.enumerated() {
+            end += phase.duration
+            if offset < end { return (index, phase) }
+        }
+        return nil
+    }
 
     /// The phase in force at `offset`, or nil after the last one.
     public func phase(at offset: Duration) -> Phase? {

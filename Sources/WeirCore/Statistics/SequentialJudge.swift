@@ -64,14 +64,21 @@ public struct SequentialJudge: Sendable {
         let rho = weightPercent / 100
         let canaryErrors = canary.errors(countingAs: errorKinds)
         let stableErrors = stable.errors(countingAs: errorKinds)
-        errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
-        sharedTrouble = Self.isTrouble(
-            adding: Tally(errors: stableErrors, requests: stable.requests), to: &recent, baseline: baseline)
-        if !sharedTrouble {
-            baseline.errors += stableErrors
-            baseline.requests += stable.requests
-            safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        let second = Tally(errors: stableErrors, requests: stable.requests)
+        // Trouble is told from the seconds before this one, so skipping a second is decided
+        // before it is seen (a predictable bet of nothing): every test stays an e-process. In
+        // trouble the evidence is frozen — a shared outage says nothing about the canary, and
+        // feeding it would bury the rollback test under thousands of events at a ratio near 1.
+        sharedTrouble = Self.isTrouble(recent: recent, baseline: baseline, floor: policy.troubleErrorRate)
+        recent.append(second)
+        if recent.count > Self.troubleSeconds { recent.removeFirst(recent.count - Self.troubleSeconds) }
+        if !Self.isTrouble(recent: recent, baseline: baseline, floor: policy.troubleErrorRate) {
+            baseline.errors += second.errors
+            baseline.requests += second.requests
         }
+        guard !sharedTrouble else { return }
+        errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
         guard slow != nil else { return }
         if let threshold = slowThreshold {
             slow?.observe(
@@ -91,18 +98,18 @@ public struct SequentialJudge: Sendable {
         safety = NoWorseThanEProcess(r0: policy.r0)
     }
 
-    /// Shared trouble: over the last seconds the stable failed far more than its baseline — at
-    /// least 2 points and twice the baseline above it, and more than 4 standard errors — once the
-    /// baseline has `baselineRequests`. Ordinary noise at any load stays far below that bar.
-    static func isTrouble(adding second: Tally, to recent: inout [Tally], baseline: Tally) -> Bool {
-        recent.append(second)
-        if recent.count > troubleSeconds { recent.removeFirst(recent.count - troubleSeconds) }
-        guard baseline.requests >= baselineRequests else { return false }
+    /// Shared trouble over `recent` seconds (at least 50 stable requests): the stable fails at
+    /// `floor` or more (a dependency everyone uses is failing), or — once the baseline has
+    /// `baselineRequests` — far above its baseline: at least 2 points and twice the baseline
+    /// above it, and more than 4 standard errors. Ordinary noise at any load stays below that bar.
+    static func isTrouble(recent: [Tally], baseline: Tally, floor: Double) -> Bool {
         let window = recent.reduce(into: Tally()) {
             $0.errors += $1.errors
             $0.requests += $1.requests
         }
         guard window.requests >= 50 else { return false }
+        if window.rate >= floor { return true }
+        guard baseline.requests >= baselineRequests else { return false }
         let p0 = max(baseline.rate, 0.5 / Double(baseline.requests))
         let excess = window.rate - p0
         let standardError = (p0 * (1 - p0) / Double(window.requests)).squareRoot()
