@@ -170,12 +170,12 @@ extension IntegrationTests {
             return Int(reason[range].split(separator: " ")[1])
         }
 
-        /// Sends inference requests to `spam` for `duration`.
-        static func load(_ weir: WeirProcess, for duration: Duration) async throws {
+        /// Sends inference requests to `path` (default: route `spam`) for `duration`.
+        static func load(_ weir: WeirProcess, path: String = "/v2/models/spam/infer", for duration: Duration) async throws {
             let until = ContinuousClock.now + duration
             try await TestHTTPClient.withConnection(port: weir.port) { client in
                 while ContinuousClock.now < until {
-                    _ = try await client.request(method: .POST, path: "/v2/models/spam/infer", body: Array("{}".utf8))
+                    _ = try await client.request(method: .POST, path: path, body: Array("{}".utf8))
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
