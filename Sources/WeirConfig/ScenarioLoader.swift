@@ -12,6 +12,8 @@ import Yams
 ///     stable: { error_rate: 0.01, latency_p50: 20ms, latency_p99: 80ms }
 ///     canary: { error_rate: 0.06, latency_p50: 20ms, latency_p99: 80ms }   # default: as stable
 ///     # also: slow_share: 0.03, slow_extra: 1s   (3 % of requests take 1 s longer)
+///     pinned_share: 0.1        # optional: share pinned to the canary by an operator (never judged)
+///     reload: true             # optional: the config is reloaded as this phase begins
 /// ```
 public enum ScenarioLoader {
     /// A parsed scenario and the route it names, if any.
