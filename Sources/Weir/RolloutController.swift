@@ -221,11 +221,11 @@ public actor RolloutController {
             observedThrough[route.name] = last
             var second = last + 1
             while second < now.second {
-                let canary = stats(route: route.name, version: canaryName, from: second, to: second + 1)
-                let stable = stats(route: route.name, version: machine.status.stable, from: second, to: second + 1)
                 let instant = UptimeClock.Instant(nanoseconds: UInt64(second + 1) * 1_000_000_000)
+                let slices = routedSlices(
+                    route: route.name, canary: canaryName, stable: machine.status.stable, second: second)
                 var next = machine
-                if let transition = next.observeSecond(canary: canary, stable: stable, at: instant) {
+                if let transition = next.observeSecond(slices: slices, at: instant) {
                     // Not taken, so not applied: the same second is judged again next tick.
                     guard await take(transition, machine: next, revision: revisions[route.name, default: 0]) != nil,
                         let taken = machines[route.name]
@@ -244,6 +244,19 @@ public actor RolloutController {
             }
         }
         if changed { await publish() }
+    }
+
+    /// One second of a rollout by the canary weight its requests were routed under.
+    private func routedSlices(route: String, canary: String, stable: String, second: Int64)
+        -> [RolloutStateMachine<UptimeClock>.RoutedSlice]
+    {
+        let canarySlices = proxy.measurements.slices(for: SeriesKey(route: route, version: canary), second: second)
+        let stableSlices = proxy.measurements.slices(for: SeriesKey(route: route, version: stable), second: second)
+        return Set(canarySlices.keys).union(stableSlices.keys).sorted().map { weight in
+            RolloutStateMachine<UptimeClock>.RoutedSlice(
+                weightPercent: Double(weight) / 100, canary: canarySlices[weight] ?? RequestStats(),
+                stable: stableSlices[weight] ?? RequestStats())
+        }
     }
 
     /// The first whole measurement second of the running window.

@@ -90,10 +90,12 @@ final class LoopState {
         routes = LoopRoutes(table: table, routes: compiled)
     }
 
-    /// Records one finished exchange into this loop's current second.
-    func record(_ outcome: RequestOutcome, series: SeriesID, at now: NIODeadline) {
+    /// Records one finished exchange into this loop's current second, with the canary weight
+    /// (basis points) of the split it was routed under.
+    func record(_ outcome: RequestOutcome, series: SeriesID, routedAt weight: Int, at now: NIODeadline) {
         guard measuring else { return }
-        recorder.record(outcome, series: series, second: Int64(now.uptimeNanoseconds / 1_000_000_000))
+        recorder.record(
+            outcome, series: series, second: Int64(now.uptimeNanoseconds / 1_000_000_000), weight: weight)
     }
 
     /// Open and idle upstream connections on this loop, by upstream.

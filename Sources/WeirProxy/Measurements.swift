@@ -37,7 +37,7 @@ public final class Measurements: Sendable {
         let keyed = store.withLock { store in
             for bucket in buckets {
                 store.windows[bucket.series, default: SlidingWindow(capacitySeconds: capacity)]
-                    .add(second: bucket.second, stats: bucket.stats)
+                    .add(second: bucket.second, weight: bucket.weight, stats: bucket.stats)
             }
             return buckets.map { (store.registry.keys[$0.series.rawValue], $0.stats) }
         }
@@ -51,6 +51,14 @@ public final class Measurements: Sendable {
                 return RequestStats()
             }
             return window.stats(from: from, to: to)
+        }
+    }
+
+    /// One second of a series by the canary weight (basis points) its requests were routed under.
+    public func slices(for key: SeriesKey, second: Int64) -> [Int: RequestStats] {
+        store.withLock { store in
+            guard let id = store.registry.existingID(for: key), let window = store.windows[id] else { return [:] }
+            return window.slices(second: second)
         }
     }
 

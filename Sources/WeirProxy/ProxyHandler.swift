@@ -514,7 +514,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
             totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
         )
-        loop.record(outcome, series: pinned ? version.pinnedSeries : version.series, at: now)
+        // The weight of the split this request was routed under, not the one in force now.
+        loop.record(
+            outcome, series: pinned ? version.pinnedSeries : version.series,
+            routedAt: route?.split.canaryBasisPoints ?? 0, at: now)
         // Pinned requests are not evidence of an upstream's health either: a pinned flood must not
         // eject the upstreams that weighted traffic uses.
         if let currentPool, !pinned, failure != .client, failure != .overflow {

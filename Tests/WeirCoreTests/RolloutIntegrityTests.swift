@@ -97,3 +97,50 @@ import WeirCore
         #expect(SequentialJudge(policy: SequentialPolicy(latency: .off), restoring: snapshot) == nil)
     }
 }
+
+/// Judge v2: outcomes carry the split they were routed under.
+@Suite struct RoutedWeightTests {
+    static func outcome(_ status: Int = 200) -> RequestOutcome {
+        RequestOutcome(status: status, failure: nil, firstByteNanos: nil, totalNanos: 1_000_000)
+    }
+
+    @Test func aSecondKeepsEachRoutedWeightApartAndMergesThemForWindows() {
+        var recorder = PerSecondRecorder()
+        let series = SeriesID(rawValue: 0)
+        recorder.record(Self.outcome(), series: series, second: 7, weight: 500)
+        recorder.record(Self.outcome(500), series: series, second: 7, weight: 500)
+        // The step to 10 % lands mid-second: later requests were routed under it.
+        recorder.record(Self.outcome(), series: series, second: 7, weight: 1000)
+        recorder.record(Self.outcome(), series: series, second: 8, weight: 1000)
+        var window = SlidingWindow(capacitySeconds: 60)
+        for bucket in recorder.drain(before: 9) {
+            window.add(second: bucket.second, weight: bucket.weight, stats: bucket.stats)
+        }
+        let slices = window.slices(second: 7)
+        #expect(slices.keys.sorted() == [500, 1000])
+        #expect(slices[500]?.requests == 2 && slices[500]?.errors(of: .http5xx) == 1)
+        #expect(slices[1000]?.requests == 1)
+        #expect(window.stats(from: 7, to: 9).requests == 4)
+        #expect(window.slices(second: 8)[1000]?.requests == 1)
+    }
+
+    @Test func requestsRoutedBeforeAStepNeverCountAsEvidenceAboutTheNewWeight() throws {
+        var route = RolloutStateMachineTests.route(checks: [])
+        route.policy.judge = .sequential(SequentialPolicy(latency: .off, maxStepTime: .seconds(10), minBakeTime: .seconds(1)))
+        var machine = RolloutStateMachine<VirtualClock>(
+            route: route, status: .initial(for: route), now: VirtualClock.Instant(offset: .zero))
+        _ = try machine.handle(.promote(full: false), at: VirtualClock.Instant(offset: .seconds(1))).get()
+        #expect(machine.status.canaryPercent(policy: route.policy) == 10)
+        // A second of requests still routed at 5 % (long ones finishing late): judged at ρ = 5 %,
+        // but not this step's requests nor its proof.
+        var canary = RequestStats()
+        for _ in 0..<300 { canary.record(Self.outcome()) }
+        let late = RolloutStateMachine<VirtualClock>.RoutedSlice(weightPercent: 5, canary: canary, stable: canary)
+        _ = machine.observeSecond(slices: [late], at: VirtualClock.Instant(offset: .seconds(2)))
+        #expect(machine.canaryRequestsInStep == 0)
+        #expect(machine.judge?.lastWeightPercent == 5)
+        let current = RolloutStateMachine<VirtualClock>.RoutedSlice(weightPercent: 10, canary: canary, stable: canary)
+        _ = machine.observeSecond(slices: [current], at: VirtualClock.Instant(offset: .seconds(3)))
+        #expect(machine.canaryRequestsInStep == 300)
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOHTTP1
 import WeirConfig
 import WeirProxy
@@ -151,6 +152,35 @@ extension IntegrationTests {
                 }
             }
             await upstream.stop()
+        }
+
+        @Test func aRequestRoutedAtFivePercentThatFinishesAfterTheStepCountsAtFivePercent() async throws {
+            let slow = try await RequestLogServer.start(delay: .milliseconds(1500))
+            let yaml = routeYAML(versions: [("v1", slow.url), ("v2", slow.url)], steps: "[5, 10]")
+            try await ProxyHarness.run(yaml: yaml) { harness in
+                async let response = TestHTTPClient.request(port: harness.port, path: "/slow")
+                try await Task.sleep(for: .milliseconds(500))
+                // The rollout steps to 10 % while the request is in flight.
+                await harness.proxy.publish(
+                    RoutingTable(
+                        routes: harness.config.routes,
+                        splits: [TrafficSplit(stableIndex: 0, canaryIndex: 1, canaryPercent: 10)], generation: 10))
+                #expect(try await response.status == 200)
+                await harness.settleMeasurements()
+                var weights: [Int: UInt64] = [:]
+                let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000_000_000)
+                for version in ["v1", "v2"] {
+                    for second in (now - 5)...now {
+                        for (weight, stats) in harness.proxy.measurements.slices(
+                            for: SeriesKey(route: "fraud", version: version), second: second)
+                        {
+                            weights[weight, default: 0] += stats.requests
+                        }
+                    }
+                }
+                #expect(weights == [500: 1], "\(weights)")
+            }
+            await slow.stop()
         }
 
         @Test func stickyKeysStayOnTheirVersionAndOnlyMoveOntoTheCanaryAsItGrows() async throws {

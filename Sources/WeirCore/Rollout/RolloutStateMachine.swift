@@ -157,17 +157,42 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     public mutating func observeSecond(canary: RequestStats, stable: RequestStats, at now: C.Instant)
         -> RolloutTransition?
     {
+        observeSecond(
+            slices: [RoutedSlice(weightPercent: status.canaryPercent(policy: policy), canary: canary, stable: stable)],
+            at: now)
+    }
+
+    /// One second's traffic routed under one canary weight: what the judge needs to know ρ.
+    public struct RoutedSlice: Sendable {
+        public var weightPercent: Double
+        public var canary: RequestStats
+        public var stable: RequestStats
+        public init(weightPercent: Double, canary: RequestStats, stable: RequestStats) {
+            self.weightPercent = weightPercent
+            self.canary = canary
+            self.stable = stable
+        }
+    }
+
+    /// Feeds one second of traffic split by the weight each request was routed under: every
+    /// slice is judged at its own ρ, and only slices routed under the weight in force now count
+    /// for this step (its safety proof and its `min_requests`).
+    public mutating func observeSecond(slices: [RoutedSlice], at now: C.Instant) -> RolloutTransition? {
         guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused,
             status.canary != nil
         else {
             return nil
         }
         var judge = self.judge ?? SequentialJudge(policy: settings)
-        judge.observe(
-            canary: canary, stable: stable, weightPercent: status.canaryPercent(policy: policy),
-            errorKinds: policy.errors)
+        let current = status.canaryPercent(policy: policy)
+        for slice in slices {
+            let ofThisStep = abs(slice.weightPercent - current) < 0.005
+            judge.observe(
+                canary: slice.canary, stable: slice.stable, weightPercent: slice.weightPercent,
+                errorKinds: policy.errors, forSafety: ofThisStep)
+            if ofThisStep { canaryRequestsInStep += slice.canary.requests }
+        }
         self.judge = judge
-        canaryRequestsInStep += canary.requests
         if let reason = judge.rollbackReason {
             lastVerdict = .failure(reason: reason)
             // Held canaries stay judged: the evidence acts on them too.

@@ -57,8 +57,11 @@ public struct SequentialJudge: Sendable {
     public var rejectionThreshold: Double { 1 / policy.alpha }
 
     /// Adds one second of traffic seen at a canary weight of `weightPercent`.
+    /// `forSafety: false` keeps the slice out of the safety proof: requests routed under an earlier
+    /// weight say nothing about the canary at the step's.
     public mutating func observe(
-        canary: RequestStats, stable: RequestStats, weightPercent: Double, errorKinds: Set<ErrorKind>
+        canary: RequestStats, stable: RequestStats, weightPercent: Double, errorKinds: Set<ErrorKind>,
+        forSafety: Bool = true
     ) {
         lastWeightPercent = weightPercent
         let rho = weightPercent / 100
@@ -78,7 +81,7 @@ public struct SequentialJudge: Sendable {
         }
         guard !sharedTrouble else { return }
         errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
-        safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
+        if forSafety { safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho) }
         guard slow != nil else { return }
         if let threshold = slowThreshold {
             slow?.observe(
