@@ -1,5 +1,5 @@
 import Testing
-import WeirCore
+@testable import WeirCore
 
 /// The pure rules behind CONTRACT §8's rollout integrity: who may pin, which transitions wait for
 /// the store, what TLS is weak, and a sequential judge that survives a restart.
@@ -142,5 +142,25 @@ import WeirCore
         let current = RolloutStateMachine<VirtualClock>.RoutedSlice(weightPercent: 10, canary: canary, stable: canary)
         _ = machine.observeSecond(slices: [current], at: VirtualClock.Instant(offset: .seconds(3)))
         #expect(machine.canaryRequestsInStep == 300)
+    }
+}
+
+@Suite struct SharedTroubleTests {
+    typealias Tally = SequentialJudge.Tally
+
+    @Test func troubleIsAFailingStableNotNoise() {
+        let none = Tally()
+        // A steady 8 % is a bad stable, not trouble; 25 % from the start is a failing dependency.
+        #expect(!SequentialJudge.isTrouble(recent: [Tally(errors: 12, requests: 150)], baseline: none, floor: 0.10))
+        #expect(SequentialJudge.isTrouble(recent: [Tally(errors: 38, requests: 150)], baseline: none, floor: 0.10))
+        // With a 1 % baseline, 5 % over 1 000 requests is trouble; 1.5 % is noise; too few is nothing.
+        let baseline = Tally(errors: 20, requests: 2_000)
+        #expect(SequentialJudge.isTrouble(recent: [Tally(errors: 50, requests: 1_000)], baseline: baseline, floor: 0.10))
+        #expect(!SequentialJudge.isTrouble(recent: [Tally(errors: 15, requests: 1_000)], baseline: baseline, floor: 0.10))
+        #expect(!SequentialJudge.isTrouble(recent: [Tally(errors: 20, requests: 40)], baseline: baseline, floor: 0.10))
+        // A chronically bad stable (8 %) is judged against its own baseline, not the floor.
+        let bad = Tally(errors: 160, requests: 2_000)
+        #expect(!SequentialJudge.isTrouble(recent: [Tally(errors: 110, requests: 1_000)], baseline: bad, floor: 0.10))
+        #expect(SequentialJudge.isTrouble(recent: [Tally(errors: 300, requests: 1_000)], baseline: bad, floor: 0.10))
     }
 }

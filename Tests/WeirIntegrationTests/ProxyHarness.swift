@@ -79,10 +79,10 @@ func withRunning<Server, T>(
 /// A two-version route whose rollout moves in seconds: 1 s windows after a 200 ms warm-up, 10
 /// canary requests for a verdict, two failed windows (error rate 5 points above stable) roll back.
 /// `extra` adds route keys (indented four spaces); `routesLine: false` leaves out `routes:` so
-/// several routes can be joined.
+/// several routes can be joined; `checks: false` leaves the policy without written checks.
 func fastRolloutRoute(
     stable: String, canary: String, pathPrefix: String = "/", name: String = "fraud", steps: String = "[20, 50]",
-    extra: String = "", routesLine: Bool = true
+    extra: String = "", routesLine: Bool = true, checks: Bool = true
 ) -> String {
     """
     \(routesLine ? "routes:" : "")
@@ -100,8 +100,7 @@ func fastRolloutRoute(
           warmup: 200ms
           min_requests: 10
           failure_limit: 2
-          checks:
-            - { metric: error_rate, max_increase: 0.05 }
+    \(checks ? "      checks:\n        - { metric: error_rate, max_increase: 0.05 }" : "")
     """
 }
 

@@ -101,22 +101,24 @@ public struct SequentialJudge: Sendable {
         safety = NoWorseThanEProcess(r0: policy.r0)
     }
 
-    /// Shared trouble over `recent` seconds (at least 50 stable requests): the stable fails at
-    /// `floor` or more (a dependency everyone uses is failing), or — once the baseline has
-    /// `baselineRequests` — far above its baseline: at least 2 points and twice the baseline
-    /// above it, and more than 4 standard errors. Ordinary noise at any load stays below that bar.
+    /// Shared trouble over `recent` seconds (at least 50 stable requests). Until the baseline has
+    /// `baselineRequests`, the stable failing clearly above `floor` (3 standard errors) is trouble
+    /// — a dependency everyone uses is failing from the start; after that, failing far above its
+    /// own baseline is: at least 2 points and twice the baseline above it, and more than 4
+    /// standard errors. Ordinary noise at any load stays below either bar.
     static func isTrouble(recent: [Tally], baseline: Tally, floor: Double) -> Bool {
         let window = recent.reduce(into: Tally()) {
             $0.errors += $1.errors
             $0.requests += $1.requests
         }
         guard window.requests >= 50 else { return false }
-        if window.rate >= floor { return true }
-        guard baseline.requests >= baselineRequests else { return false }
+        let n = Double(window.requests)
+        guard baseline.requests >= baselineRequests else {
+            return window.rate >= floor + 3 * (floor * (1 - floor) / n).squareRoot()
+        }
         let p0 = max(baseline.rate, 0.5 / Double(baseline.requests))
         let excess = window.rate - p0
-        let standardError = (p0 * (1 - p0) / Double(window.requests)).squareRoot()
-        return excess > max(0.02, 2 * p0) && excess > 4 * standardError
+        return excess > max(0.02, 2 * p0) && excess > 4 * (p0 * (1 - p0) / n).squareRoot()
     }
 
     /// `stable errors 25.1% against a baseline of 1.0%`, while in shared trouble.
