@@ -208,5 +208,31 @@ extension IntegrationTests {
                 }
             }
         }
+
+        @Test func aReloadThatLeavesTheRolloutAloneKeepsTheJudgesEvidence() async throws {
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1", errorRate: 0.08), DemoModelBehavior(version: "v2", errorRate: 0.08),
+            ]) { servers in
+                let judge = "      judge: sequential\n      sequential: { latency: off, min_bake_time: 60s, max_step_time: 60s }"
+                try await withWeir(
+                    routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, name: "spam", checks: false)
+                        + "\n" + judge, token: "tok"
+                ) { weir in
+                    try await Self.load(weir, for: .seconds(4))
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let before = try #require(try await Self.judgedErrors(weir))
+                    #expect(before >= 20)
+                    // The route changes (its timeout), its rollout does not: one test goes on.
+                    let config = try String(contentsOfFile: weir.configPath, encoding: .utf8)
+                    try config.replacingOccurrences(of: "  - name: spam\n", with: "  - name: spam\n    timeout: 7s\n")
+                        .write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                    #expect(try weir.weirctl(["reload"]).status == 0)
+                    try await Self.load(weir, for: .seconds(1))
+                    try await Task.sleep(for: .milliseconds(1500))
+                    let after = try #require(try await Self.judgedErrors(weir))
+                    #expect(after >= before, "before the reload \(before), after \(after)")
+                }
+            }
+        }
     }
 }
