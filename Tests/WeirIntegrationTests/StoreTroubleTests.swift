@@ -181,58 +181,53 @@ extension IntegrationTests {
             }
         }
 
-        @Test func theSequentialJudgeContinuesItsEvidenceAfterAKill9() async throws {
-            // Both versions fail 8 % (below trouble_error_rate): evidence accumulates, never enough
-            // to roll back or to advance.
+        /// A sequential rollout of `spam` where both versions fail 8 % (below `trouble_error_rate`):
+        /// evidence accumulates, never enough to roll back or to advance. `interrupt` restarts or
+        /// reloads weir after 4 s of traffic; returns the error events the judge had weighed
+        /// before and after it (plus one more second of traffic).
+        static func judgedErrorsAround(_ interrupt: (WeirProcess) async throws -> Void) async throws -> (Int, Int) {
             try await withDemoServers([
                 DemoModelBehavior(version: "v1", errorRate: 0.08), DemoModelBehavior(version: "v2", errorRate: 0.08),
             ]) { servers in
                 let judge = "      judge: sequential\n      sequential: { latency: off, min_bake_time: 60s, max_step_time: 60s }"
-                try await withWeir(
-                    routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, name: "spam", checks: false)
-                        + "\n" + judge
-                ) { weir in
-                    try await Self.load(weir, for: .seconds(4))
-                    try await Task.sleep(for: .milliseconds(1500))
-                    let before = try #require(try await Self.judgedErrors(weir))
-                    #expect(before >= 20, "too few error events to tell a restored judge from a fresh one")
-                    await weir.crash()
-                    try await weir.start()
-                    try await Self.load(weir, for: .seconds(1))
-                    try await Task.sleep(for: .milliseconds(1500))
-                    let after = try #require(try await Self.judgedErrors(weir))
-                    // A fresh judge would hold one second's events (about a quarter of `before`); at
-                    // most the last second before the kill may be lost.
-                    #expect(Double(after) >= Double(before) * 0.6, "before the kill \(before), after \(after)")
-                    #expect(try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String == "progressing")
-                }
-            }
-        }
-
-        @Test func aReloadThatLeavesTheRolloutAloneKeepsTheJudgesEvidence() async throws {
-            try await withDemoServers([
-                DemoModelBehavior(version: "v1", errorRate: 0.08), DemoModelBehavior(version: "v2", errorRate: 0.08),
-            ]) { servers in
-                let judge = "      judge: sequential\n      sequential: { latency: off, min_bake_time: 60s, max_step_time: 60s }"
-                try await withWeir(
+                return try await withWeir(
                     routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, name: "spam", checks: false)
                         + "\n" + judge, token: "tok"
                 ) { weir in
                     try await Self.load(weir, for: .seconds(4))
                     try await Task.sleep(for: .milliseconds(1500))
                     let before = try #require(try await Self.judgedErrors(weir))
-                    #expect(before >= 20)
-                    // The route changes (its timeout), its rollout does not: one test goes on.
-                    let config = try String(contentsOfFile: weir.configPath, encoding: .utf8)
-                    try config.replacingOccurrences(of: "  - name: spam\n", with: "  - name: spam\n    timeout: 7s\n")
-                        .write(toFile: weir.configPath, atomically: true, encoding: .utf8)
-                    #expect(try weir.weirctl(["reload"]).status == 0)
+                    try await interrupt(weir)
                     try await Self.load(weir, for: .seconds(1))
                     try await Task.sleep(for: .milliseconds(1500))
                     let after = try #require(try await Self.judgedErrors(weir))
-                    #expect(after >= before, "before the reload \(before), after \(after)")
+                    #expect(try await weir.admin("GET", "/v1/routes/spam").json["state"] as? String == "progressing")
+                    return (before, after)
                 }
             }
+        }
+
+        @Test func theSequentialJudgeContinuesItsEvidenceAfterAKill9() async throws {
+            let (before, after) = try await Self.judgedErrorsAround { weir in
+                await weir.crash()
+                try await weir.start()
+            }
+            #expect(before >= 20, "too few error events to tell a restored judge from a fresh one")
+            // A fresh judge would hold one second's events (about a quarter of `before`); at most
+            // the last second before the kill may be lost.
+            #expect(Double(after) >= Double(before) * 0.6, "before the kill \(before), after \(after)")
+        }
+
+        @Test func aReloadThatLeavesTheRolloutAloneKeepsTheJudgesEvidence() async throws {
+            let (before, after) = try await Self.judgedErrorsAround { weir in
+                // The route changes (its timeout), its rollout does not: one test goes on.
+                let config = try String(contentsOfFile: weir.configPath, encoding: .utf8)
+                try config.replacingOccurrences(of: "  - name: spam\n", with: "  - name: spam\n    timeout: 7s\n")
+                    .write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                #expect(try weir.weirctl(["reload"]).status == 0)
+            }
+            #expect(before >= 20)
+            #expect(after >= before, "before the reload \(before), after \(after)")
         }
     }
 }
