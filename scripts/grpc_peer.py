@@ -134,8 +134,15 @@ def stream(args):
     received = hashlib.sha256()
     count = 0
     total = 0
+    def paced():
+        # With --pause-ms the call stays open that long per message (a long stream in flight).
+        for message in messages:
+            if args.pause_ms:
+                time.sleep(args.pause_ms / 1000.0)
+            yield message
+
     try:
-        for reply in call(iter(messages), timeout=args.timeout):
+        for reply in call(paced(), timeout=args.timeout):
             received.update(reply)
             count += 1
             total += len(reply)
@@ -169,6 +176,7 @@ def main():
             c.add_argument("--method", default="Echo")
         else:
             c.add_argument("--messages", type=int, default=10)
+            c.add_argument("--pause-ms", type=int, default=0)
     args = parser.parse_args()
     {"server": serve, "calls": calls, "stream": stream}[args.command](args)
 

@@ -78,7 +78,8 @@ public final class ChildProcess: @unchecked Sendable {
         try collect(ChildProcess(product: product, arguments: arguments))
     }
 
-    private static func collect(_ child: ChildProcess) -> (status: Int32, stdout: String, stderr: String) {
+    /// Waits for a started child to end; its exit status and output.
+    public static func collect(_ child: ChildProcess) -> (status: Int32, stdout: String, stderr: String) {
         try? child.input.fileHandleForWriting.close()
         let stdout = child.output.fileHandleForReading.readDataToEndOfFile()
         let stderr = child.errors.fileHandleForReading.readDataToEndOfFile()
@@ -98,7 +99,9 @@ public final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
+    /// Sends `signal` while the process runs (never to a pid that may have been reused).
     public func signal(_ signal: Int32) {
+        guard process.isRunning else { return }
         kill(pid, signal)
     }
 

@@ -78,11 +78,25 @@ public enum GRPCPeer {
 
     /// One bidirectional call sending `messages` messages of `size` bytes, every one echoed back.
     public static func stream(target: String, messages: Int, size: Int, caFile: String? = nil) throws -> StreamReport {
+        try finish(startStream(target: target, messages: messages, size: size, caFile: caFile))
+    }
+
+    /// Starts the same call in the background, pausing `pauseMilliseconds` before each message,
+    /// so a test can act while it is in flight; `finish` waits for its report.
+    public static func startStream(
+        target: String, messages: Int, size: Int, pauseMilliseconds: Int = 0, caFile: String? = nil
+    ) throws -> ChildProcess {
         var arguments = [
             "python3", script, "stream", "--target", target, "--messages", String(messages), "--size", String(size),
+            "--pause-ms", String(pauseMilliseconds), "--timeout", "60",
         ]
         if let caFile { arguments += ["--ca", caFile] }
-        return try decode(StreamReport.self, from: ChildProcess.run(command: arguments))
+        return try ChildProcess(command: arguments)
+    }
+
+    /// The report of a call `startStream` began, once it ended.
+    public static func finish(_ call: ChildProcess) throws -> StreamReport {
+        try decode(StreamReport.self, from: ChildProcess.collect(call))
     }
 
     private static func decode<T: Decodable>(

@@ -48,6 +48,32 @@ extension IntegrationTests {
             }
         }
 
+        @Test func aReloadThatRemovesAnHTTP2UpstreamLetsItsStreamsFinish() async throws {
+            let servers = [try GRPCPeer.Server(name: "old"), try GRPCPeer.Server(name: "new")]
+            try await Self.withServers(servers) { servers in
+                let routes = routeYAML(
+                    versions: [("v1", "h2c://127.0.0.1:\(servers[0].port)")], canary: nil, steps: "[50]")
+                try await withWeir(routes: routes, server: "h2c: true") { weir in
+                    let target = "127.0.0.1:\(weir.port)"
+                    // About 3 s of a bidirectional stream through the old upstream…
+                    let call = try GRPCPeer.startStream(target: target, messages: 30, size: 64 * 1024, pauseMilliseconds: 100)
+                    try await Task.sleep(for: .seconds(1))
+                    // …while a reload moves the version to another upstream.
+                    let config = try String(contentsOfFile: weir.configPath, encoding: .utf8)
+                    try config.replacingOccurrences(of: "\(servers[0].port)", with: "\(servers[1].port)")
+                        .write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                    #expect(try await weir.admin("POST", "/v1/reload").status == 200)
+                    let stream = try GRPCPeer.finish(call)
+                    #expect(stream.code == "OK", "the stream in flight was cut by the reload")
+                    #expect(stream.received == 30 && stream.bytes_ok)
+                    // New calls no longer need the old upstream.
+                    await servers[0].stop()
+                    let after = try GRPCPeer.calls(target: target, count: 20)
+                    #expect(after.codes == ["OK": 20], "\(after.codes) \(after.details)")
+                }
+            }
+        }
+
         @Test func tlsClientToAnHTTPSUpstreamNegotiatesH2BothWays() async throws {
             let certificates = try TestCertificates.make()
             defer { certificates.remove() }
