@@ -108,7 +108,9 @@ public actor RolloutController {
     /// Judges every route whose analysis window has ended, and feeds sequential judges every
     /// whole second since their last tick.
     public func tick() async {
-        // Windows first: a step whose window failed its checks must not advance in the same tick.
+        // One collection for both; windows first: a step whose window failed its checks must not
+        // advance in the same tick.
+        await proxy.collect()
         await judgeDueWindows()
         await observeSeconds()
     }
@@ -122,8 +124,6 @@ public actor RolloutController {
             guard let machine = machines[route.name] else { return false }
             return machine.isWindowDue(at: now) && now.second > Self.firstSecond(of: machine)
         }
-        guard !due.isEmpty else { return }
-        await proxy.collect()
         var changed = false
         for route in due {
             guard var machine = machines[route.name] else { continue }
@@ -193,8 +193,7 @@ public actor RolloutController {
             var pinned: [String: RequestStats] = [:]
             for version in route.versions {
                 window[version.name] = stats(route: route.name, version: version.name, from: from, to: to)
-                pinned[version.name] = proxy.measurements.stats(
-                    for: SeriesKey(route: route.name, version: version.name, pinned: true), from: from, to: to)
+                pinned[version.name] = stats(route: route.name, version: version.name, pinned: true, from: from, to: to)
             }
             return RouteView(
                 route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict,
@@ -208,38 +207,29 @@ public actor RolloutController {
 
     // MARK: Internals
 
+    /// Feeds each sequential judge every whole second since its last tick, one at a time: a
+    /// decision the store refuses is not applied, and its second is judged again next tick.
     private func observeSeconds() async {
-        let sequentialRoutes = routes.filter { $0.policy.sequential != nil }
-        guard !sequentialRoutes.isEmpty else { return }
         let now = clock.now
-        await proxy.collect()
         var changed = false
-        for route in sequentialRoutes {
-            guard var machine = machines[route.name], let canaryName = machine.status.canary else { continue }
+        for route in routes where route.policy.sequential != nil {
             // A judge starts with the first whole second after it is first seen.
             let last = observedThrough[route.name] ?? now.second - 1
-            observedThrough[route.name] = last
             var second = last + 1
-            while second < now.second {
+            while second < now.second, var machine = machines[route.name], let canary = machine.status.canary {
+                let slices = routedSlices(route: route.name, canary: canary, stable: machine.status.stable, second: second)
                 let instant = UptimeClock.Instant(nanoseconds: UInt64(second + 1) * 1_000_000_000)
-                let slices = routedSlices(
-                    route: route.name, canary: canaryName, stable: machine.status.stable, second: second)
-                var next = machine
-                if let transition = next.observeSecond(slices: slices, at: instant) {
-                    // Not taken, so not applied: the same second is judged again next tick.
-                    guard await take(transition, machine: next, revision: revisions[route.name, default: 0]) != nil,
-                        let taken = machines[route.name]
+                if let transition = machine.observeSecond(slices: slices, at: instant) {
+                    guard await take(transition, machine: machine, revision: revisions[route.name, default: 0]) != nil
                     else { break }
                     changed = changed || transition.changesWeights(policy: route.policy)
-                    next = taken
                 } else {
-                    machines[route.name] = next
+                    machines[route.name] = machine
                 }
-                machine = next
-                observedThrough[route.name] = second
                 second += 1
             }
-            if let snapshot = machines[route.name]?.judgeSnapshot, second > last + 1 {
+            observedThrough[route.name] = second - 1
+            if second > last + 1, let snapshot = machines[route.name]?.judgeSnapshot {
                 writer.saveJudge(route: route.name, snapshot: snapshot)
             }
         }
@@ -264,8 +254,8 @@ public actor RolloutController {
         machine.windowBeganWithWarmup ? machine.measureFrom.secondRoundedUp : machine.measureFrom.second
     }
 
-    private func stats(route: String, version: String, from: Int64, to: Int64) -> RequestStats {
-        proxy.measurements.stats(for: SeriesKey(route: route, version: version), from: from, to: to)
+    private func stats(route: String, version: String, pinned: Bool = false, from: Int64, to: Int64) -> RequestStats {
+        proxy.measurements.stats(for: SeriesKey(route: route, version: version, pinned: pinned), from: from, to: to)
     }
 
     /// A policy decision through `apply`; nil (logged) when the store refused it — then nothing

@@ -48,26 +48,24 @@ public struct WeirApplication: Sendable {
         return nil
     }
 
-    /// Who may do what on the admin listener: the tokens from `admin.token_file` (else
-    /// `WEIR_ADMIN_TOKEN`) and `admin.read_token_file`, read as secrets (a file group or others
-    /// can read is refused), and the host names it answers to.
+    /// Who may do what on the admin listener: the tokens `ConfigLoader` read from
+    /// `admin.token_file` (else `WEIR_ADMIN_TOKEN`) and `admin.read_token_file`, and the host
+    /// names it answers to.
     func adminAccess() throws -> AdminAccess {
-        func token(_ file: String?, _ key: String) throws -> BearerToken? {
+        func token(_ file: String?, _ text: String?, _ key: String) throws -> BearerToken? {
             guard let file else { return nil }
-            do {
-                guard let token = BearerToken(try SecretFile.read(file)) else {
-                    throw StartupError(message: "\(key) \(file) holds no token")
-                }
-                return token
-            } catch let refusal as SecretFile.Refusal {
-                throw StartupError(message: "cannot use \(key) \(refusal)")
+            // A config that named a file but was not loaded from disk never runs without its token.
+            guard let token = text.flatMap(BearerToken.init) else {
+                throw StartupError(message: "\(key) \(file) was not read or holds no token")
             }
+            return token
         }
         let adminToken =
-            try token(config.admin.tokenFile, "admin.token_file")
+            try token(config.admin.tokenFile, config.admin.token, "admin.token_file")
             ?? ProcessInfo.processInfo.environment["WEIR_ADMIN_TOKEN"].flatMap { BearerToken($0) }
+        let readToken = try token(config.admin.readTokenFile, config.admin.readToken, "admin.read_token_file")
         return AdminAccess(
-            adminToken: adminToken, readToken: try token(config.admin.readTokenFile, "admin.read_token_file"),
+            adminToken: adminToken, readToken: readToken,
             allowedHosts: config.admin.allowedHosts, scheme: config.admin.tls == nil ? "http" : "https")
     }
 

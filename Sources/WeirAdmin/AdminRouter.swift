@@ -141,6 +141,8 @@ public enum AdminRouter {
 struct AdminGuard: RouterMiddleware {
     typealias Context = BasicRequestContext
     let access: AdminAccess
+    static let host = HTTPField.Name("Host")!
+    static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -148,7 +150,7 @@ struct AdminGuard: RouterMiddleware {
         // A second Host stays among the fields (the first became the authority): refused, as the
         // data plane refuses it.
         guard let host = request.head.authority, access.acceptsHost(host),
-            request.headers[HTTPField.Name("Host")!] == nil
+            request.headers[Self.host] == nil
         else {
             return AdminRouter.error(
                 .forbidden, "forbidden_host",
@@ -158,7 +160,7 @@ struct AdminGuard: RouterMiddleware {
             return AdminRouter.error(
                 .forbidden, "forbidden_origin", "cross-origin requests to the admin API are refused (Origin \(origin))")
         }
-        if let site = request.headers[HTTPField.Name("Sec-Fetch-Site")!], site != "same-origin", site != "none" {
+        if let site = request.headers[Self.secFetchSite], site != "same-origin", site != "none" {
             return AdminRouter.error(
                 .forbidden, "forbidden_origin", "cross-site requests to the admin API are refused (Sec-Fetch-Site \(site))")
         }

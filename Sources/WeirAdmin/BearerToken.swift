@@ -1,3 +1,5 @@
+import WeirCore
+
 /// The admin token and its check: a bearer token compared in constant time, so response timing
 /// does not reveal how much of a guess was right.
 public struct BearerToken: Sendable {
@@ -13,12 +15,7 @@ public struct BearerToken: Sendable {
     public func accepts(authorization header: String?) -> Bool {
         // The scheme is case-insensitive (RFC 9110 §11.1).
         guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return false }
-        let offered = Array(header.dropFirst(7).utf8)
-        var difference = UInt8(offered.count == expected.count ? 0 : 1)
-        for index in expected.indices {
-            difference |= expected[index] ^ (index < offered.count ? offered[index] : 0)
-        }
-        return difference == 0
+        return ConstantTime.equals(header.dropFirst(7).utf8, expected)
     }
 }
 

@@ -19,8 +19,9 @@ public enum ConfigLoader {
         return try readSecrets(of: parse(yaml: text, file: path).resolvingFiles(relativeTo: directory), file: path)
     }
 
-    /// Fills each route override's secret from its `secret_file` and checks the admin token files;
-    /// every unreadable or unprotected file is an error.
+    /// Fills each route override's secret from its `secret_file` and the admin tokens from their
+    /// files — read once, here, so `weir check` refuses what `serve` would; every unreadable or
+    /// unprotected file is an error.
     static func readSecrets(of config: WeirConfiguration, file: String) throws(ConfigErrors) -> WeirConfiguration {
         var config = config
         var errors: [ConfigError] = []
@@ -35,15 +36,16 @@ public enum ConfigLoader {
                         message: error.description))
             }
         }
-        // Token files are read by `weir serve`; checked here too so `weir check` refuses what
-        // `serve` would.
-        for (key, file) in [("admin.token_file", config.admin.tokenFile), ("admin.read_token_file", config.admin.readTokenFile)] {
-            guard let file else { continue }
-            do {
-                _ = try SecretFile.read(file)
-            } catch {
-                errors.append(ConfigError(file: file, line: 0, column: 0, path: key, message: error.description))
-            }
+        do {
+            config.admin.token = try config.admin.tokenFile.map(SecretFile.read)
+        } catch {
+            errors.append(ConfigError(file: file, line: 0, column: 0, path: "admin.token_file", message: error.description))
+        }
+        do {
+            config.admin.readToken = try config.admin.readTokenFile.map(SecretFile.read)
+        } catch {
+            errors.append(
+                ConfigError(file: file, line: 0, column: 0, path: "admin.read_token_file", message: error.description))
         }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return config

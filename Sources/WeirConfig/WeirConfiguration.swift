@@ -166,6 +166,9 @@ public struct AdminSettings: Sendable, Hashable {
     public var tokenFile: String?
     /// Optional bearer token that reads (`GET`, `/metrics`) need; the admin token works too.
     public var readTokenFile: String?
+    /// The tokens themselves, read from the files above by `ConfigLoader.load(path:)`.
+    public var token: String?
+    public var readToken: String?
     /// HTTPS on the admin listener, so a token never crosses a network in clear text.
     public var tls: TLSSettings?
     /// Host names (beyond IP literals and `localhost`) the admin API answers to; a request naming

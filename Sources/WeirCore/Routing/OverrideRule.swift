@@ -37,21 +37,12 @@ public struct OverrideRule: Sendable, Hashable {
     public func believes(clientAddress: [UInt8]?, presentedSecret: Substring?) -> Bool {
         if let clientAddress, trusted.contains(where: { $0.contains(clientAddress) }) { return true }
         guard let secret, let presentedSecret else { return false }
-        return Self.constantTimeEquals(Array(presentedSecret.utf8), secret)
+        return ConstantTime.equals(presentedSecret.utf8, secret)
     }
 
     /// Whether the pinned version may serve under `split`: it has weight, or the rule allows
     /// inactive versions.
     public func admits(versionIndex: Int, split: TrafficSplit) -> Bool {
         allowInactive || split.weightBasisPoints(of: versionIndex) > 0
-    }
-
-    /// Compares without an early exit, so timing does not reveal how much of a guess was right.
-    static func constantTimeEquals(_ offered: [UInt8], _ expected: [UInt8]) -> Bool {
-        var difference = UInt8(offered.count == expected.count ? 0 : 1)
-        for index in expected.indices {
-            difference |= expected[index] ^ (index < offered.count ? offered[index] : 0)
-        }
-        return difference == 0
     }
 }

@@ -33,6 +33,14 @@ public struct SequentialJudge: Sendable {
             self.requests = requests
         }
         public var rate: Double { requests == 0 ? 0 : Double(errors) / Double(requests) }
+
+        init(summing tallies: [Tally]) {
+            self.init()
+            for tally in tallies {
+                errors += tally.errors
+                requests += tally.requests
+            }
+        }
     }
 
     /// Seconds of stable traffic the shared-trouble test looks at.
@@ -107,10 +115,7 @@ public struct SequentialJudge: Sendable {
     /// own baseline is: at least 2 points and twice the baseline above it, and more than 4
     /// standard errors. Ordinary noise at any load stays below either bar.
     static func isTrouble(recent: [Tally], baseline: Tally, floor: Double) -> Bool {
-        let window = recent.reduce(into: Tally()) {
-            $0.errors += $1.errors
-            $0.requests += $1.requests
-        }
+        let window = Tally(summing: recent)
         guard window.requests >= 50 else { return false }
         let n = Double(window.requests)
         guard baseline.requests >= baselineRequests else {
@@ -123,10 +128,7 @@ public struct SequentialJudge: Sendable {
 
     /// `stable errors 25.1% against a baseline of 1.0%`, while in shared trouble.
     public var troubleDescription: String {
-        let window = recent.reduce(into: Tally()) {
-            $0.errors += $1.errors
-            $0.requests += $1.requests
-        }
+        let window = Tally(summing: recent)
         return
             "shared trouble: stable errors \(Format.percent(window.rate)) against a baseline of \(Format.percent(baseline.rate)); holding"
     }
