@@ -1,5 +1,6 @@
-/// The last N seconds of one series, one `RequestStats` per second, from which the rollout
-/// engine and the admin API read any window (e.g. "the last interval, after warm-up").
+/// The last N seconds of one series, one `RequestStats` per second and canary weight the requests
+/// were routed under (usually one), from which the rollout engine and the admin API read any
+/// window (e.g. "the last interval, after warm-up") and the sequential judge each second's slices.
 public struct SlidingWindow: Sendable {
     public let capacitySeconds: Int
     /// Ascending by second; at most one entry per second and routed weight.
