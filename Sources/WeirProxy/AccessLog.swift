@@ -19,13 +19,12 @@ import Synchronization
 ///
 /// The event loop only formats the line and queues it; one background writer does the `write(2)`s,
 /// so a slow or blocked standard output never stalls the data plane. The queue is bounded
-/// (`capacity` lines): under pressure lines are dropped, counted (`droppedLines`), and the next
+/// (`capacity` lines): under pressure lines are dropped, counted, and the next
 /// write says how many were lost — Envoy's access-log flusher does the same.
 public final class AccessLog: Sendable {
     private let queue = Mutex<(lines: [String], draining: Bool, dropped: Int)>(([], false, 0))
     private let writer = DispatchQueue(label: "weir.access-log")
     private let capacity: Int
-    private let totalDropped = Mutex<Int>(0)
 
     public init(capacity: Int = 8192) {
         self.capacity = capacity
@@ -35,9 +34,6 @@ public final class AccessLog: Sendable {
     public func flush() {
         writer.sync {}
     }
-
-    /// Lines lost so far because the writer could not keep up.
-    public var droppedLines: Int { totalDropped.withLock { $0 } }
 
     /// What one finished request looked like.
     struct Entry {
@@ -114,7 +110,6 @@ public final class AccessLog: Sendable {
             }
             if batch.isEmpty && dropped == 0 { return }
             if dropped > 0 {
-                totalDropped.withLock { $0 += dropped }
                 Self.writeOut("# weir: \(dropped) access-log lines dropped (standard output too slow)\n")
             }
             if !batch.isEmpty { Self.writeOut(batch.joined()) }

@@ -53,7 +53,7 @@ enum HopByHopHeaders {
         guard removeHopByHop else { return findings }
         for listed in headers[canonicalForm: "connection"] where !equalsIgnoringCase(listed, "close") {
             let name = listed.lowercased()
-            if !protected.contains(name) && !name.hasPrefix("x-weir-") { headers.remove(name: name) }
+            if !protected.contains(name) { headers.remove(name: name) }
         }
         for name in names { headers.remove(name: name) }
         if findings.acceptsTrailers { headers.add(name: "te", value: "trailers") }

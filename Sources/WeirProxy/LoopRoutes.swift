@@ -48,12 +48,10 @@ final class LoopRoute {
         self.pinHeaders = definition.pinHeaders
     }
 
-    /// `headers` without weir's pinning headers (and the secret): never forwarded, believed or
-    /// not, in a request head or its trailers. Copies only when one is present.
-    func withoutPinHeaders(_ headers: HTTPHeaders) -> HTTPHeaders {
-        var headers = headers
+    /// Removes weir's pinning headers (and the secret) from a request head or its trailers:
+    /// never forwarded, believed or not. Touches the storage only when one is present.
+    func removePinHeaders(from headers: inout HTTPHeaders) {
         for name in pinHeaders where headers.contains(name: name) { headers.remove(name: name) }
-        return headers
     }
 
     /// The version a request is pinned to: only where the route takes an override, the pin is
@@ -61,7 +59,7 @@ final class LoopRoute {
     /// version may serve now. Nil otherwise — the request is then routed by the weights.
     func pinnedIndex(headers: HTTPHeaders, clientAddress: [UInt8]?) -> Int? {
         guard let rule = definition.override, let name = headers.first(name: rule.header),
-            let index = versions.firstIndex(where: { $0.name == name }),
+            let index = definition.versionIndex(named: name),
             rule.admits(versionIndex: index, split: split),
             rule.believes(clientAddress: clientAddress, presentedSecret: headers.first(name: rule.secretHeader)?[...])
         else { return nil }

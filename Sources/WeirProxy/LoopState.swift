@@ -55,7 +55,7 @@ final class LoopState {
 
     /// Installs a new table; `series[r][v]` are the measurement series of route r's version v;
     /// `upstreamTLS` holds the client contexts for `https://` upstreams by `RouteDefinition.upstreamTLSKey`.
-    func install(_ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [String: NIOSSLContext] = [:]) {
+    func install(_ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [UpstreamTLSKey: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
         var used: [UpstreamPool.Key: UpstreamPool] = [:]
         let compiled = table.routes.enumerated().map { routeIndex, route in

@@ -141,7 +141,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             case let action: run(action, now: now)
             }
         case .end(var trailers):
-            if let route, let fields = trailers { trailers = route.withoutPinHeaders(fields) }
+            if let route, trailers != nil { route.removePinHeaders(from: &trailers!) }
             switch machine.requestEnd(now: now.uptimeNanoseconds) {
             case .forwardEnd: upstream?.write(.end(trailers))
             case .bufferEnd: buffered.append(.end(trailers))
@@ -239,7 +239,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         let route = routes.routes[routeIndex]
         let definition = route.definition
         let pinnedIndex = route.pinnedIndex(headers: forwarded.headers, clientAddress: clientAddressBytes)
-        forwarded.headers = route.withoutPinHeaders(forwarded.headers)
+        route.removePinHeaders(from: &forwarded.headers)
         let stickyKey = definition.sticky.flatMap { Self.stickyKey($0, in: head.headers) }
         let chosen = VersionSelector.select(
             split: route.split, overrideIndex: pinnedIndex, stickyKey: stickyKey, using: &loop.random)
@@ -520,7 +520,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             routedAt: route?.split.canaryBasisPoints ?? 0, at: now)
         // Pinned requests are not evidence of an upstream's health either: a pinned flood must not
         // eject the upstreams that weighted traffic uses.
-        if let currentPool, !pinned, failure != .client, failure != .overflow {
+        if let currentPool, !pinned, failure?.reflectsUpstream ?? true {
             let failed = failure != nil || (responseStatus ?? 200) >= 500
             currentPool.health.record(success: !failed, at: now.uptimeNanoseconds)
         }

@@ -17,7 +17,7 @@ public final class ProxyServer: Sendable {
     private let serverChannel = Mutex<(any Channel)?>(nil)
     private let published = Mutex<UInt64>(0)
     /// Client TLS contexts for `https://` upstreams, by CA file ("" = the system's roots).
-    private let upstreamTLS = Mutex<[String: NIOSSLContext]>([:])
+    private let upstreamTLS = Mutex<[UpstreamTLSKey: NIOSSLContext]>([:])
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source. `measuring: false` skips recording outcomes — it

@@ -18,7 +18,7 @@ final class UpstreamPool {
     struct Key: Hashable {
         var address: UpstreamAddress
         /// `RouteDefinition.upstreamTLSKey`.
-        var tls: String
+        var tls: UpstreamTLSKey
         var ejection: OutlierDetector.Settings
         var breakers: CircuitBreakers
     }

@@ -41,6 +41,10 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
 
     public static let count = 9
 
+    /// Whether the failure says something about the upstream's health (outlier ejection): not a
+    /// client's fault, and not weir's own circuit breaker refusing before the upstream was asked.
+    public var reflectsUpstream: Bool { self != .client && self != .overflow }
+
     /// The kind a completed HTTP status falls into, if any.
     @inlinable
     public static func forStatus(_ code: Int) -> ErrorKind? {

@@ -3,8 +3,9 @@
 /// A bucket also holds the canary weight its requests were *routed* under, so a request routed
 /// at 5 % that finishes after the step to 10 % counts at 5 % (the judge needs each request's ρ).
 ///
-/// Recording touches only this value: no lock, no allocation once a series' buckets exist
-/// (per series and second, one bucket is created).
+/// Recording touches only this value: no lock, and no allocation but one bucket per series,
+/// second and routed weight (two weights interleave only for the requests in flight when a
+/// weight changes).
 public struct PerSecondRecorder: Sendable {
     /// One second of one series.
     public struct Bucket: Sendable {

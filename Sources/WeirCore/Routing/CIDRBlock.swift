@@ -16,16 +16,25 @@ public struct CIDRBlock: Sendable, Hashable, CustomStringConvertible {
         self.prefixLength = prefixLength
     }
 
-    /// Whether the address (4 or 16 network-order bytes) lies in the block.
+    /// Whether the address (4 or 16 network-order bytes) lies in the block. Compares byte by byte
+    /// under the mask, allocating nothing: it runs for every request a trusted-source rule sees.
     public func contains(_ address: some Collection<UInt8>) -> Bool {
-        var bytes = Array(address)
-        if bytes.count == 16, network.count == 4, bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff,
-            bytes[11] == 0xff
-        {
-            bytes = Array(bytes[12...])
+        var bytes = address.makeIterator()
+        if address.count == 16 && network.count == 4 {
+            // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address it maps.
+            for index in 0..<12 {
+                let byte = bytes.next() ?? 0
+                guard byte == (index < 10 ? 0 : 0xff) else { return false }
+            }
+        } else if address.count != network.count {
+            return false
         }
-        guard bytes.count == network.count else { return false }
-        return Self.masked(bytes, bits: prefixLength) == network
+        for index in network.indices {
+            let keep = max(0, min(8, prefixLength - index * 8))
+            let mask: UInt8 = keep == 0 ? 0 : UInt8(truncatingIfNeeded: 0xff << (8 - keep))
+            guard (bytes.next() ?? 0) & mask == network[index] else { return false }
+        }
+        return true
     }
 
     public var description: String {

@@ -76,14 +76,18 @@ public struct RouteDefinition: Sendable, Hashable {
         return names
     }
 
-    /// Names the client TLS set-up of this route's `https://` upstreams: routes with the same CA
-    /// file and policy share one context.
-    public var upstreamTLSKey: String {
-        "\(upstreamCAFile ?? "")|\(upstreamTLS.minVersion.rawValue)|\(upstreamTLS.ciphers)"
-    }
+    /// The client TLS set-up of this route's `https://` upstreams: routes with the same CA file
+    /// and policy share one context (and one pool per upstream).
+    public var upstreamTLSKey: UpstreamTLSKey { UpstreamTLSKey(caFile: upstreamCAFile, policy: upstreamTLS) }
 
     /// The index of the version with this name, if configured.
     public func versionIndex(named name: String) -> Int? {
         versions.firstIndex { $0.name == name }
     }
+}
+
+/// What identifies a client TLS context toward `https://` upstreams: trusted authorities and policy.
+public struct UpstreamTLSKey: Sendable, Hashable {
+    public var caFile: String?
+    public var policy: TLSPolicy
 }

@@ -31,14 +31,12 @@ public struct TLSPolicy: Sendable, Hashable {
     /// The TLS 1.2 suites the TLS library (BoringSSL) knows by name. A `ciphers` list may name only
     /// these: BoringSSL stops the process on a list it cannot read, so a typo must be a config
     /// error, never a crash at start-up or reload.
-    public static let knownCiphers: Set<String> = [
-        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
-        "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    public static let knownCiphers = Set(intermediateCiphers.split(separator: ":").map(String.init)).union([
         "ECDHE-PSK-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES128-SHA",
         "ECDHE-RSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES128-SHA256", "ECDHE-PSK-AES128-CBC-SHA",
         "ECDHE-PSK-AES256-CBC-SHA", "PSK-AES128-CBC-SHA", "PSK-AES256-CBC-SHA", "AES128-GCM-SHA256",
         "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA", "DES-CBC3-SHA",
-    ]
+    ])
 
     /// Names in `ciphers` the TLS library does not know (empty when the list is usable).
     public var unknownCiphers: [String] {
