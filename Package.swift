@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -65,6 +66,18 @@ let package = Package(
         .target(
             name: "WeirStore",
             dependencies: ["WeirCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "WeirFleet",
+            dependencies: [
+                "WeirCore", "WeirConfig",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: upcoming
         ),
         .target(name: "WeirAdminModels", swiftSettings: upcoming),
@@ -108,7 +121,8 @@ let package = Package(
         .target(
             name: "Weir",
             dependencies: [
-                "WeirCore", "WeirConfig", "WeirProxy", "WeirStore", "WeirAdmin", "WeirAdminModels", "WeirHTTPClient",
+                "WeirCore", "WeirConfig", "WeirProxy", "WeirStore", "WeirFleet", "WeirAdmin", "WeirAdminModels",
+                "WeirHTTPClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -172,7 +186,7 @@ let package = Package(
             dependencies: [
                 "Weir", "WeirConfig", "WeirCore", "WeirProxy", "WeirTesting", "WeirDemo", "weir", "weir-demo-model",
                 "weirctl",
-                "WeirStore", "WeirAdminModels", "WeirHTTPClient",
+                "WeirStore", "WeirFleet", "WeirAdminModels", "WeirHTTPClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -3,13 +3,13 @@ import WeirAdminModels
 import WeirConfig
 import WeirCore
 import WeirProxy
+import WeirFleet
 import WeirStore
 
 /// The admin API's view of the running router: reads go to the rollout controller and the store,
 /// commands go through the controller's state machines, reload re-reads the config file.
 struct AdminBridge: AdminOperations {
     let controller: RolloutController
-    let store: any RolloutStore
     let writer: RolloutStoreWriter
     let configPath: String?
     let exporter: PrometheusExporter
@@ -17,7 +17,19 @@ struct AdminBridge: AdminOperations {
     let proxy: ProxyServer
 
     func routes() async -> RoutesModel {
-        RoutesModel(routes: await controller.views().map(RouteStatusModel.init), store: StoreHealthModel(writer.health))
+        RoutesModel(
+            routes: await controller.views().map(RouteStatusModel.init), store: StoreHealthModel(writer.health),
+            instances: await fleetInstances())
+    }
+
+    /// The fleet's instances as this one last saw them; nil alone.
+    private func fleetInstances() async -> [InstanceModel]? {
+        guard let me = await controller.fleetInstanceID else { return nil }
+        return await controller.fleetInstances().map {
+            InstanceModel(
+                id: $0.id, address: $0.address, lastSeen: EventModel.timestamp($0.lastSeenUnixMillis), judge: $0.judge,
+                alive: $0.alive, this: $0.id == me)
+        }
     }
 
     func route(named name: String) async -> RouteStatusModel? {
@@ -30,7 +42,7 @@ struct AdminBridge: AdminOperations {
         let waiting = writer.pendingEvents(route: route).prefix(limit)
         let stored: [RolloutEvent]
         do {
-            stored = try store.events(route: route, limit: limit - waiting.count)
+            stored = try await writer.read { try $0.events(route: route, limit: limit - waiting.count) }
         } catch {
             throw StoreUnavailable("cannot read the audit log from the rollout store (\(error))")
         }

@@ -55,6 +55,7 @@ extension RouteStatusModel {
             lastVerdict: view.lastVerdict.map { VerdictModel(result: $0.name, reason: $0.reason) },
             lastEvent: view.lastEvent.map(EventModel.init)
         )
+        disagreement = view.disagreement
     }
 }
 

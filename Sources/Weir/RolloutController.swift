@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import WeirCore
 import WeirProxy
+import WeirFleet
 import WeirStore
 
 /// Drives every route's `RolloutStateMachine` from the live measurements and from operators'
@@ -23,6 +24,8 @@ public actor RolloutController {
         /// How many seconds the window covers so far.
         public var windowSeconds: Double
         public var lastEvent: RolloutEvent?
+        /// Fleet mode: why this instance leaves the route's rollout alone (configs disagree).
+        public var disagreement: String?
     }
 
     private var routes: [RouteDefinition] = []
@@ -35,21 +38,22 @@ public actor RolloutController {
     /// The last measurement second fed to each route's sequential judge.
     private var observedThrough: [String: Int64] = [:]
     private let proxy: ProxyServer
-    private let store: any RolloutStore
     private let writer: RolloutStoreWriter
     private let webhooks: WebhookNotifier
     private let logger: Logger
     private let clock = UptimeClock()
 
     private let exporter: PrometheusExporter?
+    /// In fleet mode: what this instance knows of the fleet; nil for one instance on SQLite.
+    private var fleet: FleetView?
 
     public init(
-        proxy: ProxyServer, store: any RolloutStore, writer: RolloutStoreWriter, webhooks: WebhookNotifier,
-        logger: Logger, exporter: PrometheusExporter? = nil
+        proxy: ProxyServer, writer: RolloutStoreWriter, webhooks: WebhookNotifier,
+        logger: Logger, exporter: PrometheusExporter? = nil, fleet: FleetView? = nil
     ) {
+        self.fleet = fleet
         self.exporter = exporter
         self.proxy = proxy
-        self.store = store
         self.writer = writer
         self.webhooks = webhooks
         self.logger = logger
@@ -63,8 +67,8 @@ public actor RolloutController {
         } catch {
             throw StartupError(message: "cannot set up TLS toward https:// upstreams: \(error)")
         }
-        let stored = try store.loadStatuses()
-        let judges = machines.isEmpty ? try store.loadJudges() : [:]
+        let judges = machines.isEmpty ? try await writer.read { try $0.loadJudges() } : [:]
+        var stored = try await writer.read { try $0.loadRollouts() }
         let now = clock.now
         var next: [String: RolloutStateMachine<UptimeClock>] = [:]
         for route in routes {
@@ -72,25 +76,57 @@ public actor RolloutController {
                 next[route.name] = running
                 continue
             }
-            let previous = machines[route.name]?.status ?? stored[route.name]
-            let (status, reason) = RolloutStatus.reconcile(stored: previous, with: route)
-            if previous != status || previous == nil {
+            var status = RolloutStatus.reconcile(stored: nil, with: route).status
+            for attempt in 1... {
+                let storedRollout = stored[route.name]
+                // In a fleet the stored state is the truth; alone, the running machine is.
+                let previous =
+                    fleet == nil
+                    ? machines[route.name]?.status ?? storedRollout?.status
+                    : storedRollout?.status ?? machines[route.name]?.status
+                let reconciled = RolloutStatus.reconcile(stored: previous, with: route)
+                status = reconciled.status
+                if let disagreement = fleet?.disagreement(about: route) {
+                    // Configs disagree: run the stored rollout when it fits this config, else this
+                    // config's own idea, and write nothing until they agree.
+                    logger.warning("\(disagreement)", metadata: ["route": "\(route.name)"])
+                    if let storedRollout, RolloutStatus.reconcile(stored: storedRollout.status, with: route).status == storedRollout.status {
+                        status = storedRollout.status
+                    }
+                    fleet?.versions[route.name] = storedRollout?.version
+                    break
+                }
+                guard previous != status || previous == nil else {
+                    fleet?.versions[route.name] = storedRollout?.version
+                    break
+                }
                 let from = previous ?? RolloutStatus(phase: .idle, stable: status.stable, canary: nil)
-                let text = reason ?? Self.describeStart(status, route: route)
+                let text = reconciled.reason ?? Self.describeStart(status, route: route)
                 let transition = RolloutTransition(
                     route: route.name, from: from, to: status, weights: status.weights(policy: route.policy),
                     actor: .policy, reason: text, kind: .reconcile
                 )
                 let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
-                try await writer.persist(event, status: transition.to)
+                let expected = fleet == nil ? nil : storedRollout?.version ?? 0
+                guard let version = try await writer.persist(event, status: transition.to, expecting: expected) else {
+                    // Another instance stored the route first: read what it stored and fit that.
+                    guard attempt < 5 else {
+                        throw StartupError(message: "route \(route.name) keeps changing in the fleet's store; try again")
+                    }
+                    stored = try await writer.read { try $0.loadRollouts() }
+                    continue
+                }
+                fleet?.versions[route.name] = version
                 announce(event, transition, policy: route.policy)
+                break
             }
             if lastEvents[route.name] == nil {
-                lastEvents[route.name] = try store.events(route: route.name, limit: 1).first
+                let name = route.name
+                lastEvents[name] = try await writer.read { try $0.events(route: name, limit: 1).first }
             }
             var machine = RolloutStateMachine<UptimeClock>(
                 route: route, status: status, now: now,
-                promotedAt: try promotionInstant(of: route.name, status: status, now: now))
+                promotedAt: try await promotionInstant(of: route.name, status: status, now: now))
             // After a restart, or a reload that changed the route but not its rollout (same stable,
             // canary and judge settings), the sequential judge continues with the evidence it had:
             // one test per rollout.
@@ -108,20 +144,36 @@ public actor RolloutController {
     /// Judges every route whose analysis window has ended, and feeds sequential judges every
     /// whole second since their last tick.
     public func tick() async {
+        if let fleet {
+            // In a fleet only the judging instance decides, on the fleet's summed counts.
+            guard fleet.isJudge, fleet.dataThrough != nil else { return }
+        } else {
+            await proxy.collect()
+        }
         // One collection for both; windows first: a step whose window failed its checks must not
         // advance in the same tick.
-        await proxy.collect()
-        await judgeDueWindows()
-        await observeSeconds()
+        let now = decisionNow
+        await judgeDueWindows(now: now)
+        await observeSeconds(now: now)
     }
 
-    /// Judges every progressing or held route whose analysis window has ended.
-    private func judgeDueWindows() async {
+    /// The instant decisions are made at: now, or in a fleet the end of the last second every
+    /// live instance has reported (so a window is judged on the whole fleet's traffic).
+    private var decisionNow: UptimeClock.Instant {
         let now = clock.now
+        guard let through = fleet?.dataThrough else { return now }
+        return min(now, UptimeClock.Instant(nanoseconds: UInt64(max(0, through + 1)) * 1_000_000_000))
+    }
+
+    /// The measurements decisions and status read: this instance's, or the fleet's sums.
+    private var judged: Measurements { fleet?.measurements ?? proxy.measurements }
+
+    /// Judges every progressing or held route whose analysis window has ended.
+    private func judgeDueWindows(now: UptimeClock.Instant) async {
         // Measurements come in whole seconds: a window is judged once it spans at least one
         // complete second after its warm-up, so short intervals stretch to the next second.
         let due = routes.filter { route in
-            guard let machine = machines[route.name] else { return false }
+            guard let machine = machines[route.name], fleet?.disagreement(about: route) == nil else { return false }
             return machine.isWindowDue(at: now) && now.second > Self.firstSecond(of: machine)
         }
         var changed = false
@@ -159,6 +211,9 @@ public actor RolloutController {
         guard var machine = machines[name] else {
             return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
         }
+        if let disagreement = fleet?.disagreement(about: machine.route) {
+            return .failure(RolloutRefusal(code: "config_disagreement", message: disagreement))
+        }
         let revision = revisions[name, default: 0]
         switch machine.handle(command, at: clock.now) {
         case .failure(let refusal):
@@ -182,8 +237,8 @@ public actor RolloutController {
 
     /// Every route as operators see it, in config order, with measurements up to the last whole second.
     public func views() async -> [RouteView] {
-        let now = clock.now
-        await proxy.collect()
+        if fleet == nil { await proxy.collect() }
+        let now = decisionNow
         return routes.compactMap { route in
             guard let machine = machines[route.name] else { return nil }
             // The window so far, in whole collected seconds.
@@ -197,7 +252,8 @@ public actor RolloutController {
             }
             return RouteView(
                 route: route, status: machine.status, split: machine.split, lastVerdict: machine.lastVerdict,
-                window: window, pinned: pinned, windowSeconds: Double(max(0, to - from)), lastEvent: lastEvents[route.name]
+                window: window, pinned: pinned, windowSeconds: Double(max(0, to - from)), lastEvent: lastEvents[route.name],
+                disagreement: fleet?.disagreement(about: route)
             )
         }
     }
@@ -209,10 +265,9 @@ public actor RolloutController {
 
     /// Feeds each sequential judge every whole second since its last tick, one at a time: a
     /// decision the store refuses is not applied, and its second is judged again next tick.
-    private func observeSeconds() async {
-        let now = clock.now
+    private func observeSeconds(now: UptimeClock.Instant) async {
         var changed = false
-        for route in routes where route.policy.sequential != nil {
+        for route in routes where route.policy.sequential != nil && fleet?.disagreement(about: route) == nil {
             // A judge starts with the first whole second after it is first seen.
             let last = observedThrough[route.name] ?? now.second - 1
             var second = last + 1
@@ -240,8 +295,8 @@ public actor RolloutController {
     private func routedSlices(route: String, canary: String, stable: String, second: Int64)
         -> [RolloutStateMachine<UptimeClock>.RoutedSlice]
     {
-        let canarySlices = proxy.measurements.slices(for: SeriesKey(route: route, version: canary), second: second)
-        let stableSlices = proxy.measurements.slices(for: SeriesKey(route: route, version: stable), second: second)
+        let canarySlices = judged.slices(for: SeriesKey(route: route, version: canary), second: second)
+        let stableSlices = judged.slices(for: SeriesKey(route: route, version: stable), second: second)
         return Set(canarySlices.keys).union(stableSlices.keys).sorted().map { weight in
             RolloutStateMachine<UptimeClock>.RoutedSlice(
                 weightPercent: Double(weight) / 100, canary: canarySlices[weight] ?? RequestStats(),
@@ -255,7 +310,7 @@ public actor RolloutController {
     }
 
     private func stats(route: String, version: String, pinned: Bool = false, from: Int64, to: Int64) -> RequestStats {
-        proxy.measurements.stats(for: SeriesKey(route: route, version: version, pinned: pinned), from: from, to: to)
+        judged.stats(for: SeriesKey(route: route, version: version, pinned: pinned), from: from, to: to)
     }
 
     /// A policy decision through `apply`; nil (logged) when the store refused it — then nothing
@@ -281,7 +336,11 @@ public actor RolloutController {
     {
         let route = machine.route
         let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
-        if transition.movesTowardCanary(policy: route.policy) {
+        if fleet != nil {
+            // In a fleet every move waits for the database: the change is the fleet's only once
+            // it is stored, and it is stored only if nobody changed the route since it was read.
+            guard try await commitToFleet(event, transition, route: route.name) else { return nil }
+        } else if transition.movesTowardCanary(policy: route.policy) {
             try await writer.persist(event, status: transition.to)
             guard revisions[route.name, default: 0] == revision else {
                 logger.warning(
@@ -303,6 +362,123 @@ public actor RolloutController {
         return event
     }
 
+    /// Stores a fleet move by compare-and-swap on the route's version; false (after re-reading
+    /// the store) when another instance stored a change first.
+    private func commitToFleet(_ event: RolloutEvent, _ transition: RolloutTransition, route: String) async throws(
+        StoreUnavailable
+    ) -> Bool {
+        let expected = fleet?.versions[route] ?? 0
+        fleet?.committing.insert(route)
+        let version: Int64?
+        do {
+            version = try await writer.persist(event, status: transition.to, expecting: expected)
+        } catch {
+            fleet?.committing.remove(route)
+            throw error
+        }
+        fleet?.committing.remove(route)
+        guard let version else {
+            logger.notice(
+                "a rollout change was not made: another instance changed the route first; applying its change",
+                metadata: ["route": "\(route)", "change": "\(transition.reason)"])
+            if let rollouts = try? await writer.read({ try $0.loadRollouts() }) { await adopt(rollouts) }
+            return false
+        }
+        fleet?.versions[route] = version
+        return true
+    }
+
+    // MARK: Fleet
+
+    /// Applies the changes other instances stored (fleet mode): each route whose stored version
+    /// moved on and whose stored rollout fits this instance's config gets the stored state, with
+    /// its judge's evidence kept when the rollout is the same one.
+    public func adopt(_ rollouts: [String: StoredRollout]) async {
+        guard fleet != nil else { return }
+        var changedRoutes: [String] = []
+        var weightsChanged = false
+        for route in routes {
+            guard let stored = rollouts[route.name], fleet?.committing.contains(route.name) == false,
+                stored.version != fleet?.versions[route.name]
+            else { continue }
+            guard RolloutStatus.reconcile(stored: stored.status, with: route).status == stored.status else {
+                fleet?.unfitting[route.name] =
+                    "the fleet's stored rollout (\(stored.status.summary)) does not fit this instance's config for \(route.name); it keeps its weights and changes nothing until the configs agree"
+                continue
+            }
+            fleet?.unfitting[route.name] = nil
+            let previous = machines[route.name]
+            var machine = RolloutStateMachine<UptimeClock>(route: route, status: stored.status, now: clock.now)
+            if let snapshot = previous?.judgeSnapshot { machine.restoreJudge(snapshot) }
+            machines[route.name] = machine
+            revisions[route.name, default: 0] += 1
+            fleet?.versions[route.name] = stored.version
+            changedRoutes.append(route.name)
+            weightsChanged = weightsChanged || previous?.split != machine.split
+            logger.notice(
+                "applied a rollout change stored by the fleet",
+                metadata: ["route": "\(route.name)", "state": "\(stored.status.summary)", "version": "\(stored.version)"])
+        }
+        if weightsChanged { await publish() }
+        for name in changedRoutes {
+            if let event = try? await writer.read({ try $0.events(route: name, limit: 1).first }) {
+                lastEvents[name] = event
+            }
+        }
+    }
+
+    /// What the fleet's directory said on this beat: the instances, whether this one judges, and
+    /// through which local second every live instance's counts are in.
+    public func updateFleet(instances: [FleetInstance], isJudge: Bool, dataThrough: Int64?) async {
+        guard fleet != nil else { return }
+        fleet?.instances = instances
+        if let dataThrough { fleet?.dataThrough = dataThrough }
+        let wasJudge = fleet?.isJudge ?? false
+        fleet?.isJudge = isJudge
+        if isJudge && !wasJudge { await takeOverJudging() }
+        if !isJudge && wasJudge { logger.warning("this instance no longer judges the fleet's rollouts") }
+    }
+
+    /// Becoming the fleet's judge: every route restarts from the stored state, its sequential
+    /// judge continuing the stored evidence, its first second the next one every instance reports.
+    private func takeOverJudging() async {
+        do {
+            let rollouts = try await writer.read { try $0.loadRollouts() }
+            let judges = try await writer.read { try $0.loadJudges() }
+            await adopt(rollouts)
+            let now = clock.now
+            for route in routes {
+                guard let status = machines[route.name]?.status else { continue }
+                var machine = RolloutStateMachine<UptimeClock>(route: route, status: status, now: now)
+                if let snapshot = judges[route.name] ?? machines[route.name]?.judgeSnapshot {
+                    machine.restoreJudge(snapshot)
+                }
+                machines[route.name] = machine
+                observedThrough[route.name] = nil
+            }
+            logger.notice(
+                "this instance judges the fleet's rollouts now",
+                metadata: [
+                    "routes": "\(routes.count)",
+                    "judges_restored": "\(routes.filter { machines[$0.name]?.judge != nil }.count)",
+                ])
+        } catch {
+            fleet?.isJudge = false
+            logger.error("cannot take over judging (the store is failing); trying again", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Each route's rollout fingerprint, which the fleet's instances compare.
+    public func fingerprints() -> [String: String] {
+        Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
+    }
+
+    /// This instance's name in its fleet; nil alone.
+    public var fleetInstanceID: String? { fleet?.instance }
+
+    /// The fleet's instances as the last beat saw them (empty alone).
+    public func fleetInstances() -> [FleetInstance] { fleet?.instances ?? [] }
+
     /// Logs an applied transition, notifies webhooks and counts it.
     private func announce(_ event: RolloutEvent, _ transition: RolloutTransition, policy: RolloutPolicy) {
         lastEvents[transition.route] = event
@@ -321,11 +497,11 @@ public actor RolloutController {
     private static func nowMillis() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// For a stored promotion, the instant it happened, from its event's wall-clock time.
-    private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) throws
+    private func promotionInstant(of route: String, status: RolloutStatus, now: UptimeClock.Instant) async throws
         -> UptimeClock.Instant?
     {
         guard status.phase == .promoted,
-            let event = try store.events(route: route, limit: 20).first(where: {
+            let event = try await writer.read({ try $0.events(route: route, limit: 20) }).first(where: {
                 $0.to == .promoted && $0.kind == .promote
             })
         else { return nil }

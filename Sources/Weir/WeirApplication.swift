@@ -8,6 +8,7 @@ import UnixSignals
 import WeirAdmin
 import WeirConfig
 import WeirCore
+import WeirFleet
 import WeirProxy
 import WeirStore
 
@@ -32,14 +33,51 @@ public struct WeirApplication: Sendable {
     }
 
     /// Opens the configured rollout store. A store that cannot be opened stops startup.
-    func openStore() throws -> any RolloutStore {
+    func openStore() async throws -> any RolloutStore {
         switch config.state {
         case .sqlite(let path):
             return try SQLiteRolloutStore(path: path)
-        case .postgres:
-            throw StartupError(
-                message: "state.postgres (fleet mode) is not available in this build of weir yet; use state.sqlite")
+        case .postgres(let settings):
+            return try await openFleetStore(settings)
         }
+    }
+
+    /// Fleet mode: connects to the fleet's database and brings its schema up to date, waiting up
+    /// to 15 s for a database that is still starting.
+    func openFleetStore(_ settings: PostgresSettings) async throws -> PostgresRolloutStore {
+        guard case .success(let url) = PostgresURL.parse(settings.url) else {
+            throw StartupError(message: "state.postgres is not a valid URL")
+        }
+        let password = settings.password ?? ProcessInfo.processInfo.environment["WEIR_POSTGRES_PASSWORD"]
+        let database = try PostgresDatabase(url: url, password: password, logger: logger)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while true {
+            do {
+                let applied = try await database.migrate()
+                logger.notice(
+                    "fleet mode: rollout state in PostgreSQL",
+                    metadata: ["database": "\(url.display)", "migrations": "\(applied.count)", "instance": "\(instanceName(settings))"])
+                return PostgresRolloutStore(database: database, instance: instanceName(settings))
+            } catch {
+                guard ContinuousClock.now < deadline else {
+                    throw StartupError(message: "cannot use the fleet's database \(url.display): \(String(reflecting: error))")
+                }
+                logger.warning("the fleet's database does not answer yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// This instance's name in the fleet: `state.instance`, else the host name and admin port.
+    func instanceName(_ settings: PostgresSettings) -> String {
+        settings.instance ?? "\(ProcessInfo.processInfo.hostName)-\(config.admin.listen.port)"
+    }
+
+    /// Where other people reach this instance's admin API (shown in the fleet's status).
+    func adminAddress(port: Int) -> String {
+        let host = config.admin.listen.host
+        let shown = host == "0.0.0.0" || host == "::" ? ProcessInfo.processInfo.hostName : host
+        return "\(shown):\(port)"
     }
 
     /// Where safe moves that wait for the store are kept across a restart: beside the SQLite file.
@@ -107,7 +145,7 @@ public struct WeirApplication: Sendable {
         onAdminListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         for warning in config.warnings { logger.warning("\(warning)") }
-        let store = try openStore()
+        let store = try await openStore()
         let access = try adminAccess()
         let adminTLS = try adminTLS()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.server.threads ?? System.coreCount)
@@ -154,13 +192,33 @@ public struct WeirApplication: Sendable {
                     metadata: ["error": "\(health.error ?? "")", "pending_events": "\(health.pendingEvents)"])
             }
         }
+        let fleetStore = store as? PostgresRolloutStore
+        let fleetMeasurements = fleetStore.map { _ in Measurements(capacitySeconds: historySeconds) }
         let controller = RolloutController(
-            proxy: proxy, store: store, writer: writer, webhooks: webhooks, logger: logger, exporter: exporter)
+            proxy: proxy, writer: writer, webhooks: webhooks, logger: logger, exporter: exporter,
+            fleet: fleetStore.flatMap { store in
+                fleetMeasurements.map { FleetView(instance: store.instance, measurements: $0) }
+            })
+        var coordinator: FleetCoordinator?
+        if let fleetStore, let fleetMeasurements {
+            let joined = FleetCoordinator(
+                controller: controller, proxy: proxy, store: fleetStore,
+                directory: FleetDirectory(database: fleetStore.database, retentionSeconds: Int64(historySeconds) + 60),
+                session: FleetSession(database: fleetStore.database),
+                address: adminAddress(port: config.admin.listen.port), fleetMeasurements: fleetMeasurements,
+                historySeconds: historySeconds, logger: logger)
+            do {
+                try await joined.join(routes: config.routes)
+            } catch {
+                throw StartupError(message: "cannot join the fleet: \(error)")
+            }
+            coordinator = joined
+        }
         try await controller.load(config.routes)
         let bridge = AdminBridge(
-            controller: controller, store: store, writer: writer, configPath: configPath, exporter: exporter,
+            controller: controller, writer: writer, configPath: configPath, exporter: exporter,
             webhooks: webhooks, proxy: proxy)
-        let services: [any Service] = [
+        var services: [any Service] = [
             ProxyService(
                 proxy: proxy,
                 host: config.server.listen.host,
@@ -184,6 +242,7 @@ public struct WeirApplication: Sendable {
                 onListening: onAdminListening
             ),
         ]
+        if let coordinator { services.append(FleetService(coordinator: coordinator)) }
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },

@@ -15,6 +15,8 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     public var windowSeconds: Double
     public var lastVerdict: VerdictModel?
     public var lastEvent: EventModel?
+    /// Fleet mode: why this instance leaves the route's rollout alone (instances' configs disagree).
+    public var disagreement: String?
 
     public init(
         name: String, state: String, step: Int, steps: Int, stepWeights: [Double], stable: String, canary: String?,
@@ -42,6 +44,7 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
         case stepWeights = "step_weights"
         case lastVerdict = "last_verdict"
         case lastEvent = "last_event"
+        case disagreement
     }
 }
 
@@ -121,9 +124,40 @@ public struct RoutesModel: Codable, Sendable, Hashable {
     public var routes: [RouteStatusModel]
     /// The rollout store's health; absent from routers that do not report it.
     public var store: StoreHealthModel?
-    public init(routes: [RouteStatusModel], store: StoreHealthModel? = nil) {
+    /// Fleet mode: every instance on the fleet's database (absent for one instance).
+    public var instances: [InstanceModel]?
+    public init(routes: [RouteStatusModel], store: StoreHealthModel? = nil, instances: [InstanceModel]? = nil) {
         self.routes = routes
         self.store = store
+        self.instances = instances
+    }
+}
+
+/// One weir instance of a fleet (CONTRACT §9): where its admin API is, when it was last heard
+/// from, and whether it is the one that judges.
+public struct InstanceModel: Codable, Sendable, Hashable {
+    public var id: String
+    public var address: String
+    /// Its last heartbeat (RFC 3339, the database's clock).
+    public var lastSeen: String
+    public var judge: Bool
+    /// Heard from within the last 5 s; others are left out of the fleet's figures.
+    public var alive: Bool
+    /// Whether this is the instance that answered.
+    public var this: Bool
+
+    public init(id: String, address: String, lastSeen: String, judge: Bool, alive: Bool, this: Bool) {
+        self.id = id
+        self.address = address
+        self.lastSeen = lastSeen
+        self.judge = judge
+        self.alive = alive
+        self.this = this
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, address, judge, alive, this
+        case lastSeen = "last_seen"
     }
 }
 

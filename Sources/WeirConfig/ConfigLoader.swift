@@ -47,6 +47,15 @@ public enum ConfigLoader {
             errors.append(
                 ConfigError(file: file, line: 0, column: 0, path: "admin.read_token_file", message: error.description))
         }
+        if case .postgres(var settings) = config.state, let passwordFile = settings.passwordFile {
+            do {
+                settings.password = try SecretFile.read(passwordFile).trimmingCharacters(in: .whitespacesAndNewlines)
+                config.state = .postgres(settings)
+            } catch {
+                errors.append(
+                    ConfigError(file: file, line: 0, column: 0, path: "state.password_file", message: error.description))
+            }
+        }
         guard errors.isEmpty else { throw ConfigErrors(errors) }
         return config
     }
@@ -315,18 +324,37 @@ struct ConfigCompiler {
     }
 
     private mutating func stateSettings(_ node: Node) -> StateSettings? {
-        guard let fields = reader.mapping(node, "state", allowed: ["sqlite", "postgres"]) else { return nil }
+        guard
+            let fields = reader.mapping(
+                node, "state", allowed: ["sqlite", "postgres", "password_file", "instance"])
+        else { return nil }
         switch (fields["sqlite"], fields["postgres"]) {
         case (let sqlite?, nil):
+            for key in ["password_file", "instance"] {
+                if let extra = fields[key] { reader.fail(extra, "state.\(key)", "only used with state.postgres") }
+            }
             return reader.string(sqlite, "state.sqlite").map { .sqlite(path: $0) }
         case (nil, let postgres?):
             guard let url = reader.string(postgres, "state.postgres") else { return nil }
-            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-                reader.fail(
-                    postgres, "state.postgres", "expected a URL such as postgres://weir@db/weir, found '\(url)'")
+            switch PostgresURL.parse(url) {
+            case .failure(let problem):
+                reader.fail(postgres, "state.postgres", problem.description)
                 return nil
+            case .success:
+                break
             }
-            return .postgres(url: url)
+            var settings = PostgresSettings(url: url)
+            settings.passwordFile = fields["password_file"].flatMap { reader.string($0, "state.password_file") }
+            if let instance = fields["instance"] {
+                guard let name = reader.string(instance, "state.instance") else { return nil }
+                guard !name.isEmpty, name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.:".contains($0) })
+                else {
+                    reader.fail(instance, "state.instance", "expected up to 64 letters, digits, '-', '_', '.' or ':', found '\(name)'")
+                    return nil
+                }
+                settings.instance = name
+            }
+            return .postgres(settings)
         case (nil, nil):
             return .sqlite(path: "weir-state.sqlite")
         case (_, let postgres?):

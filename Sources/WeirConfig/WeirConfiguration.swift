@@ -51,6 +51,10 @@ public struct WeirConfiguration: Sendable, Hashable {
         config.admin.tls = config.admin.tls?.resolving(resolve)
         config.admin.tokenFile = config.admin.tokenFile.map(resolve)
         config.admin.readTokenFile = config.admin.readTokenFile.map(resolve)
+        if case .postgres(var settings) = config.state {
+            settings.passwordFile = settings.passwordFile.map(resolve)
+            config.state = .postgres(settings)
+        }
         for index in config.routes.indices {
             config.routes[index].upstreamCAFile = config.routes[index].upstreamCAFile.map(resolve)
             for hook in config.routes[index].policy.webhooks.indices {
@@ -184,5 +188,24 @@ public struct AdminSettings: Sendable, Hashable {
 /// Where rollout state is kept.
 public enum StateSettings: Sendable, Hashable {
     case sqlite(path: String)
-    case postgres(url: String)
+    /// Fleet mode: every instance on this database runs one rollout (CONTRACT §9).
+    case postgres(PostgresSettings)
+}
+
+/// `state.postgres`: the database a fleet shares, and how this instance is named in it.
+public struct PostgresSettings: Sendable, Hashable {
+    /// `postgres://user@host:port/db?sslmode=…` (a password in the URL is refused: use the file).
+    public var url: String
+    /// `state.password_file` (0600), else `WEIR_POSTGRES_PASSWORD`.
+    public var passwordFile: String?
+    /// The password, read from `passwordFile` by `ConfigLoader`.
+    public var password: String?
+    /// `state.instance`: this instance's name in the fleet (default: host name and admin port).
+    public var instance: String?
+
+    public init(url: String, passwordFile: String? = nil, instance: String? = nil) {
+        self.url = url
+        self.passwordFile = passwordFile
+        self.instance = instance
+    }
 }

@@ -44,6 +44,26 @@ public final class Measurements: Sendable {
         if let callback = observer.withLock({ $0 }) { callback(keyed) }
     }
 
+    /// Adds one second of a series measured elsewhere (a fleet's instances, summed); the observer
+    /// is not told, so this instance's own metrics stay its own.
+    public func add(_ key: SeriesKey, second: Int64, weight: Int, stats: RequestStats) {
+        let capacity = capacitySeconds
+        store.withLock { store in
+            let id = store.registry.id(for: key)
+            store.windows[id, default: SlidingWindow(capacitySeconds: capacity)]
+                .add(second: second, weight: weight, stats: stats)
+        }
+    }
+
+    /// Every series' buckets for seconds in `[from, to)`: what a fleet instance reports.
+    public func buckets(from: Int64, to: Int64) -> [(key: SeriesKey, second: Int64, weight: Int, stats: RequestStats)] {
+        store.withLock { store in
+            store.windows.flatMap { id, window in
+                window.buckets(from: from, to: to).map { (store.registry.keys[id.rawValue], $0.second, $0.weight, $0.stats) }
+            }
+        }
+    }
+
     /// The statistics of one series over seconds `[from, to)` of the monotonic clock.
     public func stats(for key: SeriesKey, from: Int64, to: Int64) -> RequestStats {
         store.withLock { store in

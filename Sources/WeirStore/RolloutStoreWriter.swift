@@ -46,6 +46,7 @@ public final class RolloutStoreWriter: Sendable {
     private let store: any RolloutStore
     private let journalPath: String?
     private let queue = DispatchQueue(label: "weir.store-writer")
+    private let readQueue = DispatchQueue(label: "weir.store-reader", attributes: .concurrent)
     private let state = Mutex(State())
     /// Called on the writer's queue when the store goes down or comes back.
     private let onHealthChange: @Sendable (Health) -> Void
@@ -85,9 +86,14 @@ public final class RolloutStoreWriter: Sendable {
     }
 
     /// Writes a move toward the canary now, once; throws when the store does not take it or
-    /// earlier events still wait for it.
-    public func persist(_ event: RolloutEvent, status: RolloutStatus) async throws(StoreUnavailable) {
-        let result: Result<Void, StoreUnavailable> = await withCheckedContinuation { continuation in
+    /// earlier events still wait for it. With `expected` (fleet mode, where every move is written
+    /// this way) the change is stored only while the route's stored version is still `expected`;
+    /// the new version, or nil when another change was stored first (nothing was written).
+    @discardableResult
+    public func persist(_ event: RolloutEvent, status: RolloutStatus, expecting expected: Int64? = nil) async throws(
+        StoreUnavailable
+    ) -> Int64? {
+        let result: Result<Int64?, StoreUnavailable> = await withCheckedContinuation { continuation in
             queue.async {
                 self.drain()
                 let waiting = self.state.withLock { $0.pending.count }
@@ -100,9 +106,12 @@ public final class RolloutStoreWriter: Sendable {
                     return
                 }
                 do {
-                    try self.store.commit(event, status: status)
+                    let version = try self.store.commit(event, status: status, expecting: expected)
                     self.markUp()
-                    continuation.resume(returning: .success(()))
+                    continuation.resume(returning: .success(version))
+                } catch is RolloutConflict {
+                    self.markUp()
+                    continuation.resume(returning: .success(nil))
                 } catch {
                     self.markDown(error)
                     continuation.resume(
@@ -113,7 +122,17 @@ public final class RolloutStoreWriter: Sendable {
                 }
             }
         }
-        try result.get()
+        return try result.get()
+    }
+
+    /// Runs a read of the store on a queue of its own — never on the caller's thread, so a store
+    /// that answers over the network (PostgreSQL) never blocks Swift's cooperative threads — and
+    /// reads never wait behind a write that waits for a lock.
+    public func read<T: Sendable>(_ body: @escaping @Sendable (any RolloutStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await withCheckedThrowingContinuation { continuation in
+            readQueue.async { continuation.resume(with: Result { try body(store) }) }
+        }
     }
 
     /// Checks that the store takes writes, when nothing is waiting (a waiting event is its own check).

@@ -74,6 +74,9 @@ public final class SQLiteRolloutStore: RolloutStore {
                     );
                     """)
         }
+        migrator.registerMigration("v3: rollout versions") { db in
+            try db.execute(sql: "ALTER TABLE rollout_state ADD COLUMN version INTEGER NOT NULL DEFAULT 1")
+        }
         return migrator
     }
 
@@ -82,16 +85,16 @@ public final class SQLiteRolloutStore: RolloutStore {
         try database.read { db in try Self.migrator.appliedMigrations(db) }
     }
 
-    public func loadStatuses() throws -> [String: RolloutStatus] {
+    public func loadRollouts() throws -> [String: StoredRollout] {
         try database.read { db in
-            var statuses: [String: RolloutStatus] = [:]
+            var rollouts: [String: StoredRollout] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT * FROM rollout_state") {
                 let route: String = row["route"]
                 guard let phase = RolloutPhase(rawValue: row["phase"]) else {
                     throw StoreError(
                         path: path, reason: "route \(route) has an unknown state '\(row["phase"] as String)'")
                 }
-                statuses[route] = RolloutStatus(
+                let status = RolloutStatus(
                     phase: phase,
                     step: row["step"],
                     stable: row["stable"],
@@ -100,15 +103,22 @@ public final class SQLiteRolloutStore: RolloutStore {
                     pinnedPercent: row["pinned_percent"],
                     consecutiveFailures: row["consecutive_failures"]
                 )
+                rollouts[route] = StoredRollout(status: status, version: row["version"])
             }
-            return statuses
+            return rollouts
         }
     }
 
-    public func commit(_ event: RolloutEvent, status: RolloutStatus) throws {
+    public func commit(_ event: RolloutEvent, status: RolloutStatus, expecting expected: Int64?) throws -> Int64 {
         let weights = String(
             decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
-        try database.write { db in
+        return try database.write { db in
+            let found = try Int64.fetchOne(
+                db, sql: "SELECT version FROM rollout_state WHERE route = ?", arguments: [event.route])
+            if let expected, expected != (found ?? 0) {
+                throw RolloutConflict(route: event.route, expected: expected, found: found)
+            }
+            let version = (found ?? 0) + 1
             try db.execute(
                 sql: """
                     INSERT INTO rollout_events (at, route, from_phase, to_phase, from_step, to_step, weights, actor, reason, kind)
@@ -122,18 +132,20 @@ public final class SQLiteRolloutStore: RolloutStore {
             )
             try db.execute(
                 sql: """
-                    INSERT INTO rollout_state (route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO rollout_state (route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, updated_at, version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(route) DO UPDATE SET phase = excluded.phase, step = excluded.step, stable = excluded.stable,
                         canary = excluded.canary, previous_stable = excluded.previous_stable, pinned_percent = excluded.pinned_percent,
-                        consecutive_failures = excluded.consecutive_failures, updated_at = excluded.updated_at
+                        consecutive_failures = excluded.consecutive_failures, updated_at = excluded.updated_at,
+                        version = excluded.version
                     """,
                 arguments: [
                     event.route, status.phase.rawValue, status.step, status.stable, status.canary,
                     status.previousStable,
-                    status.pinnedPercent, status.consecutiveFailures, event.at,
+                    status.pinnedPercent, status.consecutiveFailures, event.at, version,
                 ]
             )
+            return version
         }
     }
 
@@ -149,11 +161,7 @@ public final class SQLiteRolloutStore: RolloutStore {
             try database.write { db in try db.execute(sql: "DELETE FROM rollout_judge WHERE route = ?", arguments: [route]) }
             return
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(
-            positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
-        let text = String(decoding: try encoder.encode(snapshot), as: UTF8.self)
+        let text = try JudgeSnapshotText.encode(snapshot)
         try database.write { db in
             try db.execute(
                 sql: """
@@ -165,15 +173,12 @@ public final class SQLiteRolloutStore: RolloutStore {
     }
 
     public func loadJudges() throws -> [String: SequentialJudge.Snapshot] {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
-            positiveInfinity: "+inf", negativeInfinity: "-inf", nan: "nan")
-        return try database.read { db in
+        try database.read { db in
             var judges: [String: SequentialJudge.Snapshot] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT route, state FROM rollout_judge") {
                 let text: String = row["state"]
                 // A state this build cannot read starts a fresh judge rather than stopping weir.
-                if let snapshot = try? decoder.decode(SequentialJudge.Snapshot.self, from: Data(text.utf8)) {
+                if let snapshot = JudgeSnapshotText.decode(text) {
                     judges[row["route"]] = snapshot
                 }
             }

@@ -182,7 +182,8 @@ struct Status: AsyncParsableCommand {
                 }
                 // Store trouble first: it changes what the commands below may do.
                 let store = all.store.flatMap(StatusTable.render(store:)).map { $0 + "\n\n" } ?? ""
-                text = store + routes.map(StatusTable.render).joined(separator: "\n\n") + "\n"
+                let fleet = all.instances.map { StatusTable.render(instances: $0) + "\n\n" } ?? ""
+                text = store + fleet + routes.map(StatusTable.render).joined(separator: "\n\n") + "\n"
             }
             if watch {
                 let screen =

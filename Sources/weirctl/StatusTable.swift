@@ -33,7 +33,21 @@ enum StatusTable {
         if let event = route.lastEvent {
             lines.append("  last decision: \(event.at) \(event.actor) \(event.from) -> \(event.to): \(event.reason)")
         }
+        if let disagreement = route.disagreement { lines.append("  CONFIG DISAGREEMENT: \(disagreement)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The fleet's instances (fleet mode), the judging one marked.
+    static func render(instances: [InstanceModel]) -> String {
+        let rows = instances.map { instance in
+            [
+                "  " + instance.id + (instance.this ? " (this)" : ""), instance.address, instance.lastSeen,
+                instance.judge ? "judge" : "", instance.alive ? "alive" : "GONE",
+            ]
+        }
+        let alive = instances.filter(\.alive).count
+        return "fleet: \(alive) live instance\(alive == 1 ? "" : "s"), figures summed over all of them\n"
+            + render(header: ["  INSTANCE", "ADMIN", "LAST SEEN (UTC)", "ROLE", "STATE"], rows: rows)
     }
 
     /// A warning while the rollout store fails; nil while it is up.

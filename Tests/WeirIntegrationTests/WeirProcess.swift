@@ -17,7 +17,8 @@ final class WeirProcess {
     /// Writes the config (`routes` is the YAML of the routes list; `server` more keys of the
     /// `server` section, such as `tls: {…}`) and starts weir.
     init(
-        routes: String, token: String? = nil, server: String = "", admin adminExtra: String = "", startNow: Bool = true
+        routes: String, token: String? = nil, server: String = "", admin adminExtra: String = "",
+        state: String = "{ sqlite: state.sqlite }", startNow: Bool = true
     ) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-proc-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -33,7 +34,7 @@ final class WeirProcess {
         let yaml = """
             server: { listen: "127.0.0.1:\(port)"\(server.isEmpty ? "" : ", " + server) }
             \(admin)
-            state: { sqlite: state.sqlite }
+            state: \(state)
             \(routes)
             """
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)

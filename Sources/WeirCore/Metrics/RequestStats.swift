@@ -10,6 +10,14 @@ public struct RequestStats: Sendable {
 
     public init() {}
 
+    /// Statistics assembled from stored parts (a fleet record).
+    init(requests: UInt64, errorsByKind: [UInt64], firstByte: LatencyHistogram, total: LatencyHistogram) {
+        self.requests = requests
+        self.errorsByKind = errorsByKind
+        self.firstByte = firstByte
+        self.total = total
+    }
+
     public mutating func record(_ outcome: RequestOutcome) {
         if outcome.failure == .client {
             // The client's fault: counted apart, never in the version's requests, rates or latency.

@@ -52,6 +52,11 @@ public struct SlidingWindow: Sendable {
         return slices
     }
 
+    /// Every bucket of the seconds in `[from, to)`, oldest first.
+    public func buckets(from: Int64, to: Int64) -> [(second: Int64, weight: Int, stats: RequestStats)] {
+        buckets.filter { $0.second >= from && $0.second < to }
+    }
+
     /// The merged statistics of the seconds in `[from, to)`.
     public func stats(from: Int64, to: Int64) -> RequestStats {
         var result = RequestStats()

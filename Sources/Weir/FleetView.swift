@@ -1,0 +1,47 @@
+import WeirCore
+import WeirFleet
+import WeirProxy
+
+/// What a `RolloutController` in fleet mode knows of the fleet: the summed measurements it judges
+/// and shows, whether it is the judge, the stored version of each route it last applied, and the
+/// other instances with their configs (so instances that disagree about a route leave it alone).
+public struct FleetView: Sendable {
+    public let instance: String
+    /// Every live instance's counts, summed per second and routed weight (local seconds).
+    public let measurements: Measurements
+    var isJudge = false
+    /// The last local second whose counts every live instance has reported.
+    var dataThrough: Int64?
+    /// The stored version of each route this instance runs.
+    var versions: [String: Int64] = [:]
+    /// Routes with a change of this instance's on its way to the store.
+    var committing: Set<String> = []
+    var instances: [FleetInstance] = []
+    /// Routes whose stored rollout does not fit this instance's config, and why.
+    var unfitting: [String: String] = [:]
+
+    public init(instance: String, measurements: Measurements) {
+        self.instance = instance
+        self.measurements = measurements
+    }
+
+    /// Why this instance leaves `route`'s rollout alone, or nil: another live instance runs a
+    /// different rollout config for it, or the stored rollout does not fit this one's.
+    func disagreement(about route: RouteDefinition) -> String? {
+        if let reason = unfitting[route.name] { return reason }
+        let mine = route.rolloutFingerprint
+        let others = instances.filter { $0.alive && $0.id != instance && $0.routes[route.name].map { $0 != mine } == true }
+        guard !others.isEmpty else { return nil }
+        let theirs = others.map { "\($0.id) has \($0.routes[route.name] ?? "")" }.joined(separator: "; ")
+        return
+            "instances disagree about \(route.name)'s rollout (this instance \(instance) has \(mine); \(theirs)); nobody changes it until their configs agree"
+    }
+}
+
+extension RouteDefinition {
+    /// What instances of a fleet must agree on to run one rollout of this route: its stable and
+    /// canary, its versions and its steps.
+    var rolloutFingerprint: String {
+        "stable=\(versions[stableIndex].name) canary=\(canaryIndex.map { versions[$0].name } ?? "-") versions=\(versions.map(\.name).sorted().joined(separator: ",")) steps=\(policy.steps.map { Format.weight($0.weight) }.joined(separator: ","))"
+    }
+}

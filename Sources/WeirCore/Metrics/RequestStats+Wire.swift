@@ -1,0 +1,65 @@
+import Foundation
+import Histogram
+
+/// One second's `RequestStats` as a fleet instance stores it for the others to sum: the counts,
+/// and each latency histogram as its recorded (value, count) pairs — a few hundred bytes where the
+/// histogram's full arrays would be ~11 KB. Decoding and merging give the same percentiles as the
+/// original (values are stored at their bucket's representative value).
+public struct RequestStatsRecord: Sendable, Codable, Hashable {
+    public var requests: UInt64
+    public var errors: [UInt64]
+    public var firstByte: [[UInt64]]
+    public var total: [[UInt64]]
+
+    enum CodingKeys: String, CodingKey {
+        case requests = "r"
+        case errors = "e"
+        case firstByte = "f"
+        case total = "t"
+    }
+
+    public init(_ stats: RequestStats) {
+        requests = stats.requests
+        errors = stats.errorsByKind
+        firstByte = stats.firstByte.recordedPairs
+        total = stats.total.recordedPairs
+    }
+
+    /// The statistics this record holds; nil when it is malformed (another build's, or damaged).
+    public var stats: RequestStats? {
+        guard errors.count <= ErrorKind.count,
+            let first = LatencyHistogram(recordedPairs: firstByte),
+            let total = LatencyHistogram(recordedPairs: total)
+        else { return nil }
+        var padded = errors
+        padded += Array(repeating: 0, count: ErrorKind.count - errors.count)
+        return RequestStats(requests: requests, errorsByKind: padded, firstByte: first, total: total)
+    }
+
+    /// The record as compact JSON text.
+    public func encoded() -> String {
+        String(decoding: (try? JSONEncoder().encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    /// A record from `encoded()` text; nil when it is not one.
+    public init?(encoded text: String) {
+        guard let record = try? JSONDecoder().decode(Self.self, from: Data(text.utf8)) else { return nil }
+        self = record
+    }
+}
+
+extension LatencyHistogram {
+    /// Every non-empty bucket as [value in µs, count].
+    var recordedPairs: [[UInt64]] {
+        histogram.recordedValues().map { [$0.value, UInt64($0.count)] }
+    }
+
+    /// A histogram holding `pairs` of [value in µs, count]; nil when a pair is malformed.
+    init?(recordedPairs pairs: [[UInt64]]) {
+        self.init()
+        for pair in pairs {
+            guard pair.count == 2, pair[1] <= UInt64(UInt32.max) else { return nil }
+            _ = histogram.record(min(max(pair[0], 1), Self.highestMicros), count: UInt32(pair[1]))
+        }
+    }
+}
