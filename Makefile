@@ -1,6 +1,6 @@
 # Weir — the two commands a newcomer needs are `make run` and `make test`.
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3 openssl
+APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3 openssl postgresql
 CONFIG ?= examples/quickstart.yaml
 
 .PHONY: deps build release test run bench soak lint clean

@@ -1,7 +1,11 @@
 import Foundation
 import NIOHTTP1
 import Testing
+import Logging
+import WeirConfig
+import WeirCore
 import WeirDemo
+import WeirFleet
 import WeirTesting
 
 /// CONTRACT §9 — fleet mode: three `weir serve` processes on one real PostgreSQL behave as one
@@ -253,6 +257,50 @@ extension IntegrationTests {
                     #expect(tally.failed.isEmpty)
                 }
             }
+        }
+
+        /// Two instances' stores changing one route from the same version at the same moment, over
+        /// and over: each time exactly one change is stored and the other is told it lost.
+        @Test func twoInstancesCommittingFromTheSameVersionStoreExactlyOne() async throws {
+            let server = try await PostgresServer()
+            defer { try? server.stop(remove: true) }
+            let url = try PostgresURL.parse(server.url).get()
+            let databases = try (0..<2).map { _ in try PostgresDatabase(url: url, password: nil, logger: Logger(label: "test")) }
+            // Both migrate at once: the schema is made once.
+            async let first = databases[0].migrate()
+            async let second = databases[1].migrate()
+            #expect(try await first == second)
+            let stores = databases.enumerated().map { PostgresRolloutStore(database: $1, instance: "i\($0)") }
+            let status = RolloutStatus(phase: .progressing, step: 0, stable: "v1", canary: "v2")
+            var version: Int64 = 0
+            for round in 0..<20 {
+                let expected = version
+                let outcomes = await withTaskGroup(of: Int64?.self) { group in
+                    for (index, store) in stores.enumerated() {
+                        group.addTask {
+                            // The stores block their caller: run them on dispatch threads, as weir does.
+                            await withCheckedContinuation { continuation in
+                                DispatchQueue.global().async {
+                                    let event = RolloutEvent(
+                                        at: Int64(round), route: "fraud", from: .progressing, to: .progressing,
+                                        fromStep: 0, toStep: 0, weights: [:], actor: index == 0 ? .policy : .admin,
+                                        reason: "round \(round) by \(index)", kind: .step)
+                                    continuation.resume(
+                                        returning: try? store.commit(event, status: status, expecting: expected))
+                                }
+                            }
+                        }
+                    }
+                    return await group.reduce(into: [Int64?]()) { $0.append($1) }
+                }
+                let stored = outcomes.compactMap { $0 }
+                #expect(stored == [expected + 1], "round \(round): \(outcomes)")
+                version = stored.first ?? version
+            }
+            let events = try stores[0].events(route: "fraud", limit: 100)
+            #expect(events.count == 20)
+            #expect(Set(events.map(\.at)) == Set((0..<20).map(Int64.init)), "one event per round")
+            #expect(try stores[1].loadRollouts()["fraud"]?.version == 20)
         }
     }
 }

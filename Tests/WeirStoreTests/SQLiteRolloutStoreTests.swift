@@ -45,9 +45,9 @@ import WeirStore
 
     @Test func migrationsAreVersionedAndAppliedOnce() throws {
         let store = try SQLiteRolloutStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state"])
+        #expect(try store.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state", "v3: rollout versions"])
         let again = try SQLiteRolloutStore(path: path)
-        #expect(try again.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state"])
+        #expect(try again.appliedMigrations() == ["v1: rollout state and events", "v2: sequential judge state", "v3: rollout versions"])
     }
 
     @Test func aCorruptFileIsAnErrorNotASilentReset() throws {
@@ -61,5 +61,35 @@ import WeirStore
 
     @Test func anUnwritableLocationIsAnError() throws {
         #expect(throws: StoreError.self) { try SQLiteRolloutStore(path: "/nonexistent-dir/weir/state.sqlite") }
+    }
+}
+
+/// Both stores version each route's state: a change made from a state another change replaced
+/// is refused (compare-and-swap), never applied over it.
+@Suite struct RolloutVersionTests {
+    @Test func aChangeFromAStaleVersionIsRefusedAndNothingIsWritten() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-cas-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stores: [any RolloutStore] = [
+            try SQLiteRolloutStore(path: directory.appendingPathComponent("s.sqlite").path), InMemoryRolloutStore(),
+        ]
+        for store in stores {
+            func event(_ reason: String) -> RolloutEvent {
+                RolloutEvent(
+                    at: 1, route: "fraud", from: .progressing, to: .progressing, fromStep: 0, toStep: 1,
+                    weights: [:], actor: .policy, reason: reason, kind: .step)
+            }
+            let status = RolloutStatus(phase: .progressing, step: 1, stable: "v1", canary: "v2")
+            #expect(try store.commit(event("first"), status: status, expecting: 0) == 1)
+            // Two changes made from version 1: the first is stored, the second refused.
+            #expect(try store.commit(event("second"), status: status, expecting: 1) == 2)
+            #expect(throws: RolloutConflict.self) { try store.commit(event("stale"), status: status, expecting: 1) }
+            #expect(throws: RolloutConflict.self) { try store.commit(event("again"), status: status, expecting: 0) }
+            #expect(try store.events(route: "fraud", limit: 10).map(\.reason) == ["second", "first"])
+            #expect(try store.loadRollouts()["fraud"]?.version == 2)
+            // Unconditional (one instance): whatever the version is.
+            #expect(try store.commit(event("third"), status: status, expecting: nil) == 3)
+        }
     }
 }

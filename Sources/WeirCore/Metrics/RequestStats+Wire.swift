@@ -4,7 +4,7 @@ import Histogram
 /// One second's `RequestStats` as a fleet instance stores it for the others to sum: the counts,
 /// and each latency histogram as its recorded (value, count) pairs — a few hundred bytes where the
 /// histogram's full arrays would be ~11 KB. Decoding and merging give the same percentiles as the
-/// original (values are stored at their bucket's representative value).
+/// original (values are stored as their bucket's lowest value).
 public struct RequestStatsRecord: Sendable, Codable, Hashable {
     public var requests: UInt64
     public var errors: [UInt64]
@@ -49,9 +49,23 @@ public struct RequestStatsRecord: Sendable, Codable, Hashable {
 }
 
 extension LatencyHistogram {
-    /// Every non-empty bucket as [value in µs, count].
+    /// Every non-empty bucket as [a value in µs that records back into it, count]: the exact
+    /// largest (or smallest) value for the bucket holding it, whose percentiles report it, and
+    /// the bucket's lowest value for the others.
     var recordedPairs: [[UInt64]] {
-        histogram.recordedValues().map { [$0.value, UInt64($0.count)] }
+        let largest = histogram.maxRecorded
+        let smallest = histogram.min
+        return histogram.recordedValues().map { bucket in
+            let value: UInt64
+            if histogram.valuesAreEquivalent(bucket.value, largest) {
+                value = largest
+            } else if histogram.valuesAreEquivalent(bucket.value, smallest) {
+                value = smallest
+            } else {
+                value = histogram.lowestEquivalentForValue(bucket.value)
+            }
+            return [value, UInt64(bucket.count)]
+        }
     }
 
     /// A histogram holding `pairs` of [value in µs, count]; nil when a pair is malformed.
