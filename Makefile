@@ -37,9 +37,11 @@ run: deps release
 	@scripts/quickstart.sh $(CONFIG)
 
 ## bench: throughput and latency of direct vs weir vs nginx vs haproxy, measurement cost, HTTP/2
-## (h2load), RSS at 1000 connections, then the core micro-benchmarks (reports only).
+## (h2load), RSS at 1000 connections, fleet mode (commit -> applied on 3 instances, database
+## statements per instance), then the core micro-benchmarks (reports only).
 bench: deps release
 	@scripts/bench.sh
+	@python3 scripts/fleet_bench.py
 	@cd Benchmarks && swift package --disable-sandbox benchmark --no-progress --format markdown
 
 ## soak: steady load for SOAK_SECONDS (default 600) with RSS and open fds every 10 s (reports only).
@@ -49,7 +51,7 @@ soak: deps release
 ## lint: swift format in lint mode; the deploy files and example configs are well-formed.
 lint:
 	$(SWIFT) format lint --recursive --configuration .swift-format Sources Tests Package.swift
-	python3 -c 'import sys, yaml; [list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]' deploy/k8s/*.yaml examples/*.yaml examples/scenarios/*.yaml
+	python3 -c 'import sys, yaml; [list(yaml.safe_load_all(open(f))) for f in sys.argv[1:]]' deploy/k8s/*.yaml deploy/compose/*.yml examples/*.yaml examples/scenarios/*.yaml
 	python3 -m json.tool deploy/grafana/weir.json > /dev/null
 	for f in examples/*.yaml; do $(SWIFT) run -q weir check -c $$f || exit 1; done
 	@command -v systemd-analyze >/dev/null && systemd-analyze verify deploy/weir.service 2>&1 | grep -v "is not executable" || true

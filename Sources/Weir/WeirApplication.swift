@@ -45,8 +45,10 @@ public struct WeirApplication: Sendable {
     /// Fleet mode: connects to the fleet's database and brings its schema up to date, waiting up
     /// to 15 s for a database that is still starting.
     func openFleetStore(_ settings: PostgresSettings) async throws -> PostgresRolloutStore {
-        guard case .success(let url) = PostgresURL.parse(settings.url) else {
-            throw StartupError(message: "state.postgres is not a valid URL")
+        let url: PostgresURL
+        switch settings.resolvedURL(environment: ProcessInfo.processInfo.environment) {
+        case .success(let resolved): url = resolved
+        case .failure(let problem): throw StartupError(message: "cannot use state.postgres: \(problem)")
         }
         let password = settings.password ?? ProcessInfo.processInfo.environment["WEIR_POSTGRES_PASSWORD"]
         let database = try PostgresDatabase(url: url, password: password, logger: logger)

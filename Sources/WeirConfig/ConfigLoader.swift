@@ -336,12 +336,15 @@ struct ConfigCompiler {
             return reader.string(sqlite, "state.sqlite").map { .sqlite(path: $0) }
         case (nil, let postgres?):
             guard let url = reader.string(postgres, "state.postgres") else { return nil }
-            switch PostgresURL.parse(url) {
-            case .failure(let problem):
+            // `$NAME`: the URL comes from that environment variable at start (a Kubernetes Secret).
+            if let name = PostgresSettings.environmentName(in: url) {
+                guard !name.isEmpty, name.allSatisfy({ $0.isUppercase || $0.isNumber || $0 == "_" }) else {
+                    reader.fail(postgres, "state.postgres", "'\(url)' is not an environment variable such as $WEIR_POSTGRES_URL")
+                    return nil
+                }
+            } else if case .failure(let problem) = PostgresURL.parse(url) {
                 reader.fail(postgres, "state.postgres", problem.description)
                 return nil
-            case .success:
-                break
             }
             var settings = PostgresSettings(url: url)
             settings.passwordFile = fields["password_file"].flatMap { reader.string($0, "state.password_file") }

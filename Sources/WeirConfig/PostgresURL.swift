@@ -25,6 +25,7 @@ public struct PostgresURL: Sendable, Hashable {
     /// Why a `state.postgres` URL is refused.
     public struct Problem: Error, Sendable, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     public static func parse(_ text: String) -> Result<PostgresURL, Problem> {

@@ -194,7 +194,8 @@ public enum StateSettings: Sendable, Hashable {
 
 /// `state.postgres`: the database a fleet shares, and how this instance is named in it.
 public struct PostgresSettings: Sendable, Hashable {
-    /// `postgres://user@host:port/db?sslmode=…` (a password in the URL is refused: use the file).
+    /// `postgres://user@host:port/db?sslmode=…` (a password in the URL is refused: use the file),
+    /// or `$NAME` to read it from that environment variable at start.
     public var url: String
     /// `state.password_file` (0600), else `WEIR_POSTGRES_PASSWORD`.
     public var passwordFile: String?
@@ -207,5 +208,21 @@ public struct PostgresSettings: Sendable, Hashable {
         self.url = url
         self.passwordFile = passwordFile
         self.instance = instance
+    }
+
+    /// The environment variable `url` names (`$NAME`), if it names one.
+    public static func environmentName(in url: String) -> String? {
+        url.hasPrefix("$") ? String(url.dropFirst()) : nil
+    }
+
+    /// The URL itself: `url`, or the value of the environment variable it names.
+    public func resolvedURL(environment: [String: String]) -> Result<PostgresURL, PostgresURL.Problem> {
+        guard let name = Self.environmentName(in: url) else { return PostgresURL.parse(url) }
+        guard let value = environment[name], !value.isEmpty else {
+            return .failure(PostgresURL.Problem(description: "state.postgres names $\(name), which is not set"))
+        }
+        return PostgresURL.parse(value).mapError {
+            PostgresURL.Problem(description: "$\(name): \($0.description)")
+        }
     }
 }

@@ -66,6 +66,21 @@ import WeirConfig
             try Self.refusal(state: "{ postgres: \"postgres://weir@db/weir\", instance: \"a b\" }").path == "state.instance")
     }
 
+    @Test func theURLMayComeFromTheEnvironment() throws {
+        let config = try Self.parse(state: "{ postgres: $WEIR_POSTGRES_URL }")
+        guard case .postgres(let settings) = config.state else {
+            Issue.record("not fleet mode")
+            return
+        }
+        let url = try settings.resolvedURL(environment: ["WEIR_POSTGRES_URL": "postgres://weir@db:5433/w"]).get()
+        #expect(url.port == 5433 && url.database == "w")
+        let unset = settings.resolvedURL(environment: [:])
+        #expect(throws: PostgresURL.Problem.self) { try unset.get() }
+        let bad = settings.resolvedURL(environment: ["WEIR_POSTGRES_URL": "postgres://weir:pw@db/w"])
+        #expect(throws: PostgresURL.Problem.self) { try bad.get() }
+        #expect(try Self.refusal(state: "{ postgres: \"$not-a-name\" }").path == "state.postgres")
+    }
+
     @Test func thePasswordIsReadFromAFileOnlyItsOwnerCanRead() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("weir-pw-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
