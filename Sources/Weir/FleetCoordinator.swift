@@ -57,7 +57,8 @@ actor FleetCoordinator {
     /// (and with which config); throws when the database cannot be reached.
     func join(routes: [RouteDefinition]) async throws {
         let fingerprints = Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
-        try await directory.beat(instance: me(judge: false, fingerprints: fingerprints), startedAtUnixMillis: startedAt, counts: [])
+        try await directory.beat(
+            instance: me(judge: false, fingerprints: fingerprints), startedAtUnixMillis: startedAt, counts: [])
         lastInstances = try await directory.instances()
         await controller.updateFleet(instances: lastInstances, isJudge: false, dataThrough: nil)
     }
@@ -93,7 +94,8 @@ actor FleetCoordinator {
             let after = fetchedThrough ?? watermark - historySeconds
             if watermark > after {
                 for count in try await directory.counts(after: after, through: watermark) {
-                    fleetMeasurements.add(count.key, second: count.second - offset, weight: count.weight, stats: count.stats)
+                    fleetMeasurements.add(
+                        count.key, second: count.second - offset, weight: count.weight, stats: count.stats)
                 }
                 fetchedThrough = watermark
             }

@@ -30,7 +30,9 @@ public struct FleetView: Sendable {
     func disagreement(about route: RouteDefinition) -> String? {
         if let reason = unfitting[route.name] { return reason }
         let mine = route.rolloutFingerprint
-        let others = instances.filter { $0.alive && $0.id != instance && $0.routes[route.name].map { $0 != mine } == true }
+        let others = instances.filter {
+            $0.alive && $0.id != instance && $0.routes[route.name].map { $0 != mine } == true
+        }
         guard !others.isEmpty else { return nil }
         let theirs = others.map { "\($0.id) has \($0.routes[route.name] ?? "")" }.joined(separator: "; ")
         return

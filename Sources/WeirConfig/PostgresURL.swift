@@ -36,7 +36,8 @@ public struct PostgresURL: Sendable, Hashable {
             let scheme = components.scheme, scheme == "postgres" || scheme == "postgresql"
         else { return problem("'\(text)' is not a postgres:// URL") }
         guard components.password == nil else {
-            return problem("the URL carries a password: put it in state.password_file or WEIR_POSTGRES_PASSWORD instead")
+            return problem(
+                "the URL carries a password: put it in state.password_file or WEIR_POSTGRES_PASSWORD instead")
         }
         guard let user = components.user?.removingPercentEncoding, !user.isEmpty else {
             return problem("the URL names no user")
@@ -56,7 +57,8 @@ public struct PostgresURL: Sendable, Hashable {
             }
             guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
                 return problem(
-                    "sslmode '\(item.value ?? "")' is not one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "sslmode '\(item.value ?? "")' is not one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             sslMode = mode
         }

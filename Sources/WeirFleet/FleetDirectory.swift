@@ -70,7 +70,8 @@ public struct FleetDirectory: Sendable {
         instance: FleetInstance, startedAtUnixMillis: Int64, counts: [FleetCount]
     ) async throws {
         let routes = String(
-            decoding: try JSONSerialization.data(withJSONObject: instance.routes, options: [.sortedKeys]), as: UTF8.self)
+            decoding: try JSONSerialization.data(withJSONObject: instance.routes, options: [.sortedKeys]), as: UTF8.self
+        )
         try await database.bounded("heartbeat") {
             try await self.database.transaction { connection in
                 if !counts.isEmpty {
@@ -153,7 +154,8 @@ public struct FleetDirectory: Sendable {
     public func prune(before second: Int64) async throws {
         try await database.bounded("prune") {
             try await self.database.client.query(
-                "DELETE FROM weir_counts WHERE second < \(second - self.retentionSeconds)", logger: self.database.logger)
+                "DELETE FROM weir_counts WHERE second < \(second - self.retentionSeconds)", logger: self.database.logger
+            )
             try await self.database.client.query(
                 "DELETE FROM weir_instances WHERE last_seen < now() - interval '1 hour'", logger: self.database.logger)
         }

@@ -175,7 +175,8 @@ public final class PostgresDatabase: Sendable {
         try await bounded("migrate") {
             try await self.client.withTransaction(logger: self.logger) { connection in
                 // One instance migrates at a time; the lock ends with the transaction.
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS weir_migrations (name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
                     logger: self.logger)

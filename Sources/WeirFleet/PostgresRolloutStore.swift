@@ -29,8 +29,9 @@ public final class PostgresRolloutStore: RolloutStore {
                 SELECT route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, version
                 FROM weir_rollout_state
                 """, logger: self.database.logger)
-            for try await (route, phase, step, stable, canary, previousStable, pinned, failures, version) in rows.decode(
-                (String, String, Int, String, String?, String?, Double?, Int, Int64).self)
+            for try await (route, phase, step, stable, canary, previousStable, pinned, failures, version)
+                in rows.decode(
+                    (String, String, Int, String, String?, String?, Double?, Int, Int64).self)
             {
                 guard let phase = RolloutPhase(rawValue: phase) else {
                     throw StoreUnavailable("route \(route) has an unknown state '\(phase)' in PostgreSQL")

@@ -62,7 +62,8 @@ public final class PostgresServer: @unchecked Sendable {
     @discardableResult
     public func psql(_ sql: String, database: String = "postgres") throws -> String {
         try runAsPostgres([
-            "psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-At", "-v", "ON_ERROR_STOP=1",
+            "psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-At", "-v",
+            "ON_ERROR_STOP=1",
             "-c", sql,
         ])
     }
@@ -76,7 +77,8 @@ public final class PostgresServer: @unchecked Sendable {
     /// child inherits, which the server `pg_ctl start` leaves behind would hold open for ever.
     @discardableResult
     private static func run(_ command: [String], in directory: URL? = nil) throws -> String {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("weir-pg-out-\(UUID().uuidString)")
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "weir-pg-out-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: outputPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)

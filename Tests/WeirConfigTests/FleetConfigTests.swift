@@ -53,7 +53,8 @@ import WeirConfig
     }
 
     @Test func theInstanceNameAndPasswordFileAreFleetSettings() throws {
-        let config = try Self.parse(state: "{ postgres: \"postgres://weir@db/weir\", instance: \"weir-0\", password_file: pw }")
+        let config = try Self.parse(
+            state: "{ postgres: \"postgres://weir@db/weir\", instance: \"weir-0\", password_file: pw }")
         guard case .postgres(let settings) = config.state else {
             Issue.record("not fleet mode: \(config.state)")
             return
@@ -63,7 +64,8 @@ import WeirConfig
         #expect(try Self.refusal(state: "{ sqlite: s.sqlite, instance: x }").path == "state.instance")
         #expect(try Self.refusal(state: "{ sqlite: s.sqlite, password_file: pw }").path == "state.password_file")
         #expect(
-            try Self.refusal(state: "{ postgres: \"postgres://weir@db/weir\", instance: \"a b\" }").path == "state.instance")
+            try Self.refusal(state: "{ postgres: \"postgres://weir@db/weir\", instance: \"a b\" }").path
+                == "state.instance")
     }
 
     @Test func theURLMayComeFromTheEnvironment() throws {

@@ -20,7 +20,9 @@ import WeirCore
         #expect(decoded.errorsByKind == stats.errorsByKind)
         for percentile in [50.0, 90, 99, 99.9] {
             #expect(decoded.total.seconds(atPercentile: percentile) == stats.total.seconds(atPercentile: percentile))
-            #expect(decoded.firstByte.seconds(atPercentile: percentile) == stats.firstByte.seconds(atPercentile: percentile))
+            #expect(
+                decoded.firstByte.seconds(atPercentile: percentile) == stats.firstByte.seconds(atPercentile: percentile)
+            )
         }
         // Merging decoded seconds is merging the originals.
         var twice = decoded

@@ -78,7 +78,8 @@ final class Fleet {
         ).split(separator: "\n").map { line in
             let f = line.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
             return StoredEvent(
-                id: Int(f[0]) ?? 0, kind: f[1], from: f[2], fromStep: Int(f[3]) ?? -1, to: f[4], toStep: Int(f[5]) ?? -1,
+                id: Int(f[0]) ?? 0, kind: f[1], from: f[2], fromStep: Int(f[3]) ?? -1, to: f[4],
+                toStep: Int(f[5]) ?? -1,
                 actor: f[6], instance: f[7], atMillis: Int64(f[8]) ?? 0)
         }
     }

@@ -26,9 +26,12 @@ extension IntegrationTests {
         }
 
         @Test func aFailingCanaryIsRolledBackOnceAndEveryInstanceFollowsWithinASecond() async throws {
-            try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: 0.6)]) {
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2", errorRate: 0.6),
+            ]) {
                 servers in
-                try await Fleet.with(routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url)) { fleet in
+                try await Fleet.with(routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url)) {
+                    fleet in
                     let load = SpreadLoad(ports: fleet.members.map(\.port), path: Self.path)
                     var rollback: Fleet.StoredEvent?
                     let deadline = ContinuousClock.now + .seconds(30)
@@ -40,14 +43,17 @@ extension IntegrationTests {
                     let followed = try #require(
                         try await fleet.waitForCanaryWeight(0, limit: .seconds(5)), "not every instance took weight 0")
                     let sinceCommit = Self.nowMillis() - event.atMillis
-                    #expect(sinceCommit <= 1000, "all three at weight 0 \(sinceCommit) ms after the rollback was stored")
+                    #expect(
+                        sinceCommit <= 1000, "all three at weight 0 \(sinceCommit) ms after the rollback was stored")
                     _ = followed
                     // Traffic keeps coming; the fleet makes no second decision about it.
                     try await Task.sleep(for: .seconds(3))
                     let tally = await load.stop()
                     let events = try fleet.events()
                     #expect(events.filter { $0.kind == "rollback" }.count == 1, "\(events)")
-                    #expect(events.filter { $0.kind == "reconcile" }.count == 1, "one instance started the rollout: \(events)")
+                    #expect(
+                        events.filter { $0.kind == "reconcile" }.count == 1,
+                        "one instance started the rollout: \(events)")
                     Self.expectOneChain(events)
                     #expect(tally.failed.isEmpty, "\(tally.failed.prefix(5))")
                     // Each instance served: the load really was spread.
@@ -69,10 +75,12 @@ extension IntegrationTests {
 
         @Test func aHealthyCanaryIsPromotedWithOneEventPerStep() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                try await Fleet.with(routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url)) { fleet in
+                try await Fleet.with(routes: fastRolloutRoute(stable: servers[0].url, canary: servers[1].url)) {
+                    fleet in
                     let load = SpreadLoad(ports: fleet.members.map(\.port), path: Self.path)
                     let deadline = ContinuousClock.now + .seconds(40)
-                    while try !fleet.events().contains(where: { $0.kind == "promote" }), ContinuousClock.now < deadline {
+                    while try !fleet.events().contains(where: { $0.kind == "promote" }), ContinuousClock.now < deadline
+                    {
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     #expect(try await fleet.waitForCanaryWeight(100, limit: .seconds(2)) != nil)
@@ -90,9 +98,11 @@ extension IntegrationTests {
         }
 
         @Test func killingTheJudgeHandsTheRolloutToAnotherThatContinuesItsEvidence() async throws {
-            let judge = "      judge: sequential\n      sequential: { latency: off, min_bake_time: 120s, max_step_time: 120s }"
+            let judge =
+                "      judge: sequential\n      sequential: { latency: off, min_bake_time: 120s, max_step_time: 120s }"
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                let routes = fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, checks: false) + "\n" + judge
+                let routes =
+                    fastRolloutRoute(stable: servers[0].url, canary: servers[1].url, checks: false) + "\n" + judge
                 try await Fleet.with(routes: routes) { fleet in
                     let load = SpreadLoad(ports: fleet.members.map(\.port), path: Self.path)
                     defer { Task { _ = await load.stop() } }
@@ -119,15 +129,19 @@ extension IntegrationTests {
                     let deadline = ContinuousClock.now + .seconds(10)
                     while ContinuousClock.now < deadline, successor == nil || continued == nil {
                         successor = try fleet.judge()
-                        if let evidence = try storedEvidence(), evidence.updated > killedAt + 500 { continued = evidence }
+                        if let evidence = try storedEvidence(), evidence.updated > killedAt + 500 {
+                            continued = evidence
+                        }
                         try await Task.sleep(for: .milliseconds(100))
                     }
                     let tookOver = Self.nowMillis() - killedAt
                     #expect(successor != nil && successor !== oldJudge, "no other instance judges 10 s after the kill")
-                    let after = try #require(continued, "the new judge stored no evidence within 10 s (took \(tookOver) ms)")
+                    let after = try #require(
+                        continued, "the new judge stored no evidence within 10 s (took \(tookOver) ms)")
                     #expect(
                         after.requests >= before.requests,
-                        "the new judge started over (\(after.requests) canary requests in the step, \(before.requests) before)")
+                        "the new judge started over (\(after.requests) canary requests in the step, \(before.requests) before)"
+                    )
                     // Same step, same rollout, nothing re-decided.
                     let events = try fleet.events()
                     #expect(events.map(\.kind) == ["reconcile"], "\(events)")
@@ -204,7 +218,8 @@ extension IntegrationTests {
                     let rollback = try fleet.members[1].weirctl(["rollback", "fraud", "--reason", "bad model"])
                     #expect(rollback.status == 0, "\(rollback.stderr)")
                     let took = try #require(
-                        try await fleet.waitForCanaryWeight(0, limit: .seconds(5)), "a and c did not follow b's rollback")
+                        try await fleet.waitForCanaryWeight(0, limit: .seconds(5)),
+                        "a and c did not follow b's rollback")
                     #expect(took <= .seconds(1), "a and c took \(took) to follow")
                     let last = try #require(try fleet.events().last)
                     #expect(last.kind == "rollback" && last.actor == "admin" && last.instance == "b", "\(last)")
@@ -233,7 +248,9 @@ extension IntegrationTests {
                                 group.addTask {
                                     try await TestHTTPClient.request(
                                         port: port, method: .POST, path: "/v1/routes/fraud/\(verb)",
-                                        headers: [("authorization", "Bearer tok"), ("content-type", "application/json")],
+                                        headers: [
+                                            ("authorization", "Bearer tok"), ("content-type", "application/json"),
+                                        ],
                                         body: Array("{}".utf8)
                                     ).status
                                 }
@@ -265,7 +282,9 @@ extension IntegrationTests {
             let server = try await PostgresServer()
             defer { try? server.stop(remove: true) }
             let url = try PostgresURL.parse(server.url).get()
-            let databases = try (0..<2).map { _ in try PostgresDatabase(url: url, password: nil, logger: Logger(label: "test")) }
+            let databases = try (0..<2).map { _ in
+                try PostgresDatabase(url: url, password: nil, logger: Logger(label: "test"))
+            }
             // Both migrate at once: the schema is made once.
             async let first = databases[0].migrate()
             async let second = databases[1].migrate()
