@@ -47,3 +47,13 @@ extension RouteDefinition {
         "stable=\(versions[stableIndex].name) canary=\(canaryIndex.map { versions[$0].name } ?? "-") versions=\(versions.map(\.name).sorted().joined(separator: ",")) steps=\(policy.steps.map { Format.weight($0.weight) }.joined(separator: ","))"
     }
 }
+
+extension RolloutStatus {
+    /// Whether an instance can route by this stored state with its own config for `route`: every
+    /// version it names is configured there and its step exists — so during a rolling update of
+    /// the config, instances keep routing the rollout the fleet stored, not the one they would start.
+    func canRoute(_ route: RouteDefinition) -> Bool {
+        let known = Set(route.versions.map(\.name))
+        return known.contains(stable) && (canary.map(known.contains) ?? true) && step < route.policy.steps.count
+    }
+}

@@ -87,11 +87,13 @@ public actor RolloutController {
                 let reconciled = RolloutStatus.reconcile(stored: previous, with: route)
                 status = reconciled.status
                 if let disagreement = fleet?.disagreement(about: route) {
-                    // Configs disagree: run the stored rollout when it fits this config, else this
-                    // config's own idea, and write nothing until they agree.
+                    // Configs disagree: route by the stored rollout when this config can, else
+                    // everything to this config's stable, and write nothing until they agree.
                     logger.warning("\(disagreement)", metadata: ["route": "\(route.name)"])
-                    if let storedRollout, RolloutStatus.reconcile(stored: storedRollout.status, with: route).status == storedRollout.status {
-                        status = storedRollout.status
+                    if let stored = storedRollout?.status, stored.canRoute(route) {
+                        status = stored
+                    } else {
+                        status = RolloutStatus(phase: .idle, stable: route.versions[route.stableIndex].name, canary: nil)
                     }
                     fleet?.versions[route.name] = storedRollout?.version
                     break
@@ -401,9 +403,9 @@ public actor RolloutController {
             guard let stored = rollouts[route.name], fleet?.committing.contains(route.name) == false,
                 stored.version != fleet?.versions[route.name]
             else { continue }
-            guard RolloutStatus.reconcile(stored: stored.status, with: route).status == stored.status else {
+            guard stored.status.canRoute(route) else {
                 fleet?.unfitting[route.name] =
-                    "the fleet's stored rollout (\(stored.status.summary)) does not fit this instance's config for \(route.name); it keeps its weights and changes nothing until the configs agree"
+                    "the fleet's stored rollout (\(stored.status.summary) of \(stored.status.canary ?? stored.status.stable)) names versions or steps this instance's config for \(route.name) lacks; it keeps its weights and changes nothing until the configs agree"
                 continue
             }
             fleet?.unfitting[route.name] = nil

@@ -10,13 +10,14 @@ final class Fleet {
     private(set) var members: [WeirProcess] = []
     let names: [String]
 
-    init(routes: String, count: Int = 3, token: String? = "tok") async throws {
+    /// `routesOf` gives some members (by name) a config of their own.
+    init(routes: String, count: Int = 3, token: String? = "tok", routesOf: [String: String] = [:]) async throws {
         database = try await PostgresServer()
         names = Array(["a", "b", "c", "d"].prefix(count))
         for name in names {
             members.append(
                 try await WeirProcess(
-                    routes: routes, token: token,
+                    routes: routesOf[name] ?? routes, token: token,
                     state: "{ postgres: \"\(database.url)\", instance: \(name) }"))
         }
         try await waitUntilFormed()
@@ -44,8 +45,10 @@ final class Fleet {
     }
 
     /// Runs `body` with a started fleet and stops it afterwards, also when `body` throws.
-    static func with<T>(routes: String, count: Int = 3, _ body: (Fleet) async throws -> T) async throws -> T {
-        let fleet = try await Fleet(routes: routes, count: count)
+    static func with<T>(
+        routes: String, count: Int = 3, routesOf: [String: String] = [:], _ body: (Fleet) async throws -> T
+    ) async throws -> T {
+        let fleet = try await Fleet(routes: routes, count: count, routesOf: routesOf)
         do {
             let result = try await body(fleet)
             await fleet.stop()

@@ -202,17 +202,8 @@ extension IntegrationTests {
 
         @Test func aRollbackSentToOneInstanceTakesEffectOnTheOthersWithinASecond() async throws {
             try await withDemoServers([DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2")]) { servers in
-                let routes = """
-                    routes:
-                      - name: fraud
-                        match: { path_prefix: / }
-                        versions:
-                          v1: { upstreams: ["\(servers[0].url)"] }
-                          v2: { upstreams: ["\(servers[1].url)"] }
-                        stable: v1
-                        canary: v2
-                        policy: { steps: [20, 50], interval: 60s }
-                    """
+                // The policy's default 30 s windows never move the rollout during the test.
+                let routes = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[20, 50]")
                 try await Fleet.with(routes: routes) { fleet in
                     #expect(try await fleet.waitForCanaryWeight(20, limit: .seconds(5)) != nil)
                     let rollback = try fleet.members[1].weirctl(["rollback", "fraud", "--reason", "bad model"])
@@ -272,6 +263,45 @@ extension IntegrationTests {
                     #expect(events.contains { $0.actor == "policy" && $0.kind == "step" }, "\(events)")
                     #expect(refused > 0, "three instances sending the same command at once: all but one are refused")
                     #expect(tally.failed.isEmpty)
+                }
+            }
+        }
+
+        @Test func instancesWhoseConfigsDisagreeLeaveTheRolloutAlone() async throws {
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1"), DemoModelBehavior(version: "v2"), DemoModelBehavior(version: "v3"),
+            ]) { servers in
+                let agreed = routeYAML(versions: [("v1", servers[0].url), ("v2", servers[1].url)], steps: "[20, 50]")
+                // c is mid-way through a rolling update: it names another canary.
+                let updated = routeYAML(
+                    versions: [("v1", servers[0].url), ("v2", servers[1].url), ("v3", servers[2].url)], canary: "v3",
+                    steps: "[20, 50]")
+                try await Fleet.with(routes: agreed, routesOf: ["c": updated]) { fleet in
+                    let events = try fleet.events()
+                    #expect(events.map(\.instance) == ["a"], "c must not restart the rollout for its own canary: \(events)")
+                    for member in fleet.members {
+                        let (_, route) = try await member.admin("GET", "/v1/routes/fraud", token: member.token)
+                        let disagreement = route["disagreement"] as? String ?? ""
+                        #expect(disagreement.contains("canary=v3") && disagreement.contains("canary=v2"), "\(route)")
+                        // Everyone keeps routing by the stored rollout (c's config has v2 too).
+                        #expect((route["weights"] as? [String: Double])?["v2"] == 20, "\(route)")
+                    }
+                    let refused = try await fleet.members[0].admin("POST", "/v1/routes/fraud/pause", body: "{}", token: "tok")
+                    #expect(refused.status == 409)
+                    #expect(refused.json["error"] as? String == "config_disagreement", "\(refused.json)")
+                    let status = try fleet.members[1].weirctl(["status"])
+                    #expect(status.stdout.contains("CONFIG DISAGREEMENT"), "\(status.stdout)")
+                    // Once c is gone (5 s without a heartbeat), a and b agree and steer again.
+                    await fleet.members[2].stop()
+                    var answer = 0
+                    let deadline = ContinuousClock.now + .seconds(12)
+                    while answer != 200, ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(500))
+                        answer = try await fleet.members[0].admin("POST", "/v1/routes/fraud/pause", body: "{}", token: "tok")
+                            .status
+                    }
+                    #expect(answer == 200)
+                    #expect(try fleet.events().last?.kind == "pause")
                 }
             }
         }
