@@ -82,6 +82,11 @@ struct AdminBridge: AdminOperations {
         exporter.setWebhookCounts(webhooks.deliveryCounts)
         exporter.setUpstreamConnections(await proxy.upstreamConnections())
         exporter.setStoreHealth(writer.health)
+        if await controller.fleetInstanceID != nil {
+            exporter.setFleet(
+                liveInstances: await controller.fleetInstances().filter(\.alive).count,
+                judging: await controller.isFleetJudge)
+        }
         return exporter.text()
     }
 

@@ -43,6 +43,12 @@ public final class PrometheusExporter: Sendable {
     static var storePending: MetricNameDescriptor {
         series("store_pending_events", "", "Rollout events in force that the store has not taken yet.")
     }
+    static var fleetInstances: MetricNameDescriptor {
+        series("fleet_instances", "", "Fleet mode: instances heard from in the last 5 s (this one included).")
+    }
+    static var fleetJudge: MetricNameDescriptor {
+        series("fleet_judge", "", "Fleet mode: 1 while this instance judges the fleet's rollouts.")
+    }
 
     static var upstreamConnections: MetricNameDescriptor {
         series("upstream_connections", "", "Connections to each upstream by state: open (all), idle (pooled HTTP/1.1).")
@@ -101,6 +107,12 @@ public final class PrometheusExporter: Sendable {
     public func setStoreHealth(_ health: RolloutStoreWriter.Health) {
         registry.makeGauge(descriptor: Self.storeUp).set(Double(health.up ? 1 : 0))
         registry.makeGauge(descriptor: Self.storePending).set(Double(health.pendingEvents))
+    }
+
+    /// Sets the fleet gauges (fleet mode only): live instances, and whether this one judges.
+    public func setFleet(liveInstances: Int, judging: Bool) {
+        registry.makeGauge(descriptor: Self.fleetInstances).set(Double(liveInstances))
+        registry.makeGauge(descriptor: Self.fleetJudge).set(Double(judging ? 1 : 0))
     }
 
     /// Sets the rollout gauges from the controller's view.

@@ -475,6 +475,9 @@ public actor RolloutController {
         Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
     }
 
+    /// Whether this instance judges its fleet's rollouts (false alone).
+    public var isFleetJudge: Bool { fleet?.isJudge ?? false }
+
     /// This instance's name in its fleet; nil alone.
     public var fleetInstanceID: String? { fleet?.instance }
 

@@ -136,6 +136,14 @@ extension IntegrationTests {
                     }
                     let tookOver = Self.nowMillis() - killedAt
                     #expect(successor != nil && successor !== oldJudge, "no other instance judges 10 s after the kill")
+                    if let successor {
+                        let text = try await TestHTTPClient.request(
+                            port: successor.adminPort, path: "/metrics", headers: [("authorization", "Bearer tok")]
+                        ).text
+                        #expect(text.contains("weir_fleet_judge 1"), "\(text.split(separator: "\n").filter { $0.contains("fleet") })")
+                        // The killed one counts until 5 s without a heartbeat.
+                        #expect(text.contains("weir_fleet_instances 2") || text.contains("weir_fleet_instances 3"))
+                    }
                     let after = try #require(
                         continued, "the new judge stored no evidence within 10 s (took \(tookOver) ms)")
                     #expect(
