@@ -357,7 +357,12 @@ public actor RolloutController {
         }
         machines[route.name] = machine
         revisions[route.name, default: 0] += 1
-        if route.policy.sequential != nil, machine.judgeSnapshot == nil || transition.kind == .retry {
+        // The stored evidence is forgotten when its test is over: the rollout ended, or starts
+        // afresh. In a fleet, an instance that does not judge has no evidence of its own, so
+        // only those two forget it there.
+        let testOver =
+            transition.kind == .retry || !(transition.to.phase == .progressing || transition.to.phase == .paused)
+        if route.policy.sequential != nil, testOver || (fleet == nil && machine.judgeSnapshot == nil) {
             writer.saveJudge(route: route.name, snapshot: nil)
         }
         announce(event, transition, policy: route.policy)
