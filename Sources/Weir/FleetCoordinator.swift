@@ -72,8 +72,10 @@ actor FleetCoordinator {
 
     /// One beat (see the type's summary).
     func beat() async {
-        await proxy.collect()
+        // Seconds before the one collection starts in are complete once it returns (in fleet mode
+        // this is the instance's only collector, so none is drained elsewhere meanwhile).
         let nowSecond = clock.now.second
+        await proxy.collect()
         // Finished seconds not yet reported, at most the last minute's (older ones are lost).
         let from = max((reportedThrough ?? nowSecond - 2) + 1, nowSecond - 60)
         let counts = proxy.measurements.buckets(from: from, to: nowSecond).map {
@@ -111,6 +113,9 @@ actor FleetCoordinator {
                 logger.notice("the fleet's database answers again; this instance is back in step")
             }
         } catch {
+            // A judge that cannot read the fleet's counts cannot judge: it lets the lock go, so an
+            // instance that can takes over.
+            if isJudge { await session.close() }
             await controller.updateFleet(instances: lastInstances, isJudge: false, dataThrough: nil)
             if !failing {
                 failing = true

@@ -14,8 +14,8 @@ public struct FleetView: Sendable {
     var dataThrough: Int64?
     /// The stored version of each route this instance runs.
     var versions: [String: Int64] = [:]
-    /// Routes with a change of this instance's on its way to the store.
-    var committing: Set<String> = []
+    /// Changes of this instance's on their way to the store, by route.
+    var committing: [String: Int] = [:]
     var instances: [FleetInstance] = []
     /// Routes whose stored rollout does not fit this instance's config, and why.
     var unfitting: [String: String] = [:]
@@ -54,6 +54,18 @@ extension RolloutStatus {
     /// the config, instances keep routing the rollout the fleet stored, not the one they would start.
     func canRoute(_ route: RouteDefinition) -> Bool {
         let known = Set(route.versions.map(\.name))
-        return known.contains(stable) && (canary.map(known.contains) ?? true) && step < route.policy.steps.count
+        return known.contains(stable) && (canary.map(known.contains) ?? true)
+            && route.policy.steps.indices.contains(step) && (pinnedPercent.map { (0...100).contains($0) } ?? true)
+    }
+}
+
+extension RolloutCommand {
+    /// Whether an operator may send it while a fleet's configs disagree about the route: the moves
+    /// away from the canary (stopping a bad canary must never wait for a config rollout).
+    var isSafeDuringDisagreement: Bool {
+        switch self {
+        case .rollback, .pause: true
+        case .promote, .resume, .retry, .setWeight, .undo: false
+        }
     }
 }

@@ -71,11 +71,14 @@ public actor RolloutController {
         var stored = try await writer.read { try $0.loadRollouts() }
         let now = clock.now
         var next: [String: RolloutStateMachine<UptimeClock>] = [:]
+        var unchanged: [String] = []
         for route in routes {
             if let running = machines[route.name], running.route == route {
                 next[route.name] = running
+                unchanged.append(route.name)
                 continue
             }
+            fleet?.unfitting[route.name] = nil
             var status = RolloutStatus.reconcile(stored: nil, with: route).status
             for attempt in 1... {
                 let storedRollout = stored[route.name]
@@ -124,7 +127,10 @@ public actor RolloutController {
             }
             if lastEvents[route.name] == nil {
                 let name = route.name
-                lastEvents[name] = try await writer.read { try $0.events(route: name, limit: 1).first }
+                // Read first, then assign: an actor property must not be in the middle of an
+                // assignment while this await lets other calls in.
+                let latest = try await writer.read { try $0.events(route: name, limit: 1).first }
+                lastEvents[name] = latest
             }
             var machine = RolloutStateMachine<UptimeClock>(
                 route: route, status: status, now: now,
@@ -137,6 +143,11 @@ public actor RolloutController {
                     "sequential judge restored", metadata: ["route": "\(route.name)", "evidence": "\(machine.judge?.evidence() ?? "")"])
             }
             next[route.name] = machine
+        }
+        // Routes this reload left alone keep whatever happened to them while it waited for the
+        // store (a decision, a command, a change another instance stored).
+        for name in unchanged {
+            if let current = machines[name] { next[name] = current }
         }
         self.routes = routes
         self.machines = next
@@ -213,8 +224,12 @@ public actor RolloutController {
         guard var machine = machines[name] else {
             return .failure(RolloutRefusal(code: "not_found", message: "no route named \(name)"))
         }
-        if let disagreement = fleet?.disagreement(about: machine.route) {
-            return .failure(RolloutRefusal(code: "config_disagreement", message: disagreement))
+        // While configs disagree, only the moves away from the canary are allowed: the route
+        // stays where it is, but an operator can always stop a bad canary.
+        if let disagreement = fleet?.disagreement(about: machine.route), !command.isSafeDuringDisagreement {
+            return .failure(
+                RolloutRefusal(
+                    code: "config_disagreement", message: disagreement + " (rollback and pause still work)"))
         }
         let revision = revisions[name, default: 0]
         switch machine.handle(command, at: clock.now) {
@@ -375,15 +390,15 @@ public actor RolloutController {
         StoreUnavailable
     ) -> Bool {
         let expected = fleet?.versions[route] ?? 0
-        fleet?.committing.insert(route)
+        fleet?.committing[route, default: 0] += 1
         let version: Int64?
         do {
             version = try await writer.persist(event, status: transition.to, expecting: expected)
         } catch {
-            fleet?.committing.remove(route)
+            fleet?.committing[route, default: 1] -= 1
             throw error
         }
-        fleet?.committing.remove(route)
+        fleet?.committing[route, default: 1] -= 1
         guard let version else {
             logger.notice(
                 "a rollout change was not made: another instance changed the route first; applying its change",
@@ -391,7 +406,8 @@ public actor RolloutController {
             if let rollouts = try? await writer.read({ try $0.loadRollouts() }) { await adopt(rollouts) }
             return false
         }
-        fleet?.versions[route] = version
+        let newest = max(version, fleet?.versions[route] ?? 0)
+        fleet?.versions[route] = newest
         return true
     }
 
@@ -405,8 +421,9 @@ public actor RolloutController {
         var changedRoutes: [String] = []
         var weightsChanged = false
         for route in routes {
-            guard let stored = rollouts[route.name], fleet?.committing.contains(route.name) == false,
-                stored.version != fleet?.versions[route.name]
+            // Only forward: a read that started before a newer change was applied is stale.
+            guard let stored = rollouts[route.name], fleet?.committing[route.name, default: 0] == 0,
+                stored.version > fleet?.versions[route.name] ?? 0
             else { continue }
             guard stored.status.canRoute(route) else {
                 fleet?.unfitting[route.name] =
@@ -441,14 +458,21 @@ public actor RolloutController {
         fleet?.instances = instances
         if let dataThrough { fleet?.dataThrough = dataThrough }
         let wasJudge = fleet?.isJudge ?? false
-        fleet?.isJudge = isJudge
-        if isJudge && !wasJudge { await takeOverJudging() }
+        if isJudge && !wasJudge {
+            // Not judging until the takeover is complete: a tick meanwhile would judge with the
+            // machines and seconds of before.
+            let judging = await takeOverJudging()
+            fleet?.isJudge = judging
+        } else {
+            fleet?.isJudge = isJudge
+        }
         if !isJudge && wasJudge { logger.warning("this instance no longer judges the fleet's rollouts") }
     }
 
     /// Becoming the fleet's judge: every route restarts from the stored state, its sequential
     /// judge continuing the stored evidence, its first second the next one every instance reports.
-    private func takeOverJudging() async {
+    private func takeOverJudging() async -> Bool {
+        observedThrough = [:]
         do {
             let rollouts = try await writer.read { try $0.loadRollouts() }
             let judges = try await writer.read { try $0.loadJudges() }
@@ -469,9 +493,10 @@ public actor RolloutController {
                     "routes": "\(routes.count)",
                     "judges_restored": "\(routes.filter { machines[$0.name]?.judge != nil }.count)",
                 ])
+            return true
         } catch {
-            fleet?.isJudge = false
             logger.error("cannot take over judging (the store is failing); trying again", metadata: ["error": "\(error)"])
+            return false
         }
     }
 

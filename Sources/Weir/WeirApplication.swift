@@ -230,7 +230,6 @@ public struct WeirApplication: Sendable {
                 logger: logger,
                 onListening: onListening
             ),
-            PeriodicService(period: .seconds(1)) { await proxy.collect() },
             PeriodicService(period: .milliseconds(250)) { await controller.tick() },
             PeriodicService(period: .seconds(2)) { writer.probe() },
             HangupReloadService(operations: bridge, logger: logger),
@@ -244,7 +243,13 @@ public struct WeirApplication: Sendable {
                 onListening: onAdminListening
             ),
         ]
-        if let coordinator { services.append(FleetService(coordinator: coordinator)) }
+        // The measurement collector: alone, a service of its own; in a fleet, the coordinator's
+        // beat, which reports exactly the seconds it collected.
+        if let coordinator {
+            services.append(FleetService(coordinator: coordinator))
+        } else {
+            services.append(PeriodicService(period: .seconds(1)) { await proxy.collect() })
+        }
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: services.map { .init(service: $0) },

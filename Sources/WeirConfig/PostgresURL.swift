@@ -34,7 +34,7 @@ public struct PostgresURL: Sendable, Hashable {
         }
         guard let components = URLComponents(string: text),
             let scheme = components.scheme, scheme == "postgres" || scheme == "postgresql"
-        else { return problem("'\(text)' is not a postgres:// URL") }
+        else { return problem("it is not a postgres:// URL") }
         guard components.password == nil else {
             return problem(
                 "the URL carries a password: put it in state.password_file or WEIR_POSTGRES_PASSWORD instead")

@@ -83,7 +83,12 @@ public actor FleetSession {
             }
             readyContinuation.finish()
         }
-        for await _ in ready {}
+        do {
+            try await database.bounded("listen for rollout changes") { for await _ in ready {} }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
         return connection
     }
 }

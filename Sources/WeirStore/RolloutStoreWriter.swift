@@ -41,6 +41,8 @@ public final class RolloutStoreWriter: Sendable {
         /// How many waiting events the journal file holds now.
         var journaled = 0
         var backoffMillis = 100
+        /// A probe is queued or running.
+        var probing = false
     }
 
     private let store: any RolloutStore
@@ -114,11 +116,14 @@ public final class RolloutStoreWriter: Sendable {
                     continuation.resume(returning: .success(nil))
                 } catch {
                     self.markDown(error)
+                    // A store that did not answer in time may still have taken the change.
+                    let outcome =
+                        error is any StoreOutcomeUnknown
+                        ? "it may or may not have been stored — look at the history before trying again"
+                        : "nothing was changed — try again when it recovers"
                     continuation.resume(
                         returning: .failure(
-                            StoreUnavailable(
-                                "the rollout store cannot take the change (\(error)); nothing was changed — try again when it recovers"
-                            )))
+                            StoreUnavailable("the rollout store cannot take the change (\(error)); \(outcome)")))
                 }
             }
         }
@@ -137,7 +142,13 @@ public final class RolloutStoreWriter: Sendable {
 
     /// Checks that the store takes writes, when nothing is waiting (a waiting event is its own check).
     public func probe() {
+        // One probe at a time: while the store hangs, probes must not pile up ahead of a command.
+        guard state.withLock({ state in
+            defer { state.probing = true }
+            return !state.probing
+        }) else { return }
         queue.async {
+            defer { self.state.withLock { $0.probing = false } }
             guard self.state.withLock({ $0.pending.isEmpty }) else { return }
             do {
                 try self.store.probe()

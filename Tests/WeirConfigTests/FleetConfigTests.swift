@@ -41,6 +41,7 @@ import WeirConfig
         ("postgres://weir@db/weir?sslmode=maybe", "sslmode 'maybe'"),
         ("postgres://weir@db/weir?application_name=x", "unknown URL parameter 'application_name'"),
         ("mysql://weir@db/weir", "not a postgres:// URL"),
+        ("postgres://weir:p@ss@db/weir", "password"),
         ("postgres://weir@db:70000/weir", "out of range"),
     ])
     func aBadFleetURLIsAConfigErrorThatSaysWhy(url: String, says: String) throws {

@@ -294,9 +294,13 @@ extension IntegrationTests {
                         // Everyone keeps routing by the stored rollout (c's config has v2 too).
                         #expect((route["weights"] as? [String: Double])?["v2"] == 20, "\(route)")
                     }
-                    let refused = try await fleet.members[0].admin("POST", "/v1/routes/fraud/pause", body: "{}", token: "tok")
+                    let refused = try await fleet.members[0].admin("POST", "/v1/routes/fraud/promote", body: "{}", token: "tok")
                     #expect(refused.status == 409)
                     #expect(refused.json["error"] as? String == "config_disagreement", "\(refused.json)")
+                    // Stopping the canary never waits for the configs to agree.
+                    let paused = try await fleet.members[2].admin("POST", "/v1/routes/fraud/pause", body: "{}", token: "tok")
+                    #expect(paused.status == 200, "\(paused.json)")
+                    #expect(try fleet.events().last.map { $0.kind == "pause" && $0.instance == "c" } == true)
                     let status = try fleet.members[1].weirctl(["status"])
                     #expect(status.stdout.contains("CONFIG DISAGREEMENT"), "\(status.stdout)")
                     // Once c is gone (5 s without a heartbeat), a and b agree and steer again.
@@ -305,11 +309,11 @@ extension IntegrationTests {
                     let deadline = ContinuousClock.now + .seconds(12)
                     while answer != 200, ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(500))
-                        answer = try await fleet.members[0].admin("POST", "/v1/routes/fraud/pause", body: "{}", token: "tok")
+                        answer = try await fleet.members[0].admin("POST", "/v1/routes/fraud/resume", body: "{}", token: "tok")
                             .status
                     }
                     #expect(answer == 200)
-                    #expect(try fleet.events().last?.kind == "pause")
+                    #expect(try fleet.events().last?.kind == "resume")
                 }
             }
         }

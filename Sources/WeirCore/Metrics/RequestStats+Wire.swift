@@ -27,7 +27,10 @@ public struct RequestStatsRecord: Sendable, Codable, Hashable {
 
     /// The statistics this record holds; nil when it is malformed (another build's, or damaged).
     public var stats: RequestStats? {
-        guard errors.count <= ErrorKind.count,
+        // A second of one instance never holds 2^40 requests: larger counts are damage (or an
+        // attack on whoever sums them), not traffic.
+        let limit: UInt64 = 1 << 40
+        guard errors.count <= ErrorKind.count, requests < limit, errors.allSatisfy({ $0 < limit }),
             let first = LatencyHistogram(recordedPairs: firstByte),
             let total = LatencyHistogram(recordedPairs: total)
         else { return nil }
@@ -72,7 +75,8 @@ extension LatencyHistogram {
     init?(recordedPairs pairs: [[UInt64]]) {
         self.init()
         for pair in pairs {
-            guard pair.count == 2, pair[1] <= UInt64(UInt32.max) else { return nil }
+            guard pair.count == 2, pair[1] <= UInt64(UInt32.max), UInt64(UInt32.max) - pair[1] >= histogram.totalCount
+            else { return nil }
             _ = histogram.record(min(max(pair[0], 1), Self.highestMicros), count: UInt32(pair[1]))
         }
     }

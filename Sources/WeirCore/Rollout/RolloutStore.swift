@@ -64,3 +64,7 @@ public struct StoreUnavailable: Error, Sendable, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// A store failure after which a write's outcome is unknown: the store stopped answering after the
+/// write was sent, so it may have been stored. Callers say so instead of "nothing was changed".
+public protocol StoreOutcomeUnknown: Error {}
