@@ -2,6 +2,7 @@
 """HTTP/2 rapid reset (CVE-2023-44487) against an h2c listener: one connection, N pairs of
 HEADERS + RST_STREAM(CANCEL), sent as fast as the socket takes them. Prints one line:
 `sent=N goaway=CODE|none closed=yes|no`. Used by weir's tests; bounded in count and time."""
+import select
 import socket
 import sys
 import time
@@ -19,6 +20,21 @@ def main() -> None:
     sock.sendall(conn.data_to_send())
     sent, goaway, closed = 0, "none", False
     headers = [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"), (":path", "/reset")]
+    def read_ready() -> None:
+        """Reads what the server sent so far: a GOAWAY must be read before the connection is
+        reset, or the kernel drops it with the unread data."""
+        nonlocal goaway
+        while select.select([sock], [], [], 0)[0]:
+            data = sock.recv(65536)
+            if not data:
+                return
+            try:
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ConnectionTerminated):
+                        goaway = str(int(event.error_code))
+            except h2.exceptions.ProtocolError:
+                return
+
     try:
         for _ in range(pairs):
             stream = conn.get_next_available_stream_id()
@@ -26,11 +42,14 @@ def main() -> None:
             conn.reset_stream(stream)
             sock.sendall(conn.data_to_send())
             sent += 1
+            read_ready()
     except (BrokenPipeError, ConnectionResetError, h2.exceptions.ProtocolError):
         pass
+    except OSError:
+        closed = True
     deadline = time.time() + 3
     sock.settimeout(0.5)
-    while time.time() < deadline:
+    while not closed and time.time() < deadline:
         try:
             data = sock.recv(65536)
         except socket.timeout:
