@@ -433,7 +433,11 @@ public actor RolloutController {
             fleet?.unfitting[route.name] = nil
             let previous = machines[route.name]
             var machine = RolloutStateMachine<UptimeClock>(route: route, status: stored.status, now: clock.now)
-            if let snapshot = previous?.judgeSnapshot { machine.restoreJudge(snapshot) }
+            // The evidence carries over one change (a pause, a step); across several at once it
+            // might span a rollback and a retry — then the test starts afresh (always valid).
+            if stored.version == (fleet?.versions[route.name] ?? 0) + 1, let snapshot = previous?.judgeSnapshot {
+                machine.restoreJudge(snapshot)
+            }
             machines[route.name] = machine
             revisions[route.name, default: 0] += 1
             fleet?.versions[route.name] = stored.version
