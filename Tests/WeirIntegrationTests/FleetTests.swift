@@ -117,9 +117,17 @@ extension IntegrationTests {
                         }
                         return (requests, updated)
                     }
+                    let oldJudge = try #require(try fleet.judge(), "no instance holds the judge's lock")
+                    // An operator pauses through an instance that does not judge: the held canary
+                    // stays judged, and its stored evidence is never dropped, not even for a moment.
+                    let other = try #require(fleet.members.first { $0 !== oldJudge })
+                    #expect(try other.weirctl(["pause", "fraud"]).status == 0)
+                    for _ in 0..<25 {
+                        #expect(try storedEvidence() != nil, "the stored evidence vanished after a pause")
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                     let before = try #require(try storedEvidence(), "the judge stored no evidence")
                     #expect(before.requests > 50, "too little canary traffic to tell continuing from starting over")
-                    let oldJudge = try #require(try fleet.judge(), "no instance holds the judge's lock")
                     await oldJudge.crash()
                     let killedAt = Self.nowMillis()
 
@@ -152,7 +160,7 @@ extension IntegrationTests {
                     )
                     // Same step, same rollout, nothing re-decided.
                     let events = try fleet.events()
-                    #expect(events.map(\.kind) == ["reconcile"], "\(events)")
+                    #expect(events.map(\.kind) == ["reconcile", "pause"], "\(events)")
                     for member in fleet.members where member.child != nil {
                         #expect(try await Fleet.canaryWeight(of: member) == 20)
                     }
