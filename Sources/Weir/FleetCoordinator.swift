@@ -34,6 +34,7 @@ actor FleetCoordinator {
     private var lastInstances: [FleetInstance] = []
     private var failing = false
     private var lastPrune: Int64 = 0
+    private var lastTwinWarning: Int64 = -30
 
     init(
         controller: RolloutController, proxy: ProxyServer, store: PostgresRolloutStore, directory: FleetDirectory,
@@ -86,7 +87,14 @@ actor FleetCoordinator {
         do {
             var mine = me(judge: isJudge, fingerprints: fingerprints)
             mine.reportedThrough = nowSecond - 1 + offset
-            try await directory.beat(instance: mine, startedAtUnixMillis: startedAt, counts: counts)
+            if let twin = try await directory.beat(instance: mine, startedAtUnixMillis: startedAt, counts: counts),
+                nowSecond - lastTwinWarning >= 30
+            {
+                lastTwinWarning = nowSecond
+                logger.error(
+                    "another weir process uses this instance name: each overwrites the other's counts; give every instance its own state.instance (or none: the host name and admin port)",
+                    metadata: ["instance": "\(instance)", "other_address": "\(twin)"])
+            }
             reportedThrough = nowSecond - 1
             let instances = try await directory.instances()
             lastInstances = instances

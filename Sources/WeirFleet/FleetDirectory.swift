@@ -66,14 +66,27 @@ public struct FleetDirectory: Sendable {
     }
 
     /// One heartbeat: this instance's new counts and its row, in one transaction.
+    /// Returns the admin address of another live process that beats under the same instance name
+    /// (a config shared with a fixed `state.instance`), which would overwrite this one's counts.
+    @discardableResult
     public func beat(
         instance: FleetInstance, startedAtUnixMillis: Int64, counts: [FleetCount]
-    ) async throws {
+    ) async throws -> String? {
         let routes = String(
             decoding: try JSONSerialization.data(withJSONObject: instance.routes, options: [.sortedKeys]), as: UTF8.self
         )
-        try await database.bounded("heartbeat") {
+        return try await database.bounded("heartbeat") {
             try await self.database.transaction { connection in
+                // Another process under this name beat since this one's last beat.
+                var twin: String?
+                for try await address in try await connection.query(
+                    """
+                    SELECT address FROM weir_instances WHERE id = \(instance.id) AND started_at <> \(startedAtUnixMillis)
+                        AND last_seen > now() - interval '3 seconds'
+                    """, logger: self.database.logger
+                ).decode(String.self) {
+                    twin = address
+                }
                 if !counts.isEmpty {
                     let routeNames = counts.map(\.key.route)
                     let versions = counts.map(\.key.version)
@@ -98,6 +111,7 @@ public struct FleetDirectory: Sendable {
                         last_seen = now(), reported_through = GREATEST(weir_instances.reported_through, excluded.reported_through),
                         judge = excluded.judge, routes = excluded.routes
                     """, logger: self.database.logger)
+                return twin
             }
         }
     }

@@ -326,6 +326,28 @@ extension IntegrationTests {
             }
         }
 
+        @Test func twoProcessesUnderOneInstanceNameAreToldSo() async throws {
+            let server = try await PostgresServer()
+            defer { try? server.stop(remove: true) }
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                let routes = routeYAML(versions: [("v1", servers[0].url)], canary: nil, steps: "[50]")
+                let state = "{ postgres: \"\(server.url)\", instance: same }"
+                let first = try await WeirProcess(routes: routes, state: state)
+                let second = try await WeirProcess(routes: routes, state: state)
+                try await Task.sleep(for: .seconds(3))
+                var logs: [String] = []
+                for process in [first, second] {
+                    process.child?.signal(SIGTERM)
+                    _ = await process.child?.waitForExit(limit: .seconds(10))
+                    logs.append(process.child?.standardErrorText() ?? "")
+                    await process.stop()
+                }
+                #expect(
+                    logs.contains { $0.contains("another weir process uses this instance name") },
+                    "\(logs.map { $0.suffix(600) })")
+            }
+        }
+
         /// Two instances' stores changing one route from the same version at the same moment, over
         /// and over: each time exactly one change is stored and the other is told it lost.
         @Test func twoInstancesCommittingFromTheSameVersionStoreExactlyOne() async throws {
