@@ -24,11 +24,11 @@ struct AdminBridge: AdminOperations {
 
     /// The fleet's instances as this one last saw them; nil alone.
     private func fleetInstances() async -> [InstanceModel]? {
-        guard let me = await controller.fleetInstanceID else { return nil }
-        return await controller.fleetInstances().map {
+        guard let fleet = await controller.fleetMembership else { return nil }
+        return fleet.instances.map {
             InstanceModel(
                 id: $0.id, address: $0.address, lastSeen: EventModel.timestamp($0.lastSeenUnixMillis), judge: $0.judge,
-                alive: $0.alive, this: $0.id == me)
+                alive: $0.alive, this: $0.id == fleet.instance)
         }
     }
 
@@ -82,10 +82,8 @@ struct AdminBridge: AdminOperations {
         exporter.setWebhookCounts(webhooks.deliveryCounts)
         exporter.setUpstreamConnections(await proxy.upstreamConnections())
         exporter.setStoreHealth(writer.health)
-        if await controller.fleetInstanceID != nil {
-            exporter.setFleet(
-                liveInstances: await controller.fleetInstances().filter(\.alive).count,
-                judging: await controller.isFleetJudge)
+        if let fleet = await controller.fleetMembership {
+            exporter.setFleet(liveInstances: fleet.instances.filter(\.alive).count, judging: fleet.judging)
         }
         return exporter.text()
     }

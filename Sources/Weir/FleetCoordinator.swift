@@ -31,7 +31,6 @@ actor FleetCoordinator {
     private var reportedThrough: Int64?
     /// The last Unix second whose fleet counts are in `fleetMeasurements`.
     private var fetchedThrough: Int64?
-    private var lastInstances: [FleetInstance] = []
     private var failing = false
     private var lastPrune: Int64 = 0
     private var lastTwinWarning: Int64 = -30
@@ -57,18 +56,18 @@ actor FleetCoordinator {
     /// Joins the fleet before the controller loads its routes, so it knows who else runs them
     /// (and with which config); throws when the database cannot be reached.
     func join(routes: [RouteDefinition]) async throws {
-        let fingerprints = Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
-        try await directory.beat(
-            instance: me(judge: false, fingerprints: fingerprints), startedAtUnixMillis: startedAt, counts: [])
-        lastInstances = try await directory.instances()
-        await controller.updateFleet(instances: lastInstances, isJudge: false, dataThrough: nil)
+        let joining = me(
+            judge: false, fingerprints: RouteDefinition.rolloutFingerprints(of: routes),
+            reportedThrough: clock.now.second - 1)
+        try await directory.beat(instance: joining, startedAtUnixMillis: startedAt, counts: [])
+        await controller.updateFleet(instances: try await directory.instances(), isJudge: false, dataThrough: nil)
     }
 
-    private func me(judge: Bool, fingerprints: [String: String]) -> FleetInstance {
+    /// This instance's heartbeat row; `reportedThrough` is a local second.
+    private func me(judge: Bool, fingerprints: [String: String], reportedThrough: Int64) -> FleetInstance {
         FleetInstance(
-            id: instance, address: address, lastSeenUnixMillis: 0,
-            reportedThrough: (reportedThrough ?? clock.now.second - 1) + offset, judge: judge, alive: true,
-            routes: fingerprints)
+            id: instance, address: address, lastSeenUnixMillis: 0, reportedThrough: reportedThrough + offset,
+            judge: judge, alive: true, routes: fingerprints)
     }
 
     /// One beat (see the type's summary).
@@ -80,13 +79,12 @@ actor FleetCoordinator {
         // Finished seconds not yet reported, at most the last minute's (older ones are lost).
         let from = max((reportedThrough ?? nowSecond - 2) + 1, nowSecond - 60)
         let counts = proxy.measurements.buckets(from: from, to: nowSecond).map {
-            FleetCount(instance: instance, key: $0.key, second: $0.second + offset, weight: $0.weight, stats: $0.stats)
+            FleetCount(key: $0.key, second: $0.second + offset, weight: $0.weight, stats: $0.stats)
         }
         let isJudge = await session.beat()
         let fingerprints = await controller.fingerprints()
         do {
-            var mine = me(judge: isJudge, fingerprints: fingerprints)
-            mine.reportedThrough = nowSecond - 1 + offset
+            let mine = me(judge: isJudge, fingerprints: fingerprints, reportedThrough: nowSecond - 1)
             if let twin = try await directory.beat(instance: mine, startedAtUnixMillis: startedAt, counts: counts),
                 nowSecond - lastTwinWarning >= 30
             {
@@ -97,7 +95,6 @@ actor FleetCoordinator {
             }
             reportedThrough = nowSecond - 1
             let instances = try await directory.instances()
-            lastInstances = instances
             // Every live instance has reported through this Unix second (this one included).
             let watermark = min(
                 instances.filter(\.alive).map(\.reportedThrough).min() ?? mine.reportedThrough, mine.reportedThrough)
@@ -124,7 +121,7 @@ actor FleetCoordinator {
             // A judge that cannot read the fleet's counts cannot judge: it lets the lock go, so an
             // instance that can takes over.
             if isJudge { await session.close() }
-            await controller.updateFleet(instances: lastInstances, isJudge: false, dataThrough: nil)
+            await controller.updateFleet(instances: nil, isJudge: false, dataThrough: nil)
             if !failing {
                 failing = true
                 logger.error(

@@ -41,6 +41,11 @@ public struct FleetView: Sendable {
 }
 
 extension RouteDefinition {
+    /// Every route's fingerprint by name (route names are unique in a config).
+    static func rolloutFingerprints(of routes: [RouteDefinition]) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
+    }
+
     /// What instances of a fleet must agree on to run one rollout of this route: its stable and
     /// canary, its versions and its steps.
     var rolloutFingerprint: String {

@@ -79,52 +79,7 @@ public actor RolloutController {
                 continue
             }
             fleet?.unfitting[route.name] = nil
-            var status = RolloutStatus.reconcile(stored: nil, with: route).status
-            for attempt in 1... {
-                let storedRollout = stored[route.name]
-                // In a fleet the stored state is the truth; alone, the running machine is.
-                let previous =
-                    fleet == nil
-                    ? machines[route.name]?.status ?? storedRollout?.status
-                    : storedRollout?.status ?? machines[route.name]?.status
-                let reconciled = RolloutStatus.reconcile(stored: previous, with: route)
-                status = reconciled.status
-                if let disagreement = fleet?.disagreement(about: route) {
-                    // Configs disagree: route by the stored rollout when this config can, else
-                    // everything to this config's stable, and write nothing until they agree.
-                    logger.warning("\(disagreement)", metadata: ["route": "\(route.name)"])
-                    if let stored = storedRollout?.status, stored.canRoute(route) {
-                        status = stored
-                    } else {
-                        status = RolloutStatus(phase: .idle, stable: route.versions[route.stableIndex].name, canary: nil)
-                    }
-                    fleet?.versions[route.name] = storedRollout?.version
-                    break
-                }
-                guard previous != status || previous == nil else {
-                    fleet?.versions[route.name] = storedRollout?.version
-                    break
-                }
-                let from = previous ?? RolloutStatus(phase: .idle, stable: status.stable, canary: nil)
-                let text = reconciled.reason ?? Self.describeStart(status, route: route)
-                let transition = RolloutTransition(
-                    route: route.name, from: from, to: status, weights: status.weights(policy: route.policy),
-                    actor: .policy, reason: text, kind: .reconcile
-                )
-                let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
-                let expected = fleet == nil ? nil : storedRollout?.version ?? 0
-                guard let version = try await writer.persist(event, status: transition.to, expecting: expected) else {
-                    // Another instance stored the route first: read what it stored and fit that.
-                    guard attempt < 5 else {
-                        throw StartupError(message: "route \(route.name) keeps changing in the fleet's store; try again")
-                    }
-                    stored = try await writer.read { try $0.loadRollouts() }
-                    continue
-                }
-                fleet?.versions[route.name] = version
-                announce(event, transition, policy: route.policy)
-                break
-            }
+            let status = try await settle(route, stored: &stored)
             if lastEvents[route.name] == nil {
                 let name = route.name
                 // Read first, then assign: an actor property must not be in the middle of an
@@ -154,6 +109,47 @@ public actor RolloutController {
         await publish()
     }
 
+    /// The status `route` runs under after a (re)load: the stored (in a fleet) or running one
+    /// while it still fits the config, else the rollout the config names — stored first, by
+    /// compare-and-swap in a fleet (a lost race re-reads `stored` and fits that). While the
+    /// fleet's configs disagree nothing is written: the stored rollout where this config can
+    /// route it, else everything to this config's stable.
+    private func settle(_ route: RouteDefinition, stored: inout [String: StoredRollout]) async throws
+        -> RolloutStatus
+    {
+        for _ in 0..<5 {
+            let storedRollout = stored[route.name]
+            fleet?.versions[route.name] = storedRollout?.version
+            if let disagreement = fleet?.disagreement(about: route) {
+                logger.warning("\(disagreement)", metadata: ["route": "\(route.name)"])
+                if let stored = storedRollout?.status, stored.canRoute(route) { return stored }
+                return RolloutStatus(phase: .idle, stable: route.versions[route.stableIndex].name, canary: nil)
+            }
+            // In a fleet the stored state is the truth; alone, the running machine is.
+            let previous =
+                fleet == nil
+                ? machines[route.name]?.status ?? storedRollout?.status
+                : storedRollout?.status ?? machines[route.name]?.status
+            let reconciled = RolloutStatus.reconcile(stored: previous, with: route)
+            guard previous != reconciled.status else { return reconciled.status }
+            let transition = RolloutTransition(
+                route: route.name,
+                from: previous ?? RolloutStatus(phase: .idle, stable: reconciled.status.stable, canary: nil),
+                to: reconciled.status, weights: reconciled.status.weights(policy: route.policy), actor: .policy,
+                reason: reconciled.reason ?? Self.describeStart(reconciled.status, route: route), kind: .reconcile)
+            let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
+            let expected = fleet == nil ? nil : storedRollout?.version ?? 0
+            guard let version = try await writer.persist(event, status: transition.to, expecting: expected) else {
+                stored = try await writer.read { try $0.loadRollouts() }
+                continue
+            }
+            fleet?.versions[route.name] = version
+            announce(event, transition, policy: route.policy)
+            return reconciled.status
+        }
+        throw StartupError(message: "route \(route.name) keeps changing in the fleet's store; try again")
+    }
+
     /// Judges every route whose analysis window has ended, and feeds sequential judges every
     /// whole second since their last tick.
     public func tick() async {
@@ -163,8 +159,7 @@ public actor RolloutController {
         } else {
             await proxy.collect()
         }
-        // One collection for both; windows first: a step whose window failed its checks must not
-        // advance in the same tick.
+        // Windows first: a step whose window failed its checks must not advance in the same tick.
         let now = decisionNow
         await judgeDueWindows(now: now)
         await observeSeconds(now: now)
@@ -390,15 +385,16 @@ public actor RolloutController {
         StoreUnavailable
     ) -> Bool {
         let expected = fleet?.versions[route] ?? 0
+        // While it is on its way, `adopt` leaves the route alone (its own NOTIFY arrives first).
         fleet?.committing[route, default: 0] += 1
-        let version: Int64?
+        let outcome: Result<Int64?, StoreUnavailable>
         do {
-            version = try await writer.persist(event, status: transition.to, expecting: expected)
+            outcome = .success(try await writer.persist(event, status: transition.to, expecting: expected))
         } catch {
-            fleet?.committing[route, default: 1] -= 1
-            throw error
+            outcome = .failure(error)
         }
         fleet?.committing[route, default: 1] -= 1
+        let version = try outcome.get()
         guard let version else {
             logger.notice(
                 "a rollout change was not made: another instance changed the route first; applying its change",
@@ -455,11 +451,12 @@ public actor RolloutController {
         }
     }
 
-    /// What the fleet's directory said on this beat: the instances, whether this one judges, and
-    /// through which local second every live instance's counts are in.
-    public func updateFleet(instances: [FleetInstance], isJudge: Bool, dataThrough: Int64?) async {
+    /// What the fleet's directory said on this beat: the instances (nil: unknown, keep the last
+    /// seen), whether this one judges, and through which local second every live instance's
+    /// counts are in.
+    public func updateFleet(instances: [FleetInstance]?, isJudge: Bool, dataThrough: Int64?) async {
         guard fleet != nil else { return }
-        fleet?.instances = instances
+        if let instances { fleet?.instances = instances }
         if let dataThrough { fleet?.dataThrough = dataThrough }
         let wasJudge = fleet?.isJudge ?? false
         if isJudge && !wasJudge {
@@ -489,7 +486,6 @@ public actor RolloutController {
                     machine.restoreJudge(snapshot)
                 }
                 machines[route.name] = machine
-                observedThrough[route.name] = nil
             }
             logger.notice(
                 "this instance judges the fleet's rollouts now",
@@ -505,18 +501,13 @@ public actor RolloutController {
     }
 
     /// Each route's rollout fingerprint, which the fleet's instances compare.
-    public func fingerprints() -> [String: String] {
-        Dictionary(uniqueKeysWithValues: routes.map { ($0.name, $0.rolloutFingerprint) })
+    public func fingerprints() -> [String: String] { RouteDefinition.rolloutFingerprints(of: routes) }
+
+    /// Fleet mode: this instance's name, whether it judges, and the instances the last beat saw;
+    /// nil alone.
+    public var fleetMembership: (instance: String, judging: Bool, instances: [FleetInstance])? {
+        fleet.map { ($0.instance, $0.isJudge, $0.instances) }
     }
-
-    /// Whether this instance judges its fleet's rollouts (false alone).
-    public var isFleetJudge: Bool { fleet?.isJudge ?? false }
-
-    /// This instance's name in its fleet; nil alone.
-    public var fleetInstanceID: String? { fleet?.instance }
-
-    /// The fleet's instances as the last beat saw them (empty alone).
-    public func fleetInstances() -> [FleetInstance] { fleet?.instances ?? [] }
 
     /// Logs an applied transition, notifies webhooks and counts it.
     private func announce(_ event: RolloutEvent, _ transition: RolloutTransition, policy: RolloutPolicy) {

@@ -34,7 +34,6 @@ public struct FleetInstance: Sendable, Hashable {
 /// One instance's counts of one series for one second and routed canary weight: its own row, so
 /// instances never contend for a shared one (a G-counter: the fleet's figure is the sum).
 public struct FleetCount: Sendable {
-    public var instance: String
     public var key: SeriesKey
     /// Unix second.
     public var second: Int64
@@ -42,8 +41,7 @@ public struct FleetCount: Sendable {
     public var weight: Int
     public var stats: RequestStats
 
-    public init(instance: String, key: SeriesKey, second: Int64, weight: Int, stats: RequestStats) {
-        self.instance = instance
+    public init(key: SeriesKey, second: Int64, weight: Int, stats: RequestStats) {
         self.key = key
         self.second = second
         self.weight = weight
@@ -57,6 +55,8 @@ public struct FleetDirectory: Sendable {
     public let database: PostgresDatabase
     /// An instance not heard from for this long is left out of the fleet's figures and status.
     public static let liveness: Duration = .seconds(5)
+    /// The most instances read (a fleet is a handful; rows beyond this are someone else's doing).
+    static let maxInstances = 256
     /// How long counts are kept (the longest window any policy reads, and then some).
     public let retentionSeconds: Int64
 
@@ -124,7 +124,7 @@ public struct FleetDirectory: Sendable {
                 """
                 SELECT id, address, (extract(epoch FROM last_seen) * 1000)::int8, reported_through, judge,
                     last_seen > now() - make_interval(secs => \(livenessSeconds)), routes
-                FROM weir_instances WHERE last_seen > now() - interval '1 hour' ORDER BY id
+                FROM weir_instances WHERE last_seen > now() - interval '1 hour' ORDER BY id LIMIT \(Self.maxInstances)
                 """, logger: self.database.logger)
             var instances: [FleetInstance] = []
             for try await (id, address, lastSeen, reported, judge, alive, routesText) in rows.decode(
@@ -146,18 +146,18 @@ public struct FleetDirectory: Sendable {
         try await database.bounded("read counts") {
             let rows = try await self.database.client.query(
                 """
-                SELECT instance, route, version, pinned, second, weight, stats FROM weir_counts
+                SELECT route, version, pinned, second, weight, stats FROM weir_counts
                 WHERE second > \(after) AND second <= \(through)
                 """, logger: self.database.logger)
             var counts: [FleetCount] = []
-            for try await (instance, route, version, pinned, second, weight, text) in rows.decode(
-                (String, String, String, Bool, Int64, Int32, String).self)
+            for try await (route, version, pinned, second, weight, text) in rows.decode(
+                (String, String, Bool, Int64, Int32, String).self)
             {
                 // A row this build cannot read (or a damaged one) is left out, never guessed at.
                 guard let stats = RequestStatsRecord(encoded: text)?.stats else { continue }
                 counts.append(
                     FleetCount(
-                        instance: instance, key: SeriesKey(route: route, version: version, pinned: pinned),
+                        key: SeriesKey(route: route, version: version, pinned: pinned),
                         second: second, weight: Int(weight), stats: stats))
             }
             return counts

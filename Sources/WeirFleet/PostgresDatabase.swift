@@ -5,8 +5,8 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PostgresNIO
-import WeirConfig
 import Synchronization
+import WeirConfig
 import WeirCore
 
 /// The fleet's PostgreSQL database: a small connection pool (postgres-nio's `PostgresClient`) on
@@ -195,7 +195,7 @@ public final class PostgresDatabase: Sendable {
     /// Applies the migrations this database lacks; the names applied, oldest first.
     public func migrate() async throws -> [String] {
         try await bounded("migrate") {
-            try await self.client.withTransaction(logger: self.logger) { connection in
+            try await self.transaction { connection in
                 // One instance migrates at a time; the lock ends with the transaction.
                 try await connection.query(
                     "SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: self.logger)
@@ -297,14 +297,13 @@ final class FirstOutcome<T: Sendable>: Sendable {
 }
 
 /// Carries a result from the task that produced it to the thread that waits for it.
-final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<T, any Error>?
+final class ResultBox<T: Sendable>: Sendable {
+    private let value = Mutex<Result<T, any Error>?>(nil)
 
-    func set(_ result: Result<T, any Error>) { lock.withLock { value = result } }
+    func set(_ result: Result<T, any Error>) { value.withLock { $0 = result } }
 
     func get() throws -> T {
-        guard let value = lock.withLock({ value }) else { throw CancellationError() }
-        return try value.get()
+        guard let result = value.withLock({ $0 }) else { throw CancellationError() }
+        return try result.get()
     }
 }

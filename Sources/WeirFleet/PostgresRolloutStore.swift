@@ -17,37 +17,43 @@ public final class PostgresRolloutStore: RolloutStore {
     }
 
     public func loadRollouts() throws -> [String: StoredRollout] {
-        try database.blocking("load rollouts") { try await self.rollouts() }
+        try database.blocking("load rollouts") { try await self.readRollouts() }
     }
 
     /// Every route's stored rollout and version (the fleet's sync reads this every second).
     public func rollouts() async throws -> [String: StoredRollout] {
-        try await database.bounded("read rollouts") {
-            var rollouts: [String: StoredRollout] = [:]
-            let rows = try await self.database.client.query(
-                """
-                SELECT route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, version
-                FROM weir_rollout_state
-                """, logger: self.database.logger)
-            for try await (route, phase, step, stable, canary, previousStable, pinned, failures, version)
-                in rows.decode(
-                    (String, String, Int, String, String?, String?, Double?, Int, Int64).self)
-            {
-                guard let phase = RolloutPhase(rawValue: phase) else {
-                    throw StoreUnavailable("route \(route) has an unknown state '\(phase)' in PostgreSQL")
-                }
-                let status = RolloutStatus(
-                    phase: phase, step: step, stable: stable, canary: canary, previousStable: previousStable,
-                    pinnedPercent: pinned, consecutiveFailures: failures)
-                rollouts[route] = StoredRollout(status: status, version: version)
+        try await database.bounded("read rollouts") { try await self.readRollouts() }
+    }
+
+    private func readRollouts() async throws -> [String: StoredRollout] {
+        var rollouts: [String: StoredRollout] = [:]
+        let rows = try await self.database.client.query(
+            """
+            SELECT route, phase, step, stable, canary, previous_stable, pinned_percent, consecutive_failures, version
+            FROM weir_rollout_state
+            """, logger: self.database.logger)
+        for try await (route, phase, step, stable, canary, previousStable, pinned, failures, version)
+            in rows.decode(
+                (String, String, Int, String, String?, String?, Double?, Int, Int64).self)
+        {
+            // A state this build does not know (a newer instance wrote it): that route is left
+            // as it is here, the others still follow the fleet.
+            guard let phase = RolloutPhase(rawValue: phase) else {
+                self.database.logger.warning(
+                    "a stored rollout state this build does not know is left alone",
+                    metadata: ["route": "\(route)", "state": "\(phase)"])
+                continue
             }
-            return rollouts
+            let status = RolloutStatus(
+                phase: phase, step: step, stable: stable, canary: canary, previousStable: previousStable,
+                pinnedPercent: pinned, consecutiveFailures: failures)
+            rollouts[route] = StoredRollout(status: status, version: version)
         }
+        return rollouts
     }
 
     public func commit(_ event: RolloutEvent, status: RolloutStatus, expecting expected: Int64?) throws -> Int64 {
-        let weights = String(
-            decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
+        let weights = event.weightsText
         let instance = self.instance
         return try database.blocking("commit a rollout change") {
             try await self.database.transaction { connection in
@@ -119,14 +125,10 @@ public final class PostgresRolloutStore: RolloutStore {
             for try await (at, route, from, to, fromStep, toStep, weightsText, actor, reason, kind) in rows.decode(
                 (Int64, String, String, String, Int, Int, String, String, String, String).self)
             {
-                let weights =
-                    (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:]
                 events.append(
                     RolloutEvent(
-                        at: at, route: route, from: RolloutPhase(rawValue: from) ?? .idle,
-                        to: RolloutPhase(rawValue: to) ?? .idle, fromStep: fromStep, toStep: toStep, weights: weights,
-                        actor: RolloutActor(rawValue: actor) ?? .policy, reason: reason,
-                        kind: RolloutTransition.Kind(rawValue: kind) ?? .reconcile))
+                        storedAt: at, route: route, from: from, to: to, fromStep: fromStep, toStep: toStep,
+                        weightsText: weightsText, actor: actor, reason: reason, kind: kind))
             }
             return events
         }

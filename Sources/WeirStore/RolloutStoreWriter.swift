@@ -143,10 +143,12 @@ public final class RolloutStoreWriter: Sendable {
     /// Checks that the store takes writes, when nothing is waiting (a waiting event is its own check).
     public func probe() {
         // One probe at a time: while the store hangs, probes must not pile up ahead of a command.
-        guard state.withLock({ state in
-            defer { state.probing = true }
-            return !state.probing
-        }) else { return }
+        let start = state.withLock { state -> Bool in
+            guard !state.probing else { return false }
+            state.probing = true
+            return true
+        }
+        guard start else { return }
         queue.async {
             defer { self.state.withLock { $0.probing = false } }
             guard self.state.withLock({ $0.pending.isEmpty }) else { return }

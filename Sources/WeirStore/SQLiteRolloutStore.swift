@@ -110,8 +110,7 @@ public final class SQLiteRolloutStore: RolloutStore {
     }
 
     public func commit(_ event: RolloutEvent, status: RolloutStatus, expecting expected: Int64?) throws -> Int64 {
-        let weights = String(
-            decoding: try JSONSerialization.data(withJSONObject: event.weights, options: [.sortedKeys]), as: UTF8.self)
+        let weights = event.weightsText
         return try database.write { db in
             let found = try Int64.fetchOne(
                 db, sql: "SELECT version FROM rollout_state WHERE route = ?", arguments: [event.route])
@@ -192,17 +191,10 @@ public final class SQLiteRolloutStore: RolloutStore {
                 db, sql: "SELECT * FROM rollout_events WHERE route = ? ORDER BY id DESC LIMIT ?",
                 arguments: [route, limit]
             ).map { row in
-                let weightsText: String = row["weights"]
-                let weights =
-                    (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:]
-                return RolloutEvent(
-                    at: row["at"], route: row["route"],
-                    from: RolloutPhase(rawValue: row["from_phase"]) ?? .idle,
-                    to: RolloutPhase(rawValue: row["to_phase"]) ?? .idle,
-                    fromStep: row["from_step"], toStep: row["to_step"], weights: weights,
-                    actor: RolloutActor(rawValue: row["actor"]) ?? .policy, reason: row["reason"],
-                    kind: RolloutTransition.Kind(rawValue: row["kind"]) ?? .reconcile
-                )
+                RolloutEvent(
+                    storedAt: row["at"], route: row["route"], from: row["from_phase"], to: row["to_phase"],
+                    fromStep: row["from_step"], toStep: row["to_step"], weightsText: row["weights"], actor: row["actor"],
+                    reason: row["reason"], kind: row["kind"])
             }
         }
     }

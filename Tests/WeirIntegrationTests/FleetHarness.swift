@@ -125,6 +125,8 @@ final class SpreadLoad: Sendable {
         var ok = 0
         var failed: [String] = []
         var byVersion: [String: Int] = [:]
+        /// Answers by the weir port that gave them.
+        var byPort: [Int: Int] = [:]
     }
 
     /// The counts, shared by the clients.
@@ -160,6 +162,7 @@ final class SpreadLoad: Sendable {
                 if Task.isCancelled { return }
                 counts.tally.withLock { tally in
                     tally.byVersion[response.header("x-weir-version") ?? "?", default: 0] += 1
+                    tally.byPort[port, default: 0] += 1
                     // The demo canary's own 500s are answers; weir's 502/503/504 or a cut answer
                     // are requests lost.
                     if [502, 503, 504].contains(response.status) || !response.complete {

@@ -58,8 +58,7 @@ extension IntegrationTests {
                     #expect(tally.failed.isEmpty, "\(tally.failed.prefix(5))")
                     // Each instance served: the load really was spread.
                     for member in fleet.members {
-                        let (_, metrics) = try await member.admin("GET", "/v1/routes/fraud", token: member.token)
-                        #expect(metrics["name"] as? String == "fraud")
+                        #expect((tally.byPort[member.port] ?? 0) > 50, "\(tally.byPort)")
                     }
                     // After the rollback every instance sends everything to the stable.
                     for member in fleet.members {

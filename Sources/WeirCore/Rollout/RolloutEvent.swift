@@ -1,3 +1,5 @@
+import Foundation
+
 /// A transition as the audit log keeps it: when, which route, from and to which state, the
 /// weights after it, who did it and why.
 public struct RolloutEvent: Sendable, Hashable, Codable {
@@ -35,5 +37,27 @@ public struct RolloutEvent: Sendable, Hashable, Codable {
             fromStep: transition.from.step, toStep: transition.to.step, weights: transition.weights,
             actor: transition.actor, reason: transition.reason, kind: transition.kind
         )
+    }
+}
+
+extension RolloutEvent {
+    /// The weights as both stores keep them: sorted JSON text.
+    public var weightsText: String {
+        let data = (try? JSONSerialization.data(withJSONObject: weights, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// An event read back from a store's text columns; a name this build does not know reads as
+    /// the most neutral one rather than losing the event.
+    public init(
+        storedAt at: Int64, route: String, from: String, to: String, fromStep: Int, toStep: Int, weightsText: String,
+        actor: String, reason: String, kind: String
+    ) {
+        self.init(
+            at: at, route: route, from: RolloutPhase(rawValue: from) ?? .idle, to: RolloutPhase(rawValue: to) ?? .idle,
+            fromStep: fromStep, toStep: toStep,
+            weights: (try? JSONSerialization.jsonObject(with: Data(weightsText.utf8))) as? [String: Double] ?? [:],
+            actor: RolloutActor(rawValue: actor) ?? .policy, reason: reason,
+            kind: RolloutTransition.Kind(rawValue: kind) ?? .reconcile)
     }
 }
