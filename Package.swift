@@ -87,6 +87,11 @@ let package = Package(
                 "WeirCore", "WeirAdminModels",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
+            // The dashboard's files, compiled into the binary: nothing to install, nothing fetched.
+            resources: [
+                .embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/dashboard.js"),
+                .embedInCode("Dashboard/dashboard.css"), .embedInCode("Dashboard/favicon.svg"),
+            ],
             swiftSettings: upcoming
         ),
         .target(

@@ -50,6 +50,13 @@ struct AdminBridge: AdminOperations {
         return (waiting + stored.filter { !waiting.contains($0) }).map(EventModel.init)
     }
 
+    func series(route: String, since: Int64?) async -> SeriesModel? {
+        guard let found = await controller.series(of: route, after: since) else { return nil }
+        let points = found.points.map(SeriesPointModel.init)
+        return SeriesModel(
+            route: route, eValueThreshold: found.threshold, through: points.last?.second ?? since, points: points)
+    }
+
     func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal> {
         switch await controller.handle(command, route: route) {
         case .failure(let refusal):

@@ -59,11 +59,26 @@ extension RouteStatusModel {
     }
 }
 
+extension SeriesPointModel {
+    init(_ point: RouteSeries.Point) {
+        let millis = LatencyModel.milliseconds
+        self.init(
+            second: point.second,
+            versions: point.versions.mapValues {
+                SeriesVersionModel(
+                    requests: $0.requests, errors: $0.errors, p50Ms: millis($0.p50), p99Ms: millis($0.p99),
+                    weight: $0.weight)
+            },
+            eValue: point.eValue.map { min($0, 1e12) })
+    }
+}
+
 extension LatencyModel {
     init(_ histogram: LatencyHistogram) {
-        func millis(_ percentile: Double) -> Double? {
-            histogram.seconds(atPercentile: percentile).map { ($0 * 1_000_000).rounded() / 1000 }
-        }
+        func millis(_ percentile: Double) -> Double? { Self.milliseconds(histogram.seconds(atPercentile: percentile)) }
         self.init(p50: millis(50), p95: millis(95), p99: millis(99))
     }
+
+    /// Seconds as milliseconds to the microsecond, as the API shows latencies.
+    static func milliseconds(_ seconds: Double?) -> Double? { seconds.map { ($0 * 1_000_000).rounded() / 1000 } }
 }

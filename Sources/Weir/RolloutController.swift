@@ -46,6 +46,14 @@ public actor RolloutController {
     private let exporter: PrometheusExporter?
     /// In fleet mode: what this instance knows of the fleet; nil for one instance on SQLite.
     private var fleet: FleetView?
+    /// Every route's last fifteen minutes, per second, for the dashboard.
+    private var series: [String: RouteSeries] = [:]
+    /// The last measurement second written to `series`.
+    private var seriesThrough: Int64?
+    /// Unix seconds minus uptime seconds, fixed at start, so each second maps to one wall time.
+    private let unixOffset = Int64(Date().timeIntervalSince1970) - UptimeClock().now.second
+    /// How much history the dashboard gets.
+    public static let seriesSeconds = 900
 
     public init(
         proxy: ProxyServer, writer: RolloutStoreWriter, webhooks: WebhookNotifier,
@@ -106,6 +114,7 @@ public actor RolloutController {
         }
         self.routes = routes
         self.machines = next
+        series = series.filter { next[$0.key] != nil }
         await publish()
     }
 
@@ -154,8 +163,9 @@ public actor RolloutController {
     /// whole second since their last tick.
     public func tick() async {
         if let fleet {
+            guard fleet.dataThrough != nil else { return }
             // In a fleet only the judging instance decides, on the fleet's summed counts.
-            guard fleet.isJudge, fleet.dataThrough != nil else { return }
+            guard fleet.isJudge else { return recordSeries(now: decisionNow) }
         } else {
             await proxy.collect()
         }
@@ -163,6 +173,40 @@ public actor RolloutController {
         let now = decisionNow
         await judgeDueWindows(now: now)
         await observeSeconds(now: now)
+        recordSeries(now: now)
+    }
+
+    /// Appends every whole second since the last tick to each route's series: per version its
+    /// requests, errors, p50/p99 and weight, and the sequential judge's e-value.
+    private func recordSeries(now: UptimeClock.Instant) {
+        let through = now.second - 1
+        let first = max(seriesThrough.map { $0 + 1 } ?? through, through - Int64(Self.seriesSeconds) + 1)
+        guard first <= through else { return }
+        for route in routes {
+            guard let machine = machines[route.name] else { continue }
+            let weights = machine.status.weights(policy: route.policy)
+            var routeSeries = series[route.name] ?? RouteSeries(capacity: Self.seriesSeconds)
+            for second in first...through {
+                var versions: [String: RouteSeries.VersionPoint] = [:]
+                for version in route.versions {
+                    versions[version.name] = RouteSeries.VersionPoint(
+                        stats(route: route.name, version: version.name, from: second, to: second + 1),
+                        errorKinds: route.policy.errors, weight: weights[version.name] ?? 0)
+                }
+                routeSeries.append(
+                    RouteSeries.Point(second: second + unixOffset, versions: versions, eValue: machine.judge?.eValue))
+            }
+            series[route.name] = routeSeries
+        }
+        seriesThrough = through
+    }
+
+    /// A route's series after unix second `since` (all of it with nil), with its judge's 1/α;
+    /// nil for an unknown route.
+    public func series(of name: String, after since: Int64?) -> (points: [RouteSeries.Point], threshold: Double?)? {
+        guard let machine = machines[name] else { return nil }
+        let threshold = machine.route.policy.sequential.map { 1 / $0.alpha }
+        return (series[name]?.points(after: since) ?? [], threshold)
     }
 
     /// The instant decisions are made at: now, or in a fleet the end of the last second every

@@ -8,6 +8,9 @@ public protocol AdminOperations: Sendable {
     func route(named name: String) async -> RouteStatusModel?
     /// A route's audit log, newest first; nil when there is no such route.
     func events(route: String, limit: Int) async throws -> [EventModel]?
+    /// A route's per-second history after unix second `since` (all of it with nil); nil when
+    /// there is no such route.
+    func series(route: String, since: Int64?) async -> SeriesModel?
     /// Applies an operator's command; a refusal says why (code `not_found` for an unknown route).
     func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal>
     /// Re-reads the config: the new route count, or every error of a refused config.

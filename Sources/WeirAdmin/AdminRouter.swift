@@ -11,6 +11,11 @@ public enum AdminRouter {
         let router = Router()
         router.add(middleware: AdminGuard(access: access))
 
+        router.get("/") { _, _ in DashboardAssets.response(for: "index.html")! }
+        router.get("/ui/:file") { _, context in
+            let file = try context.parameters.require("file")
+            return DashboardAssets.response(for: file) ?? error(.notFound, "not_found", "the dashboard has no file \(file)")
+        }
         router.get("/healthz") { _, _ in json(["status": "ok"]) }
         router.get("/readyz") { _, _ in json(await operations.readiness()) }
         router.get("/metrics") { _, _ in
@@ -40,6 +45,18 @@ public enum AdminRouter {
             }
             guard let events = found else { return notFound(name) }
             return json(EventsModel(events: events))
+        }
+        router.get("/v1/routes/:name/series") { request, context in
+            let name = try context.parameters.require("name")
+            var since: Int64?
+            if let text = request.uri.queryParameters.get("since") {
+                guard let value = Int64(text), value >= 0 else {
+                    return error(.badRequest, "bad_request", "since must be a unix time in whole seconds, not \(text)")
+                }
+                since = value
+            }
+            guard let series = await operations.series(route: name, since: since) else { return notFound(name) }
+            return json(series)
         }
         for verb in ["promote", "pause", "resume", "retry", "rollback", "weight", "undo"] {
             router.post("/v1/routes/:name/\(verb)") { request, context in
@@ -169,7 +186,8 @@ struct AdminGuard: RouterMiddleware {
         let authorization = request.headers[.authorization]
         let authorized: Bool
         if isRead {
-            let open = path == "/healthz" || path == "/readyz" || access.readToken == nil
+            let open =
+                path == "/healthz" || path == "/readyz" || DashboardAssets.isDashboard(path) || access.readToken == nil
             authorized =
                 open || access.readToken?.accepts(authorization: authorization) == true
                 || access.adminToken?.accepts(authorization: authorization) == true

@@ -1,0 +1,110 @@
+import Foundation
+import NIOHTTP1
+import Testing
+import WeirDemo
+import WeirTesting
+
+extension IntegrationTests {
+    /// The dashboard in a real Chromium (through chromedriver and Python's selenium): the real
+    /// `weir` binary in front of demo model servers, three routes, live load. The checks live in
+    /// `scripts/dashboard_browser.py`; its screenshots are kept in `.build/test-artifacts/dashboard`
+    /// (or `$WEIR_TEST_ARTIFACTS/dashboard`).
+    @Suite struct DashboardBrowserTests {
+        static let token = "dashboard-test-token-7c1f"
+
+        static var artifacts: String {
+            if let folder = ProcessInfo.processInfo.environment["WEIR_TEST_ARTIFACTS"] {
+                return folder + "/dashboard"
+            }
+            var root = URL(fileURLWithPath: #filePath)
+            for _ in 0..<3 { root.deleteLastPathComponent() }
+            return root.appendingPathComponent(".build/test-artifacts/dashboard").path
+        }
+
+        func routes(healthy: String, failing: String) -> String {
+            """
+            routes:
+              - name: fraud
+                match: { path_prefix: /v2/models/fraud }
+                versions:
+                  v1: { upstreams: ["\(healthy)"], metadata: { owner: risk-team, training_data_hash: 9f2c1e } }
+                  v2: { upstreams: ["\(failing)"], metadata: { owner: risk-team, training_data_hash: a71b03 } }
+                stable: v1
+                canary: v2
+                policy:
+                  steps: [20, 50]
+                  interval: 1s
+                  warmup: 200ms
+                  min_requests: 10
+                  failure_limit: 2
+                  judge: sequential
+                  sequential: { alpha: 0.01, latency: off }
+              - name: ranker
+                match: { path_prefix: /v2/models/ranker }
+                versions:
+                  v1: { upstreams: ["\(healthy)"] }
+                  v2: { upstreams: ["\(healthy)"] }
+                stable: v1
+                canary: v2
+                policy:
+                  steps: [10, 50]
+                  interval: 10m
+                  min_requests: 10
+                  checks:
+                    - { metric: error_rate, max_increase: 0.05 }
+              - name: search
+                match: { path_prefix: /v2/models/search }
+                versions:
+                  v1: { upstreams: ["\(healthy)"] }
+                stable: v1
+            """
+        }
+
+        @Test func anOnCallEngineerWatchesARollbackAndRollsBackAnotherCanary() async throws {
+            try await withDemoServers([
+                DemoModelBehavior(version: "v1", latencyMillis: 2, jitterMillis: 3),
+                DemoModelBehavior(version: "v2", errorRate: 0.5, latencyMillis: 4, jitterMillis: 3),
+            ]) { servers in
+                try await withWeir(routes: routes(healthy: servers[0].url, failing: servers[1].url), token: Self.token) {
+                    weir in
+                    let result = try ChildProcess.run(command: [
+                        "python3", RapidResetTests.script("dashboard_browser.py"), weir.adminURL, String(weir.port),
+                        Self.token, Self.artifacts, "fraud", "ranker", "search",
+                    ])
+                    print(result.stdout)
+                    #expect(result.status == 0, "\(result.stderr)")
+                    for name in ["1-routes", "2-rolled-back", "3-refused-without-token", "4-rolled-back-by-operator"] {
+                        let size = try FileManager.default.attributesOfItem(atPath: "\(Self.artifacts)/\(name).png")[.size]
+                        #expect((size as? Int ?? 0) > 10_000, "screenshot \(name) is missing or empty")
+                    }
+                }
+            }
+        }
+
+        /// The page and its files are served without a token (they hold no data) with headers that
+        /// forbid framing and foreign scripts; the data behind them still needs the token.
+        @Test func thePageIsServedLockedDownAndItsDataStaysBehindTheToken() async throws {
+            try await withWeir(
+                routes: routeYAML(versions: [("v1", "http://127.0.0.1:9")], canary: nil), token: Self.token,
+                admin: "read_token_file: admin.token"
+            ) { weir in
+                for path in ["/", "/ui/dashboard.js", "/ui/dashboard.css"] {
+                    let response = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: path)
+                    #expect(response.status == 200, "\(path)")
+                    #expect(response.header("content-security-policy")?.contains("frame-ancestors 'none'") == true)
+                    #expect(response.header("content-security-policy")?.contains("script-src 'self'") == true)
+                    #expect(response.header("x-frame-options") == "DENY")
+                    #expect(response.header("x-content-type-options") == "nosniff")
+                }
+                let missing = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: "/ui/../v1/routes")
+                #expect(missing.status == 404 || missing.status == 400)
+                #expect(try await weir.admin("GET", "/v1/routes/fraud/series").status == 401)
+                let series = try await weir.admin("GET", "/v1/routes/fraud/series", token: Self.token)
+                #expect(series.status == 200)
+                #expect(series.json["route"] as? String == "fraud")
+                #expect(try await weir.admin("GET", "/v1/routes/fraud/series?since=-4", token: Self.token).status == 400)
+                #expect(try await weir.admin("GET", "/v1/routes/nope/series", token: Self.token).status == 404)
+            }
+        }
+    }
+}
