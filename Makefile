@@ -1,12 +1,13 @@
 # Weir — the two commands a newcomer needs are `make run` and `make test`.
 SWIFT ?= swift
-APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3 openssl postgresql
+APT_PACKAGES := libsqlite3-dev libssl-dev libnghttp2-dev nghttp2-client curl wrk nginx haproxy python3 openssl postgresql \
+	chromium chromium-driver fonts-liberation fonts-dejavu-core
 CONFIG ?= examples/quickstart.yaml
 
 .PHONY: deps build release test run bench soak lint clean
 
-## deps: install the system packages Weir and its tests need, and the Prometheus text parser the
-## metrics test uses (only what is missing).
+## deps: install the system packages Weir and its tests need (Chromium and its driver for the
+## dashboard's browser test), and the Python peers the tests use (only what is missing).
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -18,6 +19,7 @@ deps:
 	@python3 -c 'import prometheus_client' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore prometheus_client
 	@python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore grpcio
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore h2
+	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore selenium
 
 ## build: debug build of every product.
 build:

@@ -18,8 +18,11 @@ $BIN/weir-demo-model --port 9002 --version v2 --latency-ms 5 --jitter-ms 5 --err
 $BIN/weir check -c "$CONFIG"
 $BIN/weir serve -c "$CONFIG" & PIDS+=($!)
 sleep 1
+ADMIN_LISTEN=$(awk '/^admin:/ {a=1; next} a && /listen:/ {gsub(/[" ]/, "", $2); print $2; exit}' "$CONFIG")
 
 cat <<MSG
+
+Dashboard:    http://${ADMIN_LISTEN:-127.0.0.1:9901}/   (open it in a browser: the live charts and the audit log)
 
 weir is routing http://127.0.0.1:8080/v2/models/fraud to v1 (stable) and v2 (canary).
 Try, in another terminal:

@@ -106,5 +106,43 @@ extension IntegrationTests {
                 #expect(try await weir.admin("GET", "/v1/routes/nope/series", token: Self.token).status == 404)
             }
         }
+
+        /// The charts' numbers: every request counted once, in the second it ended, and a later
+        /// read from `through` brings only what came after.
+        @Test func theSeriesCountsEveryRequestOnceAndContinuesFromThrough() async throws {
+            try await withDemoServers([DemoModelBehavior(version: "v1")]) { servers in
+                try await withWeir(routes: routeYAML(versions: [("v1", servers[0].url)], canary: nil)) { weir in
+                    func sent(_ count: Int) async throws {
+                        try await TestHTTPClient.withConnection(port: weir.port) { client in
+                            for _ in 0..<count {
+                                let response = try await client.request(method: .POST, path: "/v2/models/fraud/infer", body: Array("{}".utf8))
+                                #expect(response.status == 200)
+                            }
+                        }
+                    }
+                    func series(_ query: String = "") async throws -> (requests: Int, through: Int?, seconds: [Int]) {
+                        let answer = try await weir.admin("GET", "/v1/routes/fraud/series" + query)
+                        let points = answer.json["points"] as? [[String: Any]] ?? []
+                        let requests = points.reduce(0) {
+                            $0 + ((($1["versions"] as? [String: Any])?["v1"] as? [String: Any])?["requests"] as? Int ?? 0)
+                        }
+                        return (requests, answer.json["through"] as? Int, points.compactMap { $0["second"] as? Int })
+                    }
+                    try await sent(37)
+                    try await Task.sleep(for: .milliseconds(2_300))
+                    let first = try await series()
+                    #expect(first.requests == 37)
+                    #expect(first.seconds == first.seconds.sorted() && Set(first.seconds).count == first.seconds.count)
+                    let through = try #require(first.through)
+                    #expect(abs(Double(through) - Date().timeIntervalSince1970) < 5)
+                    try await sent(11)
+                    try await Task.sleep(for: .milliseconds(2_300))
+                    let next = try await series("?since=\(through)")
+                    #expect(next.requests == 11)
+                    #expect(next.seconds.allSatisfy { $0 > through })
+                    #expect(try await series().requests == 48)
+                }
+            }
+        }
     }
 }

@@ -99,7 +99,7 @@ function explain(error) {
 // ---------------------------------------------------------------- pieces of a route
 
 function badge(state) {
-  return el("span", { class: "badge " + state, "data-state": state, text: state.replace("_", " ") });
+  return el("span", { class: "badge " + state, "data-state": state, text: state.replaceAll("_", " ") });
 }
 
 function ladder(route) {
@@ -277,9 +277,9 @@ function markerOf(event) {
   const t = Date.parse(event.at) / 1000;
   let label;
   if (event.from === "idle" && event.to === "progressing") label = "canary started";
-  else if (event.from !== event.to) label = event.to.replace("_", " ");
+  else if (event.from !== event.to) label = event.to.replaceAll("_", " ");
   else if (event.from_step !== event.to_step) label = "step " + event.from_step + "→" + event.to_step;
-  else label = event.kind || event.to;
+  else label = (event.kind || event.to).replaceAll("_", " ");
   const kind = event.from !== event.to ? event.to : "step";
   return { t, label, kind, reason: event.actor + ": " + event.reason };
 }
