@@ -36,6 +36,9 @@ enum DashboardAssets {
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
     }
 
-    /// Whether a path is the dashboard's (served without a token: it holds no data).
-    static func isDashboard(_ path: String) -> Bool { path == "/" || path.hasPrefix("/ui/") }
+    /// Whether a path is exactly one of the dashboard's files (served without a token: they hold
+    /// no data). An exact match, so no `/ui/../v1/…` spelling can ride on it past the read token.
+    static func isDashboard(_ path: String) -> Bool {
+        path == "/" || (path.hasPrefix("/ui/") && files[String(path.dropFirst(4))] != nil)
+    }
 }

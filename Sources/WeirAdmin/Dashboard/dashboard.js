@@ -106,13 +106,15 @@ function ladder(route) {
   if (!route.canary && route.state === "idle") return el("span", { class: "muted", text: "no canary" });
   const steps = route.step_weights || [];
   const list = el("ol", { class: "ladder", "aria-label": "canary weight per step" });
+  // A rolled-back canary's step is marked ✕: it is where the canary stopped, not where it is.
+  const stopped = route.state === "rolled_back";
   steps.forEach((weight, index) => {
     const done = route.state === "promoted" || index < route.step;
-    const current = route.state !== "promoted" && route.state !== "idle" && index === route.step;
+    const here = route.state !== "promoted" && route.state !== "idle" && index === route.step;
     list.append(el("li", {
-      class: current ? "current" : done ? "done" : "",
-      "aria-current": current ? "step" : null,
-      title: "step " + index, text: weight + "%",
+      class: here ? (stopped ? "stopped" : "current") : done ? "done" : "",
+      "aria-current": here && !stopped ? "step" : null,
+      title: "step " + index + (here && stopped ? ": rolled back here" : ""), text: weight + "%",
     }));
   });
   list.append(el("li", { class: route.state === "promoted" ? "current" : "", text: "100%" }));
@@ -210,7 +212,7 @@ function chart(title, lines, markers, options) {
     for (let p = l0; p <= l1; p++) ticks.push(Math.pow(10, p));
   } else {
     lo = 0;
-    hi = Math.max(options.max || 0, ...values, 1e-9);
+    hi = Math.max(options.max || 0, ...values, 1);
     const step = niceStep(hi, 4);
     hi = Math.ceil(hi / step) * step;
     y = (v) => top + plotH - (v / hi) * plotH;
