@@ -169,6 +169,11 @@ try:
     before = api("/v1/routes/" + HEALTHY)
     if before["state"] != "progressing":
         fail("the healthy canary is %s, not progressing" % before["state"])
+    # A weight that is not a number from 0 to 100 is not sent (no dialog, nothing moves).
+    driver.find_element(By.ID, "weight-value").clear()
+    driver.find_element(By.ID, "action-weight").click()
+    if "not sent" not in text_of(driver, "#answer") or driver.find_element(By.ID, "confirm").get_attribute("open"):
+        fail("an empty weight was offered for sending: %r" % text_of(driver, "#answer"))
     driver.find_element(By.ID, "rollback-reason").send_keys("dashboard test: looks wrong")
     driver.find_element(By.ID, "action-rollback").click()
     confirm(driver)

@@ -107,7 +107,7 @@ public enum AdminRouter {
         case "pause": return .pause
         case "resume": return .resume
         case "retry": return .retry
-        case "rollback": return .rollback(reason: try decode(RollbackRequest.self)?.reason)
+        case "rollback": return .rollback(reason: try checkedReason(decode(RollbackRequest.self)?.reason))
         case "undo": return .undo
         default:
             guard let weight = try decode(WeightRequest.self) else {
@@ -115,6 +115,23 @@ public enum AdminRouter {
             }
             return .setWeight(weight.canary)
         }
+    }
+
+    /// The longest reason an operator may give, in characters.
+    static let maxReasonLength = 500
+
+    /// An operator's reason goes to the audit log, the logs, webhooks and every screen that shows
+    /// them: one line of printable text, so it can neither forge a log line nor steer a terminal.
+    static func checkedReason(_ reason: String?) throws -> String? {
+        guard let reason else { return nil }
+        guard reason.count <= maxReasonLength else {
+            throw ErrorModel(error: "bad_request", message: "a reason is at most \(maxReasonLength) characters")
+        }
+        guard !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw ErrorModel(
+                error: "bad_request", message: "a reason is one line of text: no newlines or other control characters")
+        }
+        return reason
     }
 
     /// The HTTP status of a refused command: unknown route 404, store trouble 503, otherwise 409.
@@ -164,6 +181,18 @@ struct AdminGuard: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
+        var response = try await guarded(request, context: context, next: next)
+        // Every answer, refusals and 404s included: never framed, never sniffed as HTML, no
+        // script of any kind (the dashboard's own files set a policy that allows theirs).
+        for (name, value) in DashboardAssets.lockedDownHeaders where response.headers[name] == nil {
+            response.headers[name] = value
+        }
+        return response
+    }
+
+    private func guarded(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
         // A second Host stays among the fields (the first became the authority): refused, as the
         // data plane refuses it.
         guard let host = request.head.authority, access.acceptsHost(host),
@@ -173,21 +202,23 @@ struct AdminGuard: RouterMiddleware {
                 .forbidden, "forbidden_host",
                 "the admin API answers to its own address, localhost or admin.allowed_hosts; this request names another Host")
         }
-        if let origin = request.headers[.origin], !access.acceptsOrigin(origin, host: host) {
+        let isRead = request.method == .get || request.method == .head
+        let path = request.uri.path
+        // The dashboard's files hold no data, so a link from another site (a runbook, a chat) may
+        // open them; every read of data and every change stays same-origin.
+        let isDashboardFile = isRead && DashboardAssets.isDashboard(path)
+        if !isDashboardFile, let origin = request.headers[.origin], !access.acceptsOrigin(origin, host: host) {
             return AdminRouter.error(
                 .forbidden, "forbidden_origin", "cross-origin requests to the admin API are refused (Origin \(origin))")
         }
-        if let site = request.headers[Self.secFetchSite], site != "same-origin", site != "none" {
+        if !isDashboardFile, let site = request.headers[Self.secFetchSite], site != "same-origin", site != "none" {
             return AdminRouter.error(
                 .forbidden, "forbidden_origin", "cross-site requests to the admin API are refused (Sec-Fetch-Site \(site))")
         }
-        let isRead = request.method == .get || request.method == .head
-        let path = request.uri.path
         let authorization = request.headers[.authorization]
         let authorized: Bool
         if isRead {
-            let open =
-                path == "/healthz" || path == "/readyz" || DashboardAssets.isDashboard(path) || access.readToken == nil
+            let open = path == "/healthz" || path == "/readyz" || isDashboardFile || access.readToken == nil
             authorized =
                 open || access.readToken?.accepts(authorization: authorization) == true
                 || access.adminToken?.accepts(authorization: authorization) == true

@@ -3,8 +3,9 @@ import Hummingbird
 
 /// The dashboard (CONTRACT §12): a page and its script and style, compiled into the binary and
 /// served by the admin listener at `/` and `/ui/…`. They hold no data — the page reads the admin
-/// API with the operator's token — so they are served without one. Every answer forbids framing
-/// (clickjacking an action button), inline script and any origin but the listener's own.
+/// API with the operator's token — so they are served without one, also to a link from another
+/// site. Their answers forbid framing (clickjacking an action button), inline script and any
+/// origin but the listener's own.
 enum DashboardAssets {
     struct Asset {
         let bytes: [UInt8]
@@ -16,6 +17,13 @@ enum DashboardAssets {
         "dashboard.js": Asset(bytes: PackageResources.dashboard_js, contentType: "text/javascript; charset=utf-8"),
         "dashboard.css": Asset(bytes: PackageResources.dashboard_css, contentType: "text/css; charset=utf-8"),
         "favicon.svg": Asset(bytes: PackageResources.favicon_svg, contentType: "image/svg+xml"),
+    ]
+
+    /// What every admin answer carries unless it says otherwise (JSON, refusals, 404s).
+    static let lockedDownHeaders: [(HTTPField.Name, String)] = [
+        (HTTPField.Name("Content-Security-Policy")!, "default-src 'none'; frame-ancestors 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
     ]
 
     static let securityHeaders: HTTPFields = [

@@ -105,6 +105,18 @@ extension IntegrationTests {
                     #expect(response.status == 401 || response.status == 400 || response.status == 404, "\(path)")
                     #expect(!String(decoding: response.body, as: UTF8.self).contains("\"state\""), "\(path)")
                 }
+                // A link from another site opens the page; data and changes stay same-origin.
+                let linked = try await weir.admin("GET", "/", headers: [("sec-fetch-site", "cross-site")])
+                #expect(linked.status == 200)
+                let crossRead = try await weir.admin(
+                    "GET", "/v1/routes", token: Self.token, headers: [("sec-fetch-site", "cross-site")])
+                #expect(crossRead.status == 403)
+                // Refusals and unknown paths are locked down too.
+                for path in ["/nope", "/ui/nope", "/v1/routes"] {
+                    let response = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: path)
+                    #expect(response.header("x-frame-options") == "DENY", "\(path)")
+                    #expect(response.header("content-security-policy")?.contains("default-src 'none'") == true, "\(path)")
+                }
                 #expect(try await weir.admin("GET", "/v1/routes/fraud/series").status == 401)
                 let series = try await weir.admin("GET", "/v1/routes/fraud/series", token: Self.token)
                 #expect(series.status == 200)
@@ -149,6 +161,32 @@ extension IntegrationTests {
                     #expect(next.seconds.allSatisfy { $0 > through })
                     #expect(try await series().requests == 48)
                 }
+            }
+        }
+
+        /// An operator's reason reaches the audit log, the logs and every screen: one line of
+        /// printable text of bounded length, or the call is refused and nothing moves.
+        @Test func aReasonIsOneLineOfPrintableText() async throws {
+            try await withWeir(
+                routes: routeYAML(versions: [("v1", "http://127.0.0.1:9"), ("v2", "http://127.0.0.1:9")]),
+                token: Self.token
+            ) { weir in
+                for reason in [
+                    "ok\n2026-11-27T00:00:00Z notice weir: rollout -> promoted", "ok\u{1b}[2J", "tab\there",
+                    String(repeating: "x", count: 501),
+                ] {
+                    let body = String(decoding: try JSONEncoder().encode(["reason": reason]), as: UTF8.self)
+                    let refused = try await weir.admin(
+                        "POST", "/v1/routes/fraud/rollback", body: body, token: Self.token)
+                    #expect(refused.status == 400, "\(reason.prefix(20))")
+                    #expect(refused.json["error"] as? String == "bad_request")
+                }
+                #expect(try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String == "progressing")
+                let done = try await weir.admin(
+                    "POST", "/v1/routes/fraud/rollback", body: #"{"reason":"bad outputs on slice A — ünïcode ok"}"#,
+                    token: Self.token)
+                #expect(done.status == 200)
+                #expect(try await weir.admin("GET", "/v1/routes/fraud").json["state"] as? String == "rolled_back")
             }
         }
     }

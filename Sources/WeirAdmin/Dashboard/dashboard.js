@@ -41,6 +41,12 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
+// Names come from the config (versions, metadata keys): read only an object's own fields, so a
+// name like `__proto__` or `toString` is data, not a way into JavaScript's prototypes.
+function own(object, key) {
+  return object && Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
 function percent(value) {
   if (value === null || value === undefined) return "–";
   return (Math.round(value * 100) / 100).toString() + "%";
@@ -126,7 +132,7 @@ function weightsText(route) {
   const others = Object.keys(route.weights).filter((name) => !names.includes(name)).sort();
   return names.concat(others)
     .map((name) => name + (name === route.stable ? " (stable)" : name === route.canary ? " (canary)" : "")
-      + " " + percent(route.weights[name] ?? 0))
+      + " " + percent(own(route.weights, name) ?? 0))
     .join(" · ");
 }
 
@@ -134,6 +140,7 @@ function weightsText(route) {
 
 async function showRouter() {
   const list = await call("GET", "/v1/routes");
+  if (view.kind !== "router") return; // navigated away meanwhile
   const crumbs = document.getElementById("crumbs");
   crumbs.textContent = "routes";
   const rows = list.routes.map((route) => el("tr", { "data-route": route.name },
@@ -298,7 +305,7 @@ function routeCharts(state) {
   const markers = state.events.map(markerOf);
   const perVersion = (label, value, extra) => versions.map((v) => Object.assign({
     label: v + " (" + roleOf(route, v) + ")" + label, role: roleOf(route, v),
-    points: points.map((p) => [p.second, p.versions[v] ? value(p.versions[v]) : null]),
+    points: points.map((p) => [p.second, own(p.versions, v) ? value(own(p.versions, v)) : null]),
   }, extra || {}));
   const options = (id, extra) => Object.assign({ id, from, to }, extra || {});
   const rps = perVersion("", (s) => s.requests);
@@ -327,14 +334,14 @@ function versionsTable(route) {
     el("thead", {}, el("tr", {}, ["version", "role", "weight", "requests", "errors", "error rate", "p50 ms", "p99 ms"]
       .concat(keys).map((h) => el("th", { text: h })))),
     el("tbody", {}, names.map((name) => {
-      const v = route.versions[name];
+      const v = own(route.versions, name);
       return el("tr", { "data-version": name },
         el("td", { text: name }), el("td", { text: roleOf(route, name) }),
-        el("td", { class: "num weight", text: percent(route.weights[name] ?? 0) }),
+        el("td", { class: "num weight", text: percent(own(route.weights, name) ?? 0) }),
         el("td", { class: "num", text: v.requests }), el("td", { class: "num", text: v.errors }),
         el("td", { class: "num", text: percent(100 * v.error_rate) }),
         el("td", { class: "num", text: v.latency_ms.p50 ?? "–" }), el("td", { class: "num", text: v.latency_ms.p99 ?? "–" }),
-        keys.map((k) => el("td", { text: (v.metadata || {})[k] ?? "" })));
+        keys.map((k) => el("td", { text: own(v.metadata, k) ?? "" })));
     })));
 }
 
@@ -344,7 +351,7 @@ function auditLog(events) {
     el("tbody", {}, events.map((e) => el("tr", { "data-to": e.to },
       el("td", { text: e.at.replace("T", " ").replace("Z", "") }),
       el("td", { text: e.from + " " + e.from_step + " → " + e.to + " " + e.to_step }),
-      el("td", { text: Object.keys(e.weights).sort().map((k) => k + " " + percent(e.weights[k])).join(", ") }),
+      el("td", { text: Object.keys(e.weights).sort().map((k) => k + " " + percent(own(e.weights, k))).join(", ") }),
       el("td", { text: e.actor }), el("td", { class: "reason", text: e.reason })))));
 }
 
@@ -358,6 +365,12 @@ const ACTIONS = [
   { verb: "undo", label: "Undo promotion", danger: true, body: () => ({}), says: (r) => "send " + r.name + " back to its previous stable at once" },
   { verb: "retry", label: "Retry", body: () => ({}), says: (r) => "start " + r.name + "'s rolled-back canary again" },
   { verb: "weight", label: "Set weight", body: () => ({ canary: Number(document.getElementById("weight-value").value) }),
+    problem: () => {
+      const text = document.getElementById("weight-value").value.trim();
+      const value = Number(text);
+      return text === "" || !Number.isFinite(value) || value < 0 || value > 100
+        ? "enter the canary's weight as a number from 0 to 100 first" : null;
+    },
     says: (r) => "pin " + r.name + "'s canary at " + document.getElementById("weight-value").value + "% (pauses the policy)" },
 ];
 
@@ -374,13 +387,20 @@ function actionsPanel(route) {
       el("input", { type: "text", id: "rollback-reason", maxlength: 500, placeholder: "why (goes to the audit log)" }),
       button(ACTIONS.find((a) => a.verb === "rollback")),
       el("label", { for: "weight-value", text: "canary %" }),
-      el("input", { type: "number", id: "weight-value", min: 0, max: 100, step: "any", value: route.weights[route.canary] ?? 0 }),
+      el("input", { type: "number", id: "weight-value", min: 0, max: 100, step: "any", value: own(route.weights, route.canary) ?? 0 }),
       button(ACTIONS.find((a) => a.verb === "weight"))),
     el("div", { id: "answer", role: "status", "aria-live": "polite" }));
 }
 
 function confirmAndSend(action) {
   const route = view.route;
+  const problem = action.problem && action.problem();
+  if (problem) {
+    const answer = document.getElementById("answer");
+    answer.className = "refused";
+    answer.textContent = "not sent: " + problem;
+    return;
+  }
   const dialog = document.getElementById("confirm");
   document.getElementById("confirm-title").textContent = action.label + " " + route.name + "?";
   document.getElementById("confirm-text").textContent =
@@ -461,7 +481,13 @@ async function refresh() {
 
 function navigate() {
   const match = location.hash.match(/^#\/routes\/(.+)$/);
-  view = match ? { kind: "route", name: decodeURIComponent(match[1]) } : { kind: "router" };
+  let name = null;
+  try {
+    name = match ? decodeURIComponent(match[1]) : null;
+  } catch (_) {
+    name = null; // a malformed link: the route list
+  }
+  view = name !== null ? { kind: "route", name } : { kind: "router" };
   document.getElementById("main").replaceWith(el("main", { id: "main" }, el("p", { text: "Loading…" })));
   restart();
 }
