@@ -9,7 +9,7 @@ import time
 
 import h2.config
 import h2.connection
-import h2.events
+import h2.exceptions
 
 
 def main() -> None:
@@ -18,22 +18,30 @@ def main() -> None:
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
     sock.sendall(conn.data_to_send())
-    sent, goaway, closed = 0, "none", False
+    sent, closed = 0, False
     headers = [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"), (":path", "/reset")]
+    received = bytearray()
+
+    def goaway_code() -> str:
+        """The error code of the first GOAWAY among the frames the server sent, read from the raw
+        bytes: h2's stream bookkeeping may refuse a frame for a stream this client reset (and drop
+        the rest of that read with it), so it is not the judge of what arrived."""
+        at = 0
+        while at + 9 <= len(received):
+            length = int.from_bytes(received[at:at + 3], "big")
+            if received[at + 3] == 0x7 and at + 9 + 8 <= len(received):
+                return str(int.from_bytes(received[at + 13:at + 17], "big"))
+            at += 9 + length
+        return "none"
+
     def read_ready() -> None:
         """Reads what the server sent so far: a GOAWAY must be read before the connection is
         reset, or the kernel drops it with the unread data."""
-        nonlocal goaway
         while select.select([sock], [], [], 0)[0]:
             data = sock.recv(65536)
             if not data:
                 return
-            try:
-                for event in conn.receive_data(data):
-                    if isinstance(event, h2.events.ConnectionTerminated):
-                        goaway = str(int(event.error_code))
-            except h2.exceptions.ProtocolError:
-                return
+            received.extend(data)
 
     try:
         for _ in range(pairs):
@@ -60,12 +68,8 @@ def main() -> None:
         if not data:
             closed = True
             break
-        try:
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ConnectionTerminated):
-                    goaway = str(int(event.error_code))
-        except h2.exceptions.ProtocolError:
-            pass
+        received.extend(data)
+    goaway = goaway_code()
     print(f"sent={sent} goaway={goaway} closed={'yes' if closed else 'no'}")
 
 

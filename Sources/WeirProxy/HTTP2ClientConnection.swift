@@ -8,7 +8,7 @@ import NIOHTTP2
 ///   flight toward Weir are not refused), then, a round trip later, with the last stream id seen;
 /// - Envoy's premature-reset check (CVE-2023-44487): once `prematureResetCheckAfter` streams have
 ///   ended, a connection on which at least half were reset by the client before their answer, within
-///   `prematureResetLifetime` of opening, gets GOAWAY(ENHANCE_YOUR_CALM) and is closed;
+///   `prematureResetLifetime` of opening, gets GOAWAY(ENHANCE_YOUR_CALM) and a lingering close;
 /// - a cap on streams over the connection's lifetime (`maxStreamsPerConnection`): a graceful GOAWAY
 ///   at the cap, and the connection closes if the client goes on opening streams anyway.
 /// Each stream's `ProxyHandler` reports when it opens, closes and is abandoned; everything happens on
@@ -27,6 +27,8 @@ final class HTTP2ClientConnection {
     private var streamsEnded = 0
     private var prematureResets = 0
     private var goingAway = false
+    /// Told to calm down and being closed.
+    private var calming = false
     /// When the connection last had no open stream.
     private var idleSince = NIODeadline.now()
     private var task: Scheduled<Void>?
@@ -69,8 +71,8 @@ final class HTTP2ClientConnection {
         streamsOpened += 1
         if streamsOpened == Self.maxStreamsPerConnection {
             goAway()
-        } else if streamsOpened > Self.maxStreamsPerConnection + 1_000 {
-            connection.close(promise: nil)
+        } else if streamsOpened == Self.maxStreamsPerConnection + 1_000 {
+            calmDown()
         }
     }
 
@@ -83,13 +85,20 @@ final class HTTP2ClientConnection {
         openStreams -= 1
         streamsEnded += 1
         if streamsEnded >= Self.prematureResetCheckAfter, prematureResets * 2 >= streamsEnded {
-            send(goAway: .maxID, .enhanceYourCalm)
-            connection.close(promise: nil)
-            return
+            return calmDown()
         }
         guard openStreams == 0 else { return }
         idleSince = .now()
         if task == nil { arm(at: idleSince + loop.idleTimeout) }
+    }
+
+    /// An abusive client: GOAWAY(ENHANCE_YOUR_CALM) naming the last stream it opened, then a
+    /// lingering close, so the client reads why before the connection ends.
+    private func calmDown() {
+        guard !calming else { return }
+        calming = true
+        send(goAway: lastStreamID, .enhanceYourCalm)
+        LingeringClose.close(connection)
     }
 
     private func arm(at deadline: NIODeadline) {
