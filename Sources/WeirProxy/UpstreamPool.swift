@@ -11,7 +11,18 @@ import WeirCore
 ///
 /// `http://` speaks HTTP/1.1, `h2c://` HTTP/2 with prior knowledge, `https://` TLS with ALPN
 /// preferring h2 — the pool learns from the first handshake which of the two the upstream speaks.
+///
+/// HTTP/1.1 exchanges without an idle connection wait in one queue, as in Envoy's pools: a dial is
+/// made for each waiting exchange no dial is under way for yet (at most `maxDialsInFlight` at
+/// once, within `max_connections`), and whichever connection is ready first — a dial done or an
+/// exchange finished — serves the oldest waiter. A burst does not open one connection per request
+/// when connections come free sooner, and an exchange that goes away (a reset stream, a timeout)
+/// leaves the queue without having started a dial of its own; the dial it caused serves the next.
 final class UpstreamPool {
+    /// Connections being dialled at once for one pool (per event loop): a burst or a flood of new
+    /// exchanges opens connections at this pace, the rest wait for the first ones to be ready.
+    static let maxDialsInFlight = 32
+
     /// Two pools serve the same upstream only when all of this matches: a reload that changes the
     /// TLS set-up (CA file, versions, suites), the ejection settings or the breakers gets a fresh
     /// pool, not a stale one.
@@ -51,8 +62,8 @@ final class UpstreamPool {
     private var waiting: [(Result<UpstreamHandler, any Error>) -> Void] = []
     private var dialing = false
     /// HTTP/1.1 dials under way (they count against `maxConnections`).
-    private var dialsInFlight = 0
-    /// Exchanges queued for an HTTP/1.1 connection because `maxConnections` are open, oldest first.
+    private(set) var dialsInFlight = 0
+    /// Exchanges waiting for an HTTP/1.1 connection (being dialled, or to come free), oldest first.
     private var pending: [(ticket: Int, completion: (Acquired) -> Void)] = []
     private var nextTicket = 0
     /// Connections to this upstream open on this loop (pooled, in use, or shared HTTP/2).
@@ -96,33 +107,48 @@ final class UpstreamPool {
     /// (`reuse`), or `overflow` when `max_requests` are in flight or waiting. Nil means the exchange
     /// must `acquire` — the common keep-alive case takes no closure and no allocation.
     func acquireNow(reuse: Bool) -> Acquired? {
-        if activeRequests + pending.count >= breakers.maxRequests {
+        if activeRequests + waitingExchanges >= breakers.maxRequests {
             return .overflow(
-                "\(address): \(activeRequests + pending.count) requests in flight or waiting (max_requests \(breakers.maxRequests))"
+                "\(address): \(activeRequests + waitingExchanges) requests in flight or waiting (max_requests \(breakers.maxRequests))"
             )
         }
         if reuse, let handler = takeIdle() { return .connection(handler, reused: true) }
         return nil
     }
 
-    /// Gets a new connection (or HTTP/2 stream) while fewer than `max_connections` are open, a place
-    /// in the queue while fewer than `max_pending` wait, else `overflow`. `completion` runs on this
-    /// loop. Returns a ticket while the exchange waits in the queue (for `cancel`).
+    /// `overflow` when `max_pending` exchanges wait already. Else HTTP/1.1: a place in the queue (a
+    /// dial starts for it when `max_connections` allow; the ticket is for `cancel`); HTTP/2: a new
+    /// stream on the shared connection, once it is made. `completion` runs on this loop.
     func acquire(timeout: TimeAmount, completion: @escaping (Acquired) -> Void) -> Int? {
-        if transport == .http1, openConnections + dialsInFlight >= breakers.maxConnections {
-            guard pending.count < breakers.maxPending else {
-                completion(
-                    .overflow(
-                        "\(address): \(openConnections) connections open and \(pending.count) requests waiting "
-                            + "(max_connections \(breakers.maxConnections), max_pending \(breakers.maxPending))"))
-                return nil
-            }
-            nextTicket &+= 1
-            pending.append((nextTicket, completion))
-            return nextTicket
+        guard waitingExchanges < breakers.maxPending else {
+            completion(
+                .overflow(
+                    "\(address): \(openConnections) connections open and \(waitingExchanges) requests waiting "
+                        + "(max_connections \(breakers.maxConnections), max_pending \(breakers.maxPending))"))
+            return nil
         }
-        connect(timeout: timeout, for: completion)
-        return nil
+        guard transport == .http1 else {
+            connect(timeout: timeout) { result in
+                switch result {
+                case .success(let handler): completion(.connection(handler, reused: false))
+                case .failure(let error): completion(.failed(error))
+                }
+            }
+            return nil
+        }
+        return enqueue(completion)
+    }
+
+    /// Exchanges waiting for a connection: in the HTTP/1.1 queue, or for the HTTP/2 (or not yet
+    /// negotiated) connection being dialled. Both count against `max_pending` and `max_requests`.
+    private var waitingExchanges: Int { pending.count + waiting.count }
+
+    /// Queues an exchange for the next HTTP/1.1 connection and dials for it if none is on its way.
+    private func enqueue(_ completion: @escaping (Acquired) -> Void) -> Int {
+        nextTicket &+= 1
+        pending.append((nextTicket, completion))
+        dialForPending()
+        return nextTicket
     }
 
     /// Takes a queued exchange out of the queue (it timed out or its client left).
@@ -149,18 +175,29 @@ final class UpstreamPool {
         return nil
     }
 
-    /// A connection slot came free: the oldest queued exchange dials.
-    private func servePending() {
-        guard !pending.isEmpty, openConnections + dialsInFlight < breakers.maxConnections else { return }
-        connect(timeout: connectTimeout, for: pending.removeFirst().completion)
-    }
-
-    /// `connect` for an exchange that wants an `Acquired`.
-    private func connect(timeout: TimeAmount, for completion: @escaping (Acquired) -> Void) {
-        connect(timeout: timeout) { result in
-            switch result {
-            case .success(let handler): completion(.connection(handler, reused: false))
-            case .failure(let error): completion(.failed(error))
+    /// Dials one HTTP/1.1 connection for each waiting exchange no dial is under way for, within
+    /// `max_connections` and `maxDialsInFlight`. A dial that fails fails the oldest waiter (it may
+    /// try another upstream); one that succeeds serves the oldest waiter, or rests in the pool.
+    private func dialForPending() {
+        while dialsInFlight < pending.count, dialsInFlight < Self.maxDialsInFlight,
+            openConnections + dialsInFlight < breakers.maxConnections, !retired
+        {
+            dialsInFlight += 1
+            dial(timeout: connectTimeout) { [self] result in
+                dialsInFlight -= 1
+                switch result {
+                case .success(.http1(let handler)):
+                    hand(handler, reused: false)
+                    // Under the dial cap, waiters beyond the dials in flight get theirs now.
+                    dialForPending()
+                case .success(.http2(let connection)):
+                    // Cannot happen: only `http://` (or ALPN's HTTP/1.1) dials here.
+                    connection.close()
+                    dialForPending()
+                case .failure(let error):
+                    if !pending.isEmpty { pending.removeFirst().completion(.failed(error)) }
+                    dialForPending()
+                }
             }
         }
     }
@@ -170,15 +207,6 @@ final class UpstreamPool {
     private func connect(timeout: TimeAmount, completion: @escaping (Result<UpstreamHandler, any Error>) -> Void) {
         if transport != .http1, let shared, shared.isUsable {
             shared.openStream(pool: self, completion: completion)
-            return
-        }
-        if transport == .http1 {
-            dialsInFlight += 1
-            dial(timeout: timeout) { [self] result in
-                dialsInFlight -= 1
-                adopt(result, for: [completion], timeout: timeout)
-                if case .failure = result { servePending() }
-            }
             return
         }
         // HTTP/2 (or not known yet): one connection is dialled, every exchange meanwhile waits for it.
@@ -208,9 +236,19 @@ final class UpstreamPool {
             shared = connection
             for waiter in waiters { connection.openStream(pool: self, completion: waiter) }
         case .success(.http1(let handler)):
+            // ALPN chose HTTP/1.1: from now on this pool queues; the others wait in that queue.
             transport = .http1
             waiters.first?(.success(handler))
-            for waiter in waiters.dropFirst() { connect(timeout: timeout, completion: waiter) }
+            for waiter in waiters.dropFirst() {
+                _ = enqueue { acquired in
+                    switch acquired {
+                    case .connection(let handler, _): waiter(.success(handler))
+                    case .failed(let error): waiter(.failure(error))
+                    // Never: the queue does not overflow an exchange already in it.
+                    case .overflow: waiter(.failure(ChannelError.ioOnClosedChannel))
+                    }
+                }
+            }
         }
     }
 
@@ -277,7 +315,7 @@ final class UpstreamPool {
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     pool.value.openConnections -= 1
-                    pool.value.servePending()
+                    pool.value.dialForPending()
                     // A TLS handshake that fails closes the channel before ALPN completes.
                     negotiated.fail(ChannelError.ioOnClosedChannel)
                 }
@@ -305,11 +343,16 @@ final class UpstreamPool {
     /// A connection finished an exchange and can carry another: the oldest queued exchange takes
     /// it, else it rests in the pool.
     func release(_ handler: UpstreamHandler) {
+        hand(handler, reused: true)
+    }
+
+    /// A connection ready for an exchange (`reused`: it carried one before): to the oldest waiter,
+    /// else into the pool.
+    private func hand(_ handler: UpstreamHandler, reused: Bool) {
         if retired {
             handler.close()
         } else if !pending.isEmpty {
-            let waiter = pending.removeFirst()
-            waiter.completion(.connection(handler, reused: true))
+            pending.removeFirst().completion(.connection(handler, reused: reused))
         } else {
             idle.append(handler)
         }

@@ -191,6 +191,36 @@ extension IntegrationTests {
             }
         }
 
+        /// Exchanges waiting for a connection that is still being made — here a TLS handshake an
+        /// upstream never answers, so ALPN never says HTTP/1.1 or h2 — count against `max_pending`
+        /// like those queued for HTTP/1.1: past it they get `503 overflow` at once instead of all
+        /// piling up behind the dial.
+        @Test func exchangesWaitingForAHandshakeAreBoundedByMaxPending() async throws {
+            let silent = try SilentListener()
+            defer { silent.close() }
+            let extra = "    circuit_breakers: { max_pending: 2 }"
+            try await ProxyHarness.run(yaml: Self.route("https://127.0.0.1:\(silent.port)", extra: extra)) { harness in
+                let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                    for index in 0..<12 {
+                        group.addTask {
+                            let reply = try await RawTCPClient.exchange(
+                                port: harness.port,
+                                send: Array("GET /a/\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8),
+                                readFor: .seconds(12))
+                            return String(reply.text.prefix(12))
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                // Two event loops, each with its share (1) of max_pending 2: at most two wait.
+                let overflowed = statuses.filter { $0 == "HTTP/1.1 503" }.count
+                #expect(overflowed >= 10, "\(statuses)")
+                #expect(statuses.allSatisfy { ["HTTP/1.1 503", "HTTP/1.1 502", "HTTP/1.1 504"].contains($0) }, "\(statuses)")
+                await harness.settleMeasurements()
+                #expect(harness.lifetime(route: "logged", version: "v1").errorsByKind[ErrorKind.overflow.index] == UInt64(overflowed))
+            }
+        }
+
         /// Random heads, framings, hop-by-hop lists and bodies, some pipelined, through weir to the
         /// logging upstream (seeded, bounded): the upstream never parses a request the client did not
         /// send, and every answer goes to the client that asked.
