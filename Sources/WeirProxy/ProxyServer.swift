@@ -18,6 +18,8 @@ public final class ProxyServer: Sendable {
     private let published = Mutex<UInt64>(0)
     /// Client TLS contexts for `https://` upstreams, by CA file ("" = the system's roots).
     private let upstreamTLS = Mutex<[UpstreamTLSKey: NIOSSLContext]>([:])
+    /// Each upstream's circuit breakers, shared by its pools on every loop; kept while a table uses it.
+    private let budgets = Mutex<[UpstreamPool.Key: UpstreamBudget]>([:])
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source. `measuring: false` skips recording outcomes — it
@@ -39,7 +41,7 @@ public final class ProxyServer: Sendable {
                     NIOLoopBound(
                         LoopState(
                             eventLoop: loop, seed: loopSeed, limits: limits, maxConnections: perLoop,
-                            loopCount: loopCount, measuring: measuring),
+                            measuring: measuring),
                         eventLoop: loop)
                 }
                 .get())
@@ -96,10 +98,18 @@ public final class ProxyServer: Sendable {
         guard isNewest else { return }
         try? prepareUpstreamTLS(for: table.routes)
         let tls = upstreamTLS.withLock { $0 }
+        let budgets = budgets.withLock { budgets in
+            var used: [UpstreamPool.Key: UpstreamBudget] = [:]
+            for key in table.routes.flatMap(UpstreamPool.Key.all(of:)) {
+                used[key] = budgets[key] ?? UpstreamBudget(limits: key.breakers)
+            }
+            budgets = used
+            return used
+        }
         await withTaskGroup(of: Void.self) { tasks in
             for loop in loops {
                 tasks.addTask {
-                    try? await loop.eventLoop.submit { loop.value.install(table, series: series, upstreamTLS: tls) }
+                    try? await loop.eventLoop.submit { loop.value.install(table, series: series, upstreamTLS: tls, budgets: budgets) }
                         .get()
                 }
             }
