@@ -23,6 +23,25 @@ extension IntegrationTests {
             """
         }
 
+        /// `requests` GETs at once, each on a connection of its own (so both event loops get some);
+        /// the status line of each answer (`HTTP/1.1 503`), in no particular order.
+        static func statusLines(
+            port: Int, requests: Int, readFor: Duration = .seconds(10), path: @escaping @Sendable (Int) -> String
+        ) async throws -> [String] {
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<requests {
+                    group.addTask {
+                        let reply = try await RawTCPClient.exchange(
+                            port: port,
+                            send: Array("GET \(path(index)) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8),
+                            readFor: readFor)
+                        return String(reply.text.prefix(12))
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+
         static let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\nx-test-id: evil\r\n\r\n"
 
         /// Each way a body used to reach the upstream as a second request that weir never routed.
@@ -164,20 +183,7 @@ extension IntegrationTests {
             defer { Task { await upstream.stop() } }
             let extra = "    circuit_breakers: { max_connections: 2, max_pending: 2, max_requests: 4 }"
             try await ProxyHarness.run(yaml: Self.route(upstream.url, extra: extra)) { harness in
-                let statuses = try await withThrowingTaskGroup(of: String.self) { group in
-                    for index in 0..<24 {
-                        group.addTask {
-                            let reply = try await RawTCPClient.exchange(
-                                port: harness.port,
-                                send: Array(
-                                    "GET /a HTTP/1.1\r\nHost: x\r\nx-test-id: \(index)\r\nConnection: close\r\n\r\n"
-                                        .utf8),
-                                readFor: .seconds(10))
-                            return String(reply.text.prefix(12))
-                        }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
-                }
+                let statuses = try await Self.statusLines(port: harness.port, requests: 24) { "/a?id=\($0)" }
                 let overflowed = statuses.filter { $0 == "HTTP/1.1 503" }.count
                 let served = statuses.filter { $0 == "HTTP/1.1 200" }.count
                 #expect(overflowed + served == 24, "\(statuses)")
@@ -203,19 +209,7 @@ extension IntegrationTests {
             let extra = "    circuit_breakers: { max_connections: 1, max_pending: 100 }"
             try await ProxyHarness.run(yaml: Self.route(upstream.url, extra: extra)) { harness in
                 for round in 0..<3 {
-                    let statuses = try await withThrowingTaskGroup(of: String.self) { group in
-                        for index in 0..<8 {
-                            group.addTask {
-                                let reply = try await RawTCPClient.exchange(
-                                    port: harness.port,
-                                    send: Array(
-                                        "GET /r\(round)/\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8),
-                                    readFor: .seconds(10))
-                                return String(reply.text.prefix(12))
-                            }
-                        }
-                        return try await group.reduce(into: []) { $0.append($1) }
-                    }
+                    let statuses = try await Self.statusLines(port: harness.port, requests: 8) { "/r\(round)/\($0)" }
                     #expect(statuses.allSatisfy { $0 == "HTTP/1.1 200" }, "round \(round): \(statuses)")
                 }
                 #expect(upstream.entries.count == 24)
@@ -233,17 +227,8 @@ extension IntegrationTests {
             defer { silent.close() }
             let extra = "    circuit_breakers: { max_pending: 2 }"
             try await ProxyHarness.run(yaml: Self.route("https://127.0.0.1:\(silent.port)", extra: extra)) { harness in
-                let statuses = try await withThrowingTaskGroup(of: String.self) { group in
-                    for index in 0..<12 {
-                        group.addTask {
-                            let reply = try await RawTCPClient.exchange(
-                                port: harness.port,
-                                send: Array("GET /a/\(index) HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".utf8),
-                                readFor: .seconds(12))
-                            return String(reply.text.prefix(12))
-                        }
-                    }
-                    return try await group.reduce(into: []) { $0.append($1) }
+                let statuses = try await Self.statusLines(port: harness.port, requests: 12, readFor: .seconds(12)) {
+                    "/a/\($0)"
                 }
                 // Counted over both event loops: at most two wait.
                 let overflowed = statuses.filter { $0 == "HTTP/1.1 503" }.count
