@@ -28,15 +28,18 @@ final class LoopState {
     let exchangeSettings: ExchangeStateMachine.Settings
     let streamExchangeSettings: ExchangeStateMachine.Settings
     let trustedProxies: [CIDRBlock]
+    /// Event loops of the data plane: circuit breakers are divided among them.
+    let loopCount: Int
     /// Off only in the benchmark that prices measurement (`WEIR_MEASUREMENT=off`).
     let measuring: Bool
 
     init(
-        eventLoop: any EventLoop, seed: UInt64, limits: ConnectionLimits, maxConnections: Int,
+        eventLoop: any EventLoop, seed: UInt64, limits: ConnectionLimits, maxConnections: Int, loopCount: Int,
         measuring: Bool = true
     ) {
         self.accessLog = limits.accessLog
         self.trustedProxies = limits.trustedProxies
+        self.loopCount = loopCount
         self.exchangeSettings = ExchangeStateMachine.Settings(
             idleTimeout: Self.nanoseconds(limits.idleTimeout), bodyTimeout: Self.nanoseconds(limits.clientBodyTimeout),
             lingerTime: Self.nanoseconds(limits.lingerTime), lingerBytes: limits.lingerBytes, isStream: false)
@@ -52,11 +55,7 @@ final class LoopState {
 
     /// Installs a new table; `series[r][v]` are the measurement series of route r's version v;
     /// `upstreamTLS` holds the client contexts for `https://` upstreams by `RouteDefinition.upstreamTLSKey`.
-    /// `budgets` are the upstreams' circuit breakers shared by every loop (a pool without one counts alone).
-    func install(
-        _ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [UpstreamTLSKey: NIOSSLContext] = [:],
-        budgets: [UpstreamPool.Key: UpstreamBudget] = [:]
-    ) {
+    func install(_ table: RoutingTable, series: [[VersionSeries]], upstreamTLS: [UpstreamTLSKey: NIOSSLContext] = [:]) {
         guard table.generation > routes.table.generation else { return }
         var used: [UpstreamPool.Key: UpstreamPool] = [:]
         let compiled = table.routes.enumerated().map { routeIndex, route in
@@ -68,12 +67,14 @@ final class LoopState {
                         name: version.name,
                         series: series[routeIndex][versionIndex],
                         upstreams: version.upstreams.map { address in
-                            let key = UpstreamPool.Key(address: address, route: route)
+                            let key = UpstreamPool.Key(
+                                address: address, tls: route.upstreamTLSKey, ejection: route.ejection,
+                                breakers: route.circuitBreakers)
                             let pool =
                                 used[key] ?? pools[key]
                                 ?? UpstreamPool(
                                     address: address, eventLoop: eventLoop, ejection: route.ejection,
-                                    budget: budgets[key] ?? UpstreamBudget(limits: route.circuitBreakers),
+                                    breakers: route.circuitBreakers.share(ofLoops: loopCount),
                                     tls: upstreamTLS[route.upstreamTLSKey])
                             used[key] = pool
                             return pool

@@ -18,8 +18,6 @@ public final class ProxyServer: Sendable {
     private let published = Mutex<UInt64>(0)
     /// Client TLS contexts for `https://` upstreams, by CA file ("" = the system's roots).
     private let upstreamTLS = Mutex<[UpstreamTLSKey: NIOSSLContext]>([:])
-    /// Each upstream's circuit breakers, shared by its pools on every loop; kept while a table uses it.
-    private let budgets = Mutex<[UpstreamPool.Key: UpstreamBudget]>([:])
 
     /// Creates the per-loop state on every loop of `group`. `seed` fixes the weighted draws (tests);
     /// nil seeds from the system's random source. `measuring: false` skips recording outcomes — it
@@ -41,7 +39,7 @@ public final class ProxyServer: Sendable {
                     NIOLoopBound(
                         LoopState(
                             eventLoop: loop, seed: loopSeed, limits: limits, maxConnections: perLoop,
-                            measuring: measuring),
+                            loopCount: loopCount, measuring: measuring),
                         eventLoop: loop)
                 }
                 .get())
@@ -98,18 +96,10 @@ public final class ProxyServer: Sendable {
         guard isNewest else { return }
         try? prepareUpstreamTLS(for: table.routes)
         let tls = upstreamTLS.withLock { $0 }
-        let budgets = budgets.withLock { budgets in
-            var used: [UpstreamPool.Key: UpstreamBudget] = [:]
-            for key in table.routes.flatMap(UpstreamPool.Key.all(of:)) {
-                used[key] = budgets[key] ?? UpstreamBudget(limits: key.breakers)
-            }
-            budgets = used
-            return used
-        }
         await withTaskGroup(of: Void.self) { tasks in
             for loop in loops {
                 tasks.addTask {
-                    try? await loop.eventLoop.submit { loop.value.install(table, series: series, upstreamTLS: tls, budgets: budgets) }
+                    try? await loop.eventLoop.submit { loop.value.install(table, series: series, upstreamTLS: tls) }
                         .get()
                 }
             }

@@ -32,18 +32,6 @@ final class UpstreamPool {
         var tls: UpstreamTLSKey
         var ejection: OutlierDetector.Settings
         var breakers: CircuitBreakers
-
-        init(address: UpstreamAddress, route: RouteDefinition) {
-            self.address = address
-            tls = route.upstreamTLSKey
-            ejection = route.ejection
-            breakers = route.circuitBreakers
-        }
-
-        /// The pools a route's upstreams need.
-        static func all(of route: RouteDefinition) -> [Key] {
-            route.versions.flatMap { $0.upstreams.map { Key(address: $0, route: route) } }
-        }
     }
 
     /// What an acquisition came to.
@@ -61,11 +49,8 @@ final class UpstreamPool {
     private var idle: [UpstreamHandler] = []
     private let connectTimeout: TimeAmount
     private let tls: NIOSSLContext?
-    /// The upstream's circuit breakers, shared with its pools on the other loops.
-    let budget: UpstreamBudget
-    var breakers: CircuitBreakers { budget.limits }
-    /// A waker is registered with `budget` for a connection slot another loop holds.
-    private var awaitingSlot = false
+    /// This loop's share of the route's circuit breakers.
+    let breakers: CircuitBreakers
     /// Passive health: failures in a row eject this upstream for this loop.
     var health = OutlierDetector()
 
@@ -99,14 +84,14 @@ final class UpstreamPool {
     init(
         address: UpstreamAddress, eventLoop: any EventLoop,
         ejection: OutlierDetector.Settings = OutlierDetector.Settings(),
-        budget: UpstreamBudget = UpstreamBudget(limits: CircuitBreakers()),
+        breakers: CircuitBreakers = CircuitBreakers(),
         tls: NIOSSLContext? = nil,
         connectTimeout: TimeAmount = .seconds(5)
     ) {
         self.health = OutlierDetector(settings: ejection)
         self.address = address
         self.eventLoop = eventLoop
-        self.budget = budget
+        self.breakers = breakers
         self.connectTimeout = connectTimeout
         self.tls = tls
         switch address.scheme {
@@ -116,31 +101,16 @@ final class UpstreamPool {
         }
         // An IP literal needs no resolver: build its socket address once.
         self.socketAddress = try? SocketAddress(ipAddress: address.host, port: address.port)
-        let weak = NIOLoopBound(WeakPool(self), eventLoop: eventLoop)
-        budget.addReclaimer { [eventLoop] in
-            eventLoop.execute { weak.value.pool?.closeOneIdle() }
-        }
-    }
-
-    /// A pool another loop's budget entry may outlive.
-    private final class WeakPool {
-        weak var pool: UpstreamPool?
-        init(_ pool: UpstreamPool) { self.pool = pool }
-    }
-
-    /// Gives one idle connection up (another loop's pool waits for a connection slot).
-    private func closeOneIdle() {
-        takeIdle()?.close()
     }
 
     /// What can be decided at once, within the circuit breakers: an idle HTTP/1.1 connection
     /// (`reuse`), or `overflow` when `max_requests` are in flight or waiting. Nil means the exchange
     /// must `acquire` — the common keep-alive case takes no closure and no allocation.
     func acquireNow(reuse: Bool) -> Acquired? {
-        let requests = budget.requestCount
-        if requests >= breakers.maxRequests {
+        if activeRequests + waitingExchanges >= breakers.maxRequests {
             return .overflow(
-                "\(address): \(requests) requests in flight or waiting (max_requests \(breakers.maxRequests))")
+                "\(address): \(activeRequests + waitingExchanges) requests in flight or waiting (max_requests \(breakers.maxRequests))"
+            )
         }
         if reuse, let handler = takeIdle() { return .connection(handler, reused: true) }
         return nil
@@ -150,16 +120,15 @@ final class UpstreamPool {
     /// dial starts for it when `max_connections` allow; the ticket is for `cancel`); HTTP/2: a new
     /// stream on the shared connection, once it is made. `completion` runs on this loop.
     func acquire(timeout: TimeAmount, completion: @escaping (Acquired) -> Void) -> Int? {
-        guard budget.reserveWaiting() else {
+        guard waitingExchanges < breakers.maxPending else {
             completion(
                 .overflow(
-                    "\(address): \(budget.connectionCount) connections open and \(budget.waitingCount) requests waiting "
+                    "\(address): \(openConnections) connections open and \(waitingExchanges) requests waiting "
                         + "(max_connections \(breakers.maxConnections), max_pending \(breakers.maxPending))"))
             return nil
         }
         guard transport == .http1 else {
-            connect(timeout: timeout) { [budget] result in
-                budget.waitingEnded()
+            connect(timeout: timeout) { result in
                 switch result {
                 case .success(let handler): completion(.connection(handler, reused: false))
                 case .failure(let error): completion(.failed(error))
@@ -169,6 +138,10 @@ final class UpstreamPool {
         }
         return enqueue(completion)
     }
+
+    /// Exchanges waiting for a connection: in the HTTP/1.1 queue, or for the HTTP/2 (or not yet
+    /// negotiated) connection being dialled. Both count against `max_pending` and `max_requests`.
+    private var waitingExchanges: Int { pending.count + waiting.count }
 
     /// Queues an exchange for the next HTTP/1.1 connection and dials for it if none is on its way.
     private func enqueue(_ completion: @escaping (Acquired) -> Void) -> Int {
@@ -180,27 +153,17 @@ final class UpstreamPool {
 
     /// Takes a queued exchange out of the queue (it timed out or its client left).
     func cancel(ticket: Int) {
-        guard let index = pending.firstIndex(where: { $0.ticket == ticket }) else { return }
-        pending.remove(at: index)
-        budget.waitingEnded()
-    }
-
-    /// The oldest queued exchange, out of the queue.
-    private func takeOldestWaiter() -> (Acquired) -> Void {
-        budget.waitingEnded()
-        return pending.removeFirst().completion
+        pending.removeAll { $0.ticket == ticket }
     }
 
     /// An exchange took a connection of this pool.
     func exchangeStarted() {
         activeRequests += 1
-        budget.exchangeStarted()
     }
 
     /// An exchange let go of a connection of this pool.
     func exchangeEnded() {
         activeRequests -= 1
-        budget.exchangeEnded()
         if retired && activeRequests == 0 { closeAll() }
     }
 
@@ -216,12 +179,9 @@ final class UpstreamPool {
     /// `max_connections` and `maxDialsInFlight`. A dial that fails fails the oldest waiter (it may
     /// try another upstream); one that succeeds serves the oldest waiter, or rests in the pool.
     private func dialForPending() {
-        while dialsInFlight < pending.count, dialsInFlight < Self.maxDialsInFlight, !retired {
-            guard budget.reserveConnection() else {
-                // Every slot is taken (on this loop or others): try again when one comes free.
-                awaitSlot()
-                return
-            }
+        while dialsInFlight < pending.count, dialsInFlight < Self.maxDialsInFlight,
+            openConnections + dialsInFlight < breakers.maxConnections, !retired
+        {
             dialsInFlight += 1
             dial(timeout: connectTimeout) { [self] result in
                 dialsInFlight -= 1
@@ -235,23 +195,9 @@ final class UpstreamPool {
                     connection.close()
                     dialForPending()
                 case .failure(let error):
-                    if !pending.isEmpty { takeOldestWaiter()(.failed(error)) }
+                    if !pending.isEmpty { pending.removeFirst().completion(.failed(error)) }
                     dialForPending()
                 }
-            }
-        }
-    }
-
-    /// Registers (once) to dial again on this loop when another connection to the upstream closes.
-    private func awaitSlot() {
-        guard !awaitingSlot else { return }
-        awaitingSlot = true
-        let pool = NIOLoopBound(self, eventLoop: eventLoop)
-        let loop = eventLoop
-        budget.waitForConnection {
-            loop.execute {
-                pool.value.awaitingSlot = false
-                pool.value.dialForPending()
             }
         }
     }
@@ -267,7 +213,6 @@ final class UpstreamPool {
         waiting.append(completion)
         guard !dialing else { return }
         dialing = true
-        budget.addConnection()
         dial(timeout: timeout) { [self] result in
             dialing = false
             let waiters = waiting
@@ -295,8 +240,6 @@ final class UpstreamPool {
             transport = .http1
             waiters.first?(.success(handler))
             for waiter in waiters.dropFirst() {
-                // Still waiting, now in the HTTP/1.1 queue.
-                budget.addWaiting()
                 _ = enqueue { acquired in
                     switch acquired {
                     case .connection(let handler, _): waiter(.success(handler))
@@ -364,7 +307,6 @@ final class UpstreamPool {
         connected.assumeIsolated().whenComplete { result in
             switch result {
             case .failure(let error):
-                pool.value.budget.connectionEnded()
                 negotiated.fail(error)
             case .success(let channel):
                 pool.value.openConnections += 1
@@ -373,7 +315,6 @@ final class UpstreamPool {
                 }
                 channel.closeFuture.assumeIsolated().whenComplete { _ in
                     pool.value.openConnections -= 1
-                    pool.value.budget.connectionEnded()
                     pool.value.dialForPending()
                     // A TLS handshake that fails closes the channel before ALPN completes.
                     negotiated.fail(ChannelError.ioOnClosedChannel)
@@ -411,10 +352,7 @@ final class UpstreamPool {
         if retired {
             handler.close()
         } else if !pending.isEmpty {
-            takeOldestWaiter()(.connection(handler, reused: reused))
-        } else if budget.someoneWaits {
-            // A pool on another loop waits for a connection slot: this one's goes to it.
-            handler.close()
+            pending.removeFirst().completion(.connection(handler, reused: reused))
         } else {
             idle.append(handler)
         }
@@ -439,7 +377,6 @@ final class UpstreamPool {
         retired = true
         let waiters = pending
         pending.removeAll()
-        budget.waitingEnded(waiters.count)
         for waiter in waiters { waiter.completion(.failed(ChannelError.ioOnClosedChannel)) }
         let handlers = idle
         idle.removeAll()

@@ -31,8 +31,6 @@ public final class RequestLogServer: Sendable {
     final class State: Sendable {
         let log = Mutex<[Entry]>([])
         let connections = Mutex<(opened: Int, open: Int)>((0, 0))
-        /// Requests read and not yet answered, now and at most.
-        let answering = Mutex<(now: Int, peak: Int)>((0, 0))
     }
 
     public static func start(delay: Duration = .zero) async throws -> RequestLogServer {
@@ -68,8 +66,6 @@ public final class RequestLogServer: Sendable {
     /// Connections accepted so far, and open now.
     public var connectionsOpened: Int { state.connections.withLock { $0.opened } }
     public var connectionsOpen: Int { state.connections.withLock { $0.open } }
-    /// The most requests this server was answering at once (read, response not yet written).
-    public var peakRequestsAtOnce: Int { state.answering.withLock { $0.peak } }
 
     public func stop() async { try? await channel.close() }
 
@@ -100,10 +96,6 @@ public final class RequestLogServer: Sendable {
                 entry.trailers = trailers.map { $0.map { ($0.name, $0.value) } } ?? []
                 self.entry = nil
                 state.log.withLock { $0.append(entry) }
-                state.answering.withLock { answering in
-                    answering.now += 1
-                    answering.peak = max(answering.peak, answering.now)
-                }
                 let text = "id=\(entry.header("x-test-id").first ?? "-") body=\(entry.body.count)\n"
                 let respond = { [self] in
                     let headers = HTTPHeaders([("content-length", String(text.utf8.count))])
@@ -112,7 +104,6 @@ public final class RequestLogServer: Sendable {
                         promise: nil)
                     context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
                     context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-                    state.answering.withLock { $0.now -= 1 }
                 }
                 if delay == .zero {
                     respond()

@@ -189,32 +189,11 @@ extension IntegrationTests {
                 #expect(overflowed + served == 24, "\(statuses)")
                 #expect(overflowed > 0)
                 #expect(served >= 2)
-                // Counted over both event loops: two connections at a time in all (a loop that needs
-                // one while the other holds both idle gets one handed over), so at most two requests
-                // reach the upstream at once.
-                #expect(upstream.peakRequestsAtOnce <= 2, "\(upstream.peakRequestsAtOnce) requests at once")
+                // Two event loops, each with its share (1) of max_connections 2.
+                #expect(upstream.connectionsOpened <= 2, "opened \(upstream.connectionsOpened)")
                 await harness.settleMeasurements()
                 let counts = harness.lifetime(route: "logged", version: "v1")
                 #expect(counts.errorsByKind[ErrorKind.overflow.index] == UInt64(overflowed))
-            }
-        }
-
-        /// `max_connections: 1` is one connection to the upstream however many event loops weir
-        /// runs: clients spread over both loops are all served, one after another, on a single
-        /// upstream connection — a loop that needs it while the other holds it idle gets it handed
-        /// over (the idle one closes, the waiting loop dials).
-        @Test func oneConnectionMeansOneAcrossEventLoops() async throws {
-            let upstream = try await RequestLogServer.start(delay: .milliseconds(100))
-            defer { Task { await upstream.stop() } }
-            let extra = "    circuit_breakers: { max_connections: 1, max_pending: 100 }"
-            try await ProxyHarness.run(yaml: Self.route(upstream.url, extra: extra)) { harness in
-                for round in 0..<3 {
-                    let statuses = try await Self.statusLines(port: harness.port, requests: 8) { "/r\(round)/\($0)" }
-                    #expect(statuses.allSatisfy { $0 == "HTTP/1.1 200" }, "round \(round): \(statuses)")
-                }
-                #expect(upstream.entries.count == 24)
-                // Never two at once: one connection carries one request at a time.
-                #expect(upstream.peakRequestsAtOnce == 1, "\(upstream.peakRequestsAtOnce) requests at once")
             }
         }
 
@@ -230,7 +209,7 @@ extension IntegrationTests {
                 let statuses = try await Self.statusLines(port: harness.port, requests: 12, readFor: .seconds(12)) {
                     "/a/\($0)"
                 }
-                // Counted over both event loops: at most two wait.
+                // Two event loops, each with its share (1) of max_pending 2: at most two wait.
                 let overflowed = statuses.filter { $0 == "HTTP/1.1 503" }.count
                 #expect(overflowed >= 10, "\(statuses)")
                 #expect(statuses.allSatisfy { ["HTTP/1.1 503", "HTTP/1.1 502", "HTTP/1.1 504"].contains($0) }, "\(statuses)")

@@ -12,7 +12,7 @@ import WeirCore
         let channel = EmbeddedChannel()
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 9)).wait()
         let loop = LoopState(
-            eventLoop: channel.eventLoop, seed: 1, limits: ConnectionLimits(), maxConnections: 10)
+            eventLoop: channel.eventLoop, seed: 1, limits: ConnectionLimits(), maxConnections: 10, loopCount: 1)
         try channel.pipeline.syncOperations.addHandler(ProxyHandler(loop: loop))
         return (channel, loop)
     }
