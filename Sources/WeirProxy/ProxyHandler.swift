@@ -51,8 +51,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     private var exchangeNumber = 0
     /// The upstream the current exchange went to, for its health record.
     private var currentPool: UpstreamPool?
-    /// The exchange's place in `currentPool`'s queue while it waits for a connection.
-    private var pendingTicket: Int?
+    /// The exchange's place in a pool's queue while it waits for a connection there.
+    private var pendingTicket: (pool: UpstreamPool, ticket: Int)?
     /// One lazily re-armed timer per connection serves every deadline the machine names: it is
     /// rescheduled only when a deadline comes earlier, so a keep-alive request schedules nothing.
     private var timer: Scheduled<Void>?
@@ -324,7 +324,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         }
         let exchange = exchangeNumber
         let remaining = route.timeout - (now - startedAt)
-        pendingTicket = pool.acquire(timeout: max(remaining, .milliseconds(1))) { [self] acquired in
+        var answered = false
+        let ticket = pool.acquire(timeout: max(remaining, .milliseconds(1))) { [self] acquired in
+            answered = true
             guard exchange == exchangeNumber else {
                 // The exchange ended (timeout, client gone) meanwhile: the connection goes back.
                 if case .connection(let handler, _) = acquired { handler.detach(reusable: true) }
@@ -334,6 +336,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             acquiredUpstream(acquired, from: pool, now: .now())
             armTimer()
         }
+        // A ticket is kept only while its exchange waits in that pool's queue: one answered at once
+        // (an overflow) must not overwrite the ticket of whatever the exchange did next.
+        if let ticket, !answered { pendingTicket = (pool, ticket) }
     }
 
     /// What the pool gave the exchange goes into the machine; a connection it no longer wants goes back.
@@ -367,8 +372,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// (it may be mid-request or mid-response) unless `letFinish`: the whole request went up, so it
     /// may read out its answer and serve again (`UpstreamHandler.abandon`).
     private func dropUpstream(letFinish: Bool = false) {
-        if let ticket = pendingTicket {
-            currentPool?.cancel(ticket: ticket)
+        if let (pool, ticket) = pendingTicket {
+            pool.cancel(ticket: ticket)
             pendingTicket = nil
         }
         if let upstream {

@@ -164,7 +164,7 @@ final class UpstreamPool {
     /// An exchange let go of a connection of this pool.
     func exchangeEnded() {
         activeRequests -= 1
-        if retired && activeRequests == 0 { closeAll() }
+        if retired && activeRequests == 0 && pending.isEmpty { closeAll() }
     }
 
     /// An idle HTTP/1.1 connection if one is alive, else nil.
@@ -180,7 +180,7 @@ final class UpstreamPool {
     /// try another upstream); one that succeeds serves the oldest waiter, or rests in the pool.
     private func dialForPending() {
         while dialsInFlight < pending.count, dialsInFlight < Self.maxDialsInFlight,
-            openConnections + dialsInFlight < breakers.maxConnections, !retired
+            openConnections + dialsInFlight < breakers.maxConnections
         {
             dialsInFlight += 1
             dial(timeout: connectTimeout) { [self] result in
@@ -195,8 +195,13 @@ final class UpstreamPool {
                     connection.close()
                     dialForPending()
                 case .failure(let error):
-                    if !pending.isEmpty { pending.removeFirst().completion(.failed(error)) }
-                    dialForPending()
+                    // Told on a later turn of the loop: a connect can fail at once, inside the
+                    // `acquire` of the exchange it would fail, and no waiter is completed from
+                    // inside its own `acquire`.
+                    eventLoop.assumeIsolated().execute { [self] in
+                        if !pending.isEmpty { pending.removeFirst().completion(.failed(error)) }
+                        dialForPending()
+                    }
                 }
             }
         }
@@ -349,10 +354,11 @@ final class UpstreamPool {
     /// A connection ready for an exchange (`reused`: it carried one before): to the oldest waiter,
     /// else into the pool.
     private func hand(_ handler: UpstreamHandler, reused: Bool) {
-        if retired {
-            handler.close()
-        } else if !pending.isEmpty {
+        if !pending.isEmpty {
+            // A retired pool still serves the exchanges that were waiting when it was retired.
             pending.removeFirst().completion(.connection(handler, reused: reused))
+        } else if retired {
+            handler.close()
         } else {
             idle.append(handler)
         }
@@ -371,17 +377,15 @@ final class UpstreamPool {
         shared = nil
     }
 
-    /// The upstream left the routing table: idle connections close now; exchanges in flight (HTTP/1.1
-    /// or HTTP/2 streams) finish, and the last one closes what is left.
+    /// The upstream left the routing table (or its settings changed): idle connections close now;
+    /// exchanges in flight (HTTP/1.1 or HTTP/2 streams) finish, exchanges waiting in the queue are
+    /// still served — a reload drops no request — and the last one closes what is left.
     func retire() {
         retired = true
-        let waiters = pending
-        pending.removeAll()
-        for waiter in waiters { waiter.completion(.failed(ChannelError.ioOnClosedChannel)) }
         let handlers = idle
         idle.removeAll()
         for handler in handlers { handler.close() }
-        if activeRequests == 0 { closeAll() }
+        if activeRequests == 0 && pending.isEmpty { closeAll() }
     }
 }
 

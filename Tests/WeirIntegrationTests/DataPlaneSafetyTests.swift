@@ -197,6 +197,26 @@ extension IntegrationTests {
             }
         }
 
+        /// A reload that changes an upstream's settings (here its breakers) retires its pools:
+        /// exchanges already waiting in their queues are still served, none gets a 502.
+        @Test func aReloadDropsNoExchangeWaitingForAConnection() async throws {
+            let upstream = try await RequestLogServer.start(delay: .milliseconds(300))
+            defer { Task { await upstream.stop() } }
+            let routes = Self.route(upstream.url, extra: "    circuit_breakers: { max_connections: 2, max_pending: 100 }")
+            try await withWeir(routes: routes) { weir in
+                let port = weir.port
+                async let statuses = Self.statusLines(port: port, requests: 12) { "/w/\($0)" }
+                try await Task.sleep(for: .milliseconds(150))
+                let yaml = try String(contentsOfFile: weir.configPath, encoding: .utf8)
+                try yaml.replacingOccurrences(of: "max_connections: 2", with: "max_connections: 4")
+                    .write(toFile: weir.configPath, atomically: true, encoding: .utf8)
+                #expect(try await weir.admin("POST", "/v1/reload", body: "{}").status == 200)
+                let answered = try await statuses
+                #expect(answered.allSatisfy { $0 == "HTTP/1.1 200" }, "\(answered)")
+                #expect(upstream.entries.count == 12)
+            }
+        }
+
         /// Exchanges waiting for a connection that is still being made — here a TLS handshake an
         /// upstream never answers, so ALPN never says HTTP/1.1 or h2 — count against `max_pending`
         /// like those queued for HTTP/1.1: past it they get `503 overflow` at once instead of all
