@@ -25,9 +25,9 @@ import time
 import urllib.request
 from datetime import datetime
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+
+import headless_chromium
 
 ADMIN, PROXY_PORT, TOKEN, OUT, FAILING, HEALTHY, IDLE = sys.argv[1:8]
 PROXY_PORT = int(PROXY_PORT)
@@ -102,13 +102,7 @@ def confirm(driver):
     driver.find_element(By.ID, "confirm-yes").click()
 
 
-options = webdriver.ChromeOptions()
-options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,720",
-                 "--disable-gpu", "--no-first-run", "--disable-extensions", "--disable-background-networking"]:
-    options.add_argument(argument)
-options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-driver = webdriver.Chrome(options=options, service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")))
+driver = headless_chromium.start(log_console=True)
 loaders = [threading.Thread(target=load, args=(route,), daemon=True) for route in (FAILING, HEALTHY)]
 try:
     # 1. Every configured route on the router page.

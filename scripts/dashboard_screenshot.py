@@ -8,21 +8,15 @@ usage: dashboard_screenshot.py ADMIN_URL ROUTE OUT [SETTLE]
        python3 scripts/dashboard_screenshot.py http://127.0.0.1:9901 fraud docs/dashboard-rollback.png
 """
 import json
-import os
 import sys
 import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+import headless_chromium
 
 admin, route, out = sys.argv[1:4]
 settle = float(sys.argv[4]) if len(sys.argv) > 4 else 8
-options = webdriver.ChromeOptions()
-options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-for argument in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,720", "--disable-gpu"]:
-    options.add_argument(argument)
-driver = webdriver.Chrome(options=options, service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")))
+driver = headless_chromium.start()
 try:
     driver.get(admin + "/#/routes/" + route)
     deadline = time.time() + 600

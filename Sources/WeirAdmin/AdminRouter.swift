@@ -177,6 +177,14 @@ struct AdminGuard: RouterMiddleware {
     let access: AdminAccess
     static let host = HTTPField.Name("Host")!
     static let secFetchSite = HTTPField.Name("Sec-Fetch-Site")!
+    static let contentSecurityPolicy = HTTPField.Name("Content-Security-Policy")!
+    /// What every admin answer carries (JSON, refusals, 404s, the dashboard's files); a policy an
+    /// answer sets itself is kept.
+    static let lockedDownHeaders: [(HTTPField.Name, String)] = [
+        (contentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+    ]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
@@ -184,7 +192,7 @@ struct AdminGuard: RouterMiddleware {
         var response = try await guarded(request, context: context, next: next)
         // Every answer, refusals and 404s included: never framed, never sniffed as HTML, no
         // script of any kind (the dashboard's own files set a policy that allows theirs).
-        for (name, value) in DashboardAssets.lockedDownHeaders where response.headers[name] == nil {
+        for (name, value) in Self.lockedDownHeaders where response.headers[name] == nil {
             response.headers[name] = value
         }
         return response

@@ -19,19 +19,12 @@ enum DashboardAssets {
         "favicon.svg": Asset(bytes: PackageResources.favicon_svg, contentType: "image/svg+xml"),
     ]
 
-    /// What every admin answer carries unless it says otherwise (JSON, refusals, 404s).
-    static let lockedDownHeaders: [(HTTPField.Name, String)] = [
-        (HTTPField.Name("Content-Security-Policy")!, "default-src 'none'; frame-ancestors 'none'"),
-        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
-        (HTTPField.Name("X-Frame-Options")!, "DENY"),
-    ]
-
+    /// The dashboard's own policy: its script, style and icon, the API it reads, nothing else.
+    /// `AdminGuard` adds what every admin answer carries (no framing, no sniffing).
     static let securityHeaders: HTTPFields = [
-        HTTPField.Name("Content-Security-Policy")!:
+        AdminGuard.contentSecurityPolicy:
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
             + "frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-        HTTPField.Name("X-Frame-Options")!: "DENY",
         HTTPField.Name("Referrer-Policy")!: "no-referrer",
         .cacheControl: "no-cache",
     ]

@@ -4,11 +4,7 @@ import Foundation
 /// implementation checks weir, not weir's own client.
 public enum GRPCPeer {
     /// The peer script, found from this source file's place in the package.
-    public static var script: String {
-        var root = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { root.deleteLastPathComponent() }
-        return root.appendingPathComponent("scripts/grpc_peer.py").path
-    }
+    public static var script: String { RepositoryPath.of("scripts/grpc_peer.py") }
 
     /// A running gRPC server on 127.0.0.1.
     public final class Server: Sendable {

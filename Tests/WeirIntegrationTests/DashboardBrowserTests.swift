@@ -16,9 +16,7 @@ extension IntegrationTests {
             if let folder = ProcessInfo.processInfo.environment["WEIR_TEST_ARTIFACTS"] {
                 return folder + "/dashboard"
             }
-            var root = URL(fileURLWithPath: #filePath)
-            for _ in 0..<3 { root.deleteLastPathComponent() }
-            return root.appendingPathComponent(".build/test-artifacts/dashboard").path
+            return RepositoryPath.of(".build/test-artifacts/dashboard")
         }
 
         func routes(healthy: String, failing: String) -> String {
@@ -68,7 +66,7 @@ extension IntegrationTests {
                 try await withWeir(routes: routes(healthy: servers[0].url, failing: servers[1].url), token: Self.token) {
                     weir in
                     let result = try ChildProcess.run(command: [
-                        "python3", RapidResetTests.script("dashboard_browser.py"), weir.adminURL, String(weir.port),
+                        "python3", RepositoryPath.of("scripts/dashboard_browser.py"), weir.adminURL, String(weir.port),
                         Self.token, Self.artifacts, "fraud", "ranker", "search",
                     ])
                     print(result.stdout)

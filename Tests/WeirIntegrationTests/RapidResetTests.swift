@@ -10,11 +10,7 @@ extension IntegrationTests {
         static var script: String { Self.script("h2_rapid_reset.py") }
 
         /// A script of `scripts/` by name.
-        static func script(_ name: String) -> String {
-            var root = URL(fileURLWithPath: #filePath)
-            for _ in 0..<3 { root.deleteLastPathComponent() }
-            return root.appendingPathComponent("scripts/\(name)").path
-        }
+        static func script(_ name: String) -> String { RepositoryPath.of("scripts/\(name)") }
 
         @Test func resetFloodsEndTheConnectionAndOpenFewUpstreamConnections() async throws {
             let upstream = try await RequestLogServer.start(delay: .milliseconds(200))

@@ -427,16 +427,20 @@ function confirmAndSend(action) {
 async function loadRoute(name) {
   const previous = view && view.kind === "route" && view.name === name && view.points ? view : null;
   const since = previous && previous.through !== null && previous.through !== undefined ? "?since=" + previous.through : "";
-  const [route, series, events] = await Promise.all([
+  const [route, series] = await Promise.all([
     call("GET", routeURL(name)),
     call("GET", routeURL(name, "/series" + since)),
-    call("GET", routeURL(name, "/events?limit=200")),
   ]);
+  // The audit log is read from the store again only when the route's last event changed.
+  const lastEventAt = route.last_event ? route.last_event.at : null;
+  const events = previous && previous.lastEventAt === lastEventAt
+    ? { events: previous.events }
+    : await call("GET", routeURL(name, "/events?limit=200"));
   const all = (previous ? previous.points : []).concat(series.points);
   const newest = all.length ? all[all.length - 1].second : 0;
   const points = all.filter((p) => p.second > newest - WINDOW_SECONDS);
   return { kind: "route", name, route, points, through: series.through, threshold: series.e_value_threshold,
-    events: events.events };
+    events: events.events, lastEventAt };
 }
 
 async function showRoute(name) {
