@@ -50,6 +50,23 @@ public final class PrometheusExporter: Sendable {
         series("fleet_judge", "", "Fleet mode: 1 while this instance judges the fleet's rollouts.")
     }
 
+    static var llmTTFT: MetricNameDescriptor {
+        series("llm_ttft", "seconds", "LLM responses: time to the first content chunk.")
+    }
+    static var llmTPOT: MetricNameDescriptor {
+        series("llm_tpot", "seconds", "LLM responses: time per output token after the first.")
+    }
+    static var llmTokens: MetricNameDescriptor {
+        series("llm_tokens", "total", "LLM tokens by direction: output (generated) and input (prompt, when usage is sent).")
+    }
+    static var llmFinish: MetricNameDescriptor {
+        series("llm_finish", "total", "LLM responses by finish_reason (none: the stream ended without one).")
+    }
+    /// Time-to-first-token buckets: 10 ms to 30 s.
+    static let ttftBuckets: [Double] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+    /// Time-per-output-token buckets: 1 ms to 1 s.
+    static let tpotBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
+
     static var upstreamConnections: MetricNameDescriptor {
         series("upstream_connections", "", "Connections to each upstream by state: open (all), idle (pooled HTTP/1.1).")
     }
@@ -73,17 +90,38 @@ public final class PrometheusExporter: Sendable {
                         .increment(by: Int64(count))
                 }
             }
-            let histogram = registry.makeValueHistogram(
-                descriptor: Self.duration, labels: labels, buckets: Self.buckets)
-            // Each bucket's share of the second, recorded at the bucket's bound (1 % resolution
-            // is already lost at the histogram's edges; the bucket is what Prometheus keeps).
-            var below: UInt64 = 0
-            for bound in Self.buckets + [Double.infinity] {
-                let atOrBelow = bound.isFinite ? stats.total.count - stats.total.count(above: bound) : stats.total.count
-                let inBucket = atOrBelow - below
-                below = atOrBelow
-                for _ in 0..<inBucket { histogram.record(bound.isFinite ? bound : 20) }
-            }
+            record(stats.total, into: Self.duration, labels: labels, buckets: Self.buckets)
+            if let llm = stats.llm { consume(llm, labels: labels) }
+        }
+    }
+
+    /// Adds a second's LLM measurements: TTFT and TPOT histograms, tokens and finish reasons.
+    private func consume(_ llm: LLMStats, labels: [(String, String)]) {
+        record(llm.ttft, into: Self.llmTTFT, labels: labels, buckets: Self.ttftBuckets)
+        record(llm.tpot, into: Self.llmTPOT, labels: labels, buckets: Self.tpotBuckets)
+        for (direction, count) in [("output", llm.outputTokens), ("input", llm.inputTokens)] where count > 0 {
+            registry.makeCounter(descriptor: Self.llmTokens, labels: labels + [("direction", direction)])
+                .increment(by: Int64(clamping: count))
+        }
+        for reason in FinishReason.allCases where llm.finishes(reason) > 0 {
+            registry.makeCounter(descriptor: Self.llmFinish, labels: labels + [("reason", reason.name)])
+                .increment(by: Int64(llm.finishes(reason)))
+        }
+    }
+
+    /// Adds a histogram's values to a Prometheus histogram: each bucket's count recorded at the
+    /// bucket's bound (1 % resolution is already lost at the edges; the bucket is what Prometheus keeps).
+    private func record(
+        _ values: LatencyHistogram, into family: MetricNameDescriptor, labels: [(String, String)], buckets: [Double]
+    ) {
+        guard values.count > 0 else { return }
+        let histogram = registry.makeValueHistogram(descriptor: family, labels: labels, buckets: buckets)
+        var below: UInt64 = 0
+        for bound in buckets + [Double.infinity] {
+            let atOrBelow = bound.isFinite ? values.count - values.count(above: bound) : values.count
+            let inBucket = atOrBelow - below
+            below = atOrBelow
+            for _ in 0..<inBucket { histogram.record(bound.isFinite ? bound : buckets.last! * 2) }
         }
     }
 
@@ -185,6 +223,7 @@ public final class PrometheusExporter: Sendable {
         case .grpc: "grpc"
         case .overflow: "503"
         case .client: "client"
+        case .stream: "stream"
         }
     }
 
@@ -196,6 +235,7 @@ public final class PrometheusExporter: Sendable {
         case .http5xx: "5xx"
         case .grpc: "grpc"
         case .overflow: "overflow"
+        case .stream: "stream"
         case .http429, .http4xx, .client: nil
         }
     }

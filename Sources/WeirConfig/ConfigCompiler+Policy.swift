@@ -89,8 +89,27 @@ extension ConfigCompiler {
         return reader.errors.count == errorCountBefore ? policy : nil
     }
 
+    /// `learn`, `off` or a threshold such as `250ms`: how one kind of slow event is judged.
+    private mutating func latencyTest(_ node: Node, _ path: String) -> SequentialPolicy.LatencyTest? {
+        guard let text = reader.string(node, path) else { return nil }
+        switch text {
+        case "off": return .off
+        case "learn": return .slowEvents(thresholdSeconds: nil)
+        default:
+            if let threshold = DurationText.parse(text), threshold > .zero {
+                return .slowEvents(
+                    thresholdSeconds: Double(threshold.components.seconds) + Double(threshold.components.attoseconds)
+                        / 1e18)
+            }
+            reader.fail(node, path, "expected 'learn', 'off' or a slow-response threshold such as 250ms, found '\(text)'")
+            return nil
+        }
+    }
+
     private mutating func sequential(_ node: Node, _ path: String) -> SequentialPolicy? {
-        let keys = ["alpha", "ratios", "r0", "latency", "max_step_time", "min_bake_time", "trouble_error_rate"]
+        let keys = [
+            "alpha", "ratios", "r0", "latency", "ttft", "tpot", "max_step_time", "min_bake_time", "trouble_error_rate",
+        ]
         guard let fields = reader.mapping(node, path, allowed: keys) else { return nil }
         var settings = SequentialPolicy()
         if let alphaNode = fields["alpha"], let alpha = reader.number(alphaNode, YAMLReader.join(path, "alpha")) {
@@ -132,22 +151,14 @@ extension ConfigCompiler {
                 reader.fail(r0Node, YAMLReader.join(path, "r0"), "expected a ratio above 1, found \(r0)")
             }
         }
-        if let latencyNode = fields["latency"], let text = reader.string(latencyNode, YAMLReader.join(path, "latency"))
-        {
-            switch text {
-            case "off": settings.latency = .off
-            case "learn": settings.latency = .slowEvents(thresholdSeconds: nil)
-            default:
-                if let threshold = DurationText.parse(text), threshold > .zero {
-                    settings.latency = .slowEvents(
-                        thresholdSeconds: Double(threshold.components.seconds) + Double(
-                            threshold.components.attoseconds) / 1e18)
-                } else {
-                    reader.fail(
-                        latencyNode, YAMLReader.join(path, "latency"),
-                        "expected 'learn', 'off' or a slow-response threshold such as 250ms, found '\(text)'")
-                }
-            }
+        if let node = fields["latency"], let test = latencyTest(node, YAMLReader.join(path, "latency")) {
+            settings.latency = test
+        }
+        if let node = fields["ttft"], let test = latencyTest(node, YAMLReader.join(path, "ttft")) {
+            settings.ttft = test
+        }
+        if let node = fields["tpot"], let test = latencyTest(node, YAMLReader.join(path, "tpot")) {
+            settings.tpot = test
         }
         if let node = fields["max_step_time"] {
             settings.maxStepTime = positiveDuration(node, YAMLReader.join(path, "max_step_time"))
@@ -267,7 +278,7 @@ extension ConfigCompiler {
         guard let metric = Self.metric(named: name) else {
             reader.fail(
                 metricNode, YAMLReader.join(path, "metric"),
-                "unknown metric '\(name)'; expected error_rate, latency_pNN or ttfb_pNN (e.g. latency_p99)"
+                "unknown metric '\(name)'; expected error_rate, latency_pNN, ttfb_pNN (e.g. latency_p99), or for LLM routes ttft_pNN, tpot_pNN, output_tokens_mean, finish_length_rate, stream_error_rate"
             )
             return nil
         }
@@ -284,15 +295,24 @@ extension ConfigCompiler {
                 reader.fail(boundNode, boundPath, "expected a ratio above 0, found \(value)")
                 return nil
             }
-        } else if case .errorRate = metric {
-            value = reader.number(boundNode, boundPath)
-            if let value, !(0...1).contains(value) {
-                reader.fail(boundNode, boundPath, "expected an error rate from 0 to 1 (0.02 = 2 %), found \(value)")
-                return nil
-            }
         } else {
-            value = reader.duration(boundNode, boundPath).map {
-                Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
+            switch metric.unit {
+            case .rate:
+                value = reader.number(boundNode, boundPath)
+                if let value, !(0...1).contains(value) {
+                    reader.fail(boundNode, boundPath, "expected a rate from 0 to 1 (0.02 = 2 %), found \(value)")
+                    return nil
+                }
+            case .tokens:
+                value = reader.number(boundNode, boundPath)
+                if let value, value < 0 {
+                    reader.fail(boundNode, boundPath, "expected a number of tokens, found \(value)")
+                    return nil
+                }
+            case .seconds:
+                value = reader.duration(boundNode, boundPath).map {
+                    Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18
+                }
             }
         }
         guard let value else { return nil }
@@ -306,8 +326,18 @@ extension ConfigCompiler {
     }
 
     static func metric(named name: String) -> Check.Metric? {
-        if name == "error_rate" { return .errorRate }
-        for (prefix, make) in [("latency_p", Check.Metric.latency), ("ttfb_p", Check.Metric.timeToFirstByte)]
+        switch name {
+        case "error_rate": return .errorRate
+        case "output_tokens_mean": return .outputTokensMean
+        case "finish_length_rate": return .finishLengthRate
+        case "stream_error_rate": return .streamErrorRate
+        default: break
+        }
+        let percentiles: [(String, (Double) -> Check.Metric)] = [
+            ("latency_p", Check.Metric.latency), ("ttfb_p", Check.Metric.timeToFirstByte),
+            ("ttft_p", Check.Metric.timeToFirstToken), ("tpot_p", Check.Metric.timePerOutputToken),
+        ]
+        for (prefix, make) in percentiles
         where name.hasPrefix(prefix) {
             let digits = name.dropFirst(prefix.count)
             guard let first = digits.first, first.isNumber else { return nil }

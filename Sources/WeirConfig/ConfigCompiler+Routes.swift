@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let routeKeys = [
         "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override", "override_header", "policy", "ejection",
-        "upstream_ca", "upstream_tls", "circuit_breakers",
+        "upstream_ca", "upstream_tls", "circuit_breakers", "llm",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -104,12 +104,27 @@ extension ConfigCompiler {
             }
         }
         let upstreamCA = fields["upstream_ca"].flatMap { reader.string($0, YAMLReader.join(path, "upstream_ca")) }
-        guard let name, let match, let versions, let stable, let policy else { return nil }
+        var llm: LLMAPI?
+        if let llmNode = fields["llm"], let text = reader.string(llmNode, YAMLReader.join(path, "llm")) {
+            llm = LLMAPI(rawValue: text)
+            if llm == nil {
+                reader.fail(llmNode, YAMLReader.join(path, "llm"), "expected 'openai' or 'kserve', found '\(text)'")
+            }
+        }
+        guard let name, var policy, let match, let versions, let stable else { return nil }
+        if case .sequential(var settings) = policy.judge {
+            // Slow-token tests join the judge on LLM routes unless the policy says otherwise.
+            let learn = llm == nil ? SequentialPolicy.LatencyTest.off : .slowEvents(thresholdSeconds: nil)
+            settings.ttft = settings.ttft ?? learn
+            settings.tpot = settings.tpot ?? learn
+            policy.judge = .sequential(settings)
+        }
         var route = RouteDefinition(
             name: name, match: match, timeout: timeout, versions: versions, stableIndex: stable,
             canaryIndex: canary, sticky: sticky, override: override, policy: policy
         )
         route.ejection = ejection
+        route.llm = llm
         route.upstreamCAFile = upstreamCA
         if let node = fields["upstream_tls"] {
             let tlsPath = YAMLReader.join(path, "upstream_tls")

@@ -12,6 +12,9 @@ import Yams
 ///     stable: { error_rate: 0.01, latency_p50: 20ms, latency_p99: 80ms }
 ///     canary: { error_rate: 0.06, latency_p50: 20ms, latency_p99: 80ms }   # default: as stable
 ///     # also: slow_share: 0.03, slow_extra: 1s   (3 % of requests take 1 s longer)
+///     # an LLM version (any of these makes every response a stream; the canary's default to the stable's):
+///     #   ttft_p50: 200ms, ttft_p99: 800ms, tpot_p50: 20ms, tpot_p99: 50ms, output_tokens: 200,
+///     #   length_share: 0.02, stream_error_rate: 0
 ///     pinned_share: 0.1        # optional: share pinned to the canary by an operator (never judged)
 ///     reload: true             # optional: the config is reloaded as this phase begins
 /// ```
@@ -80,7 +83,9 @@ public enum ScenarioLoader {
             reader.fail(rpsNode, YAMLReader.join(path, "rps"), "expected 0 to 1000000 requests per second")
         }
         let stable = behavior(stableNode, YAMLReader.join(path, "stable"), &reader)
-        let canary = fields["canary"].map { behavior($0, YAMLReader.join(path, "canary"), &reader) } ?? stable
+        let canary =
+            fields["canary"].map { behavior($0, YAMLReader.join(path, "canary"), &reader, llmBase: stable?.llm) }
+            ?? stable
         guard let duration, let rps, let stable, let canary else { return nil }
         var phase = Scenario.Phase(duration: duration, rps: rps, stable: stable, canary: canary)
         if let node = fields["pinned_share"], let share = reader.number(node, YAMLReader.join(path, "pinned_share")) {
@@ -96,15 +101,21 @@ public enum ScenarioLoader {
         return phase
     }
 
-    private static func behavior(_ node: Node, _ path: String, _ reader: inout YAMLReader) -> Scenario.VersionBehavior?
-    {
+    static let llmKeys = [
+        "ttft_p50", "ttft_p99", "tpot_p50", "tpot_p99", "output_tokens", "length_share", "stream_error_rate",
+    ]
+
+    private static func behavior(
+        _ node: Node, _ path: String, _ reader: inout YAMLReader, llmBase: Scenario.LLMBehavior? = nil
+    ) -> Scenario.VersionBehavior? {
         guard
             let fields = reader.mapping(
-                node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"])
+                node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"] + llmKeys)
         else {
             return nil
         }
         var behavior = Scenario.VersionBehavior()
+        behavior.llm = llmBehavior(fields, path, &reader, base: llmBase)
         if let node = fields["error_rate"], let rate = reader.number(node, YAMLReader.join(path, "error_rate")) {
             if (0...1).contains(rate) {
                 behavior.errorRate = rate
@@ -133,6 +144,45 @@ public enum ScenarioLoader {
             behavior.slowExtra = Self.seconds(value)
         }
         return behavior
+    }
+
+    /// The LLM part of a behaviour: `base` (the stable's, for a canary) with the keys given here.
+    private static func llmBehavior(
+        _ fields: [String: Node], _ path: String, _ reader: inout YAMLReader, base: Scenario.LLMBehavior?
+    ) -> Scenario.LLMBehavior? {
+        guard base != nil || llmKeys.contains(where: { fields[$0] != nil }) else { return nil }
+        var llm = base ?? Scenario.LLMBehavior()
+        func duration(_ key: String) -> Double? {
+            fields[key].flatMap { reader.duration($0, YAMLReader.join(path, key)) }.map(Self.seconds)
+        }
+        func share(_ key: String) -> Double? {
+            guard let node = fields[key], let value = reader.number(node, YAMLReader.join(path, key)) else { return nil }
+            guard (0...1).contains(value) else {
+                reader.fail(node, YAMLReader.join(path, key), "expected a share from 0 to 1")
+                return nil
+            }
+            return value
+        }
+        if let value = duration("ttft_p50") {
+            llm.ttftP50 = value
+            llm.ttftP99 = max(llm.ttftP99, value)
+        }
+        if let value = duration("ttft_p99") { llm.ttftP99 = max(value, llm.ttftP50) }
+        if let value = duration("tpot_p50") {
+            llm.tpotP50 = value
+            llm.tpotP99 = max(llm.tpotP99, value)
+        }
+        if let value = duration("tpot_p99") { llm.tpotP99 = max(value, llm.tpotP50) }
+        if let node = fields["output_tokens"], let value = reader.number(node, YAMLReader.join(path, "output_tokens")) {
+            if value >= 1 && value <= 1_000_000 {
+                llm.outputTokens = value
+            } else {
+                reader.fail(node, YAMLReader.join(path, "output_tokens"), "expected 1 to 1000000 tokens")
+            }
+        }
+        if let value = share("length_share") { llm.lengthShare = value }
+        if let value = share("stream_error_rate") { llm.streamErrorRate = value }
+        return llm
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -72,6 +72,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// its last byte and has no reason to reset it (curl does, and resets count against the client).
     private var streamBytesDue: Int?
     private var streamEndSent = false
+    /// Measures an LLM response (time to first token, tokens, finish) as its body passes; nil for
+    /// every other response.
+    private var llmMeter: LLMStreamMeter?
     /// The HTTP/2 stream's HTTP/1 translation: frames written from its context go straight to the
     /// stream (END_STREAM on the last DATA, RST_STREAM). Looked up once, when the handler is added.
     private var streamCodec: ChannelHandlerContext?
@@ -213,6 +216,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         isGRPC = GRPCCall.isCall(head.headers)
         headGRPCStatus = nil
         responseBytes = 0
+        llmMeter = nil
         if loop.accessLog != nil { loggedHead = head }
         route = nil
         version = nil
@@ -285,8 +289,12 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         case .cutResponse(let failure):
             dropUpstream()
             let response = ErrorResponse(failure: failure, route: route?.definition.name, version: version?.name)
-            logAccess(status: isGRPC && isStream ? responseStatus : nil, error: failure.name, at: now)
-            if let kind = failure.errorKind { record(failure: kind, at: now) }
+            // An LLM stream cut mid-way is a failure of its own kind (`stream`), with what it showed.
+            let llm = llmMeter?.finish(now: now.uptimeNanoseconds, cut: true)
+            var kind = failure.errorKind
+            if llm != nil && kind == .reset { kind = .stream }
+            logAccess(status: isGRPC && isStream ? responseStatus : nil, error: kind == .stream ? "stream" : failure.name, at: now)
+            if let kind { record(failure: kind, llm: llm, at: now) }
             endExchange()
             if isGRPC && isStream {
                 context.writeAndFlush(wrapOutboundOut(.end(response.grpcTrailers)), promise: nil)
@@ -440,12 +448,30 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         {
             streamBytesDue = length
         }
+        llmMeter = isGRPC ? nil : Self.meter(for: head, route: route.definition.llm, startedAt: startedAt.uptimeNanoseconds)
         context.write(wrapOutboundOut(.head(response)), promise: nil)
+    }
+
+    /// The meter for a response: every SSE stream (reported when it looks like a completion, or
+    /// always on a route that declares `llm`), and a declared LLM route's JSON answers.
+    private static func meter(for head: HTTPResponseHead, route llm: LLMAPI?, startedAt: UInt64) -> LLMStreamMeter? {
+        guard let type = head.headers.first(name: "content-type") else { return nil }
+        if Self.startsIgnoringCase(type, "text/event-stream") {
+            return LLMStreamMeter(framing: .events, requireShape: llm == nil, startedAt: startedAt)
+        }
+        if llm != nil, head.status.code < 300, Self.startsIgnoringCase(type, "application/json") {
+            return LLMStreamMeter(framing: .document, requireShape: false, startedAt: startedAt)
+        }
+        return nil
     }
 
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard machine.responseBodyPart() == .forwardResponseBodyPart, !streamEndSent else { return }
         responseBytes &+= body.readableBytes
+        if llmMeter != nil {
+            let now = NIODeadline.now().uptimeNanoseconds
+            body.withUnsafeReadableBytes { llmMeter!.read($0, now: now) }
+        }
         if let due = streamBytesDue {
             if body.readableBytes == due, let codec = streamCodec {
                 streamEndSent = true
@@ -465,9 +491,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         else { return }
         self.upstream = nil
         upstream.detach(reusable: reuse)
-        let failure = isGRPC ? grpcFailure(trailers: trailers) : nil
+        var failure = isGRPC ? grpcFailure(trailers: trailers) : nil
+        let llm = llmMeter?.finish(now: now.uptimeNanoseconds, cut: false)
+        if failure == nil, llm?.streamError == true { failure = .stream }
         logAccess(status: responseStatus, error: failure?.rawValue, at: now)
-        record(failure: failure, at: now)
+        record(failure: failure, llm: llm, at: now)
         endExchange()
         if streamEndSent {
             context.flush()
@@ -511,13 +539,15 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     // MARK: Recording and answering
 
     /// Records the finished exchange for its version and the upstream's health.
-    private func record(failure: ErrorKind?, at now: NIODeadline) {
+    private func record(failure: ErrorKind?, llm: LLMFacts? = nil, at now: NIODeadline) {
         guard let version else { return }
+        llmMeter = nil
         let outcome = RequestOutcome(
             status: failure == nil ? responseStatus : nil,
             failure: failure,
             firstByteNanos: firstByteAt.map { $0.uptimeNanoseconds - startedAt.uptimeNanoseconds },
-            totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds
+            totalNanos: now.uptimeNanoseconds - startedAt.uptimeNanoseconds,
+            llm: llm
         )
         // The weight of the split this request was routed under, not the one in force now.
         loop.record(
@@ -595,6 +625,19 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         case .v4(let v4): withUnsafeBytes(of: v4.address) { Array($0[4..<8]) }
         case .v6(let v6): withUnsafeBytes(of: v6.address) { Array($0[8..<24]) }
         default: nil
+        }
+    }
+
+    /// Whether `text` begins with the lowercase ASCII `prefix`, in any case (no lowercased copy).
+    private static func startsIgnoringCase(_ text: String, _ prefix: StaticString) -> Bool {
+        prefix.withUTF8Buffer { prefix in
+            var utf8 = text.utf8.makeIterator()
+            for expected in prefix {
+                guard let byte = utf8.next(), byte | (byte >= 0x41 && byte <= 0x5A ? 0x20 : 0) == expected else {
+                    return false
+                }
+            }
+            return true
         }
     }
 

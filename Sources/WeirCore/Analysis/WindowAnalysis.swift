@@ -20,34 +20,39 @@ public enum WindowAnalysis {
 
     /// nil when the check passes; otherwise what failed, with the numbers.
     static func evaluate(_ check: Check, canary: RequestStats, stable: RequestStats, policy: RolloutPolicy) -> String? {
-        switch check.metric {
+        let metric = check.metric
+        let values: (canary: Double?, stable: Double?)
+        switch metric {
         case .errorRate:
-            let canaryRate = canary.errorRate(countingAs: policy.errors)
-            let stableRate = stable.errorRate(countingAs: policy.errors)
-            return compare(
-                name: "error_rate", canary: canaryRate, stable: stable.requests > 0 ? stableRate : nil,
-                bound: check.bound, format: Format.percent
+            values = (
+                canary.errorRate(countingAs: policy.errors),
+                stable.requests > 0 ? stable.errorRate(countingAs: policy.errors) : nil
             )
         case .latency(let percentile):
-            return compareLatency(
-                name: "latency_p\(Format.percentileName(percentile))",
-                canary: canary.total.seconds(atPercentile: percentile),
-                stable: stable.total.seconds(atPercentile: percentile),
-                bound: check.bound
-            )
+            values = (canary.total.seconds(atPercentile: percentile), stable.total.seconds(atPercentile: percentile))
         case .timeToFirstByte(let percentile):
-            return compareLatency(
-                name: "ttfb_p\(Format.percentileName(percentile))",
-                canary: canary.firstByte.seconds(atPercentile: percentile),
-                stable: stable.firstByte.seconds(atPercentile: percentile),
-                bound: check.bound
+            values = (
+                canary.firstByte.seconds(atPercentile: percentile), stable.firstByte.seconds(atPercentile: percentile)
             )
+        case .timeToFirstToken(let percentile):
+            values = (
+                canary.llm?.ttft.seconds(atPercentile: percentile), stable.llm?.ttft.seconds(atPercentile: percentile)
+            )
+        case .timePerOutputToken(let percentile):
+            values = (
+                canary.llm?.tpot.seconds(atPercentile: percentile), stable.llm?.tpot.seconds(atPercentile: percentile)
+            )
+        case .outputTokensMean:
+            values = (canary.llm?.outputTokensMean, stable.llm?.outputTokensMean)
+        case .finishLengthRate:
+            values = (canary.llm?.finishLengthRate, stable.llm?.finishLengthRate)
+        case .streamErrorRate:
+            values = (canary.llm?.streamErrorRate, stable.llm?.streamErrorRate)
         }
-    }
-
-    private static func compareLatency(name: String, canary: Double?, stable: Double?, bound: Check.Bound) -> String? {
-        guard let canary else { return nil }
-        return compare(name: name, canary: canary, stable: stable, bound: bound, format: Format.milliseconds)
+        // No canary value (no LLM response, an empty histogram): nothing to judge.
+        guard let canaryValue = values.canary else { return nil }
+        return compare(
+            name: metric.name, canary: canaryValue, stable: values.stable, bound: check.bound, format: metric.format)
     }
 
     /// A comparison against the stable passes when the stable has no data in the window: there is

@@ -22,6 +22,9 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
     /// The client failed the exchange (stalled its body past `server.client_body_timeout`): never a
     /// version's error. Counted on its own; not in `requests`, windows or verdicts.
     case client
+    /// An LLM stream failed after its head: an `error` event, a cut connection, or an end without
+    /// `finish_reason` or `[DONE]` (CONTRACT §10).
+    case stream
 
     /// Dense index for fixed-size counters.
     @inlinable
@@ -36,10 +39,11 @@ public enum ErrorKind: String, Sendable, Hashable, CaseIterable, Comparable {
         case .grpc: 6
         case .overflow: 7
         case .client: 8
+        case .stream: 9
         }
     }
 
-    public static let count = 9
+    public static let count = 10
 
     /// Whether the failure says something about the upstream's health (outlier ejection): not a
     /// client's fault, and not weir's own circuit breaker refusing before the upstream was asked.

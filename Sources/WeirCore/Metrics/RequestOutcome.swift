@@ -11,12 +11,15 @@ public struct RequestOutcome: Sendable, Hashable {
     public var firstByteNanos: UInt64?
     /// Nanoseconds from the request's arrival to the end of the response (or of the failure).
     public var totalNanos: UInt64
+    /// What an LLM response showed (`route.llm`, or an SSE stream that looked like one); nil otherwise.
+    public var llm: LLMFacts?
 
-    public init(status: Int?, failure: ErrorKind?, firstByteNanos: UInt64?, totalNanos: UInt64) {
+    public init(status: Int?, failure: ErrorKind?, firstByteNanos: UInt64?, totalNanos: UInt64, llm: LLMFacts? = nil) {
         self.status = status
         self.failure = failure
         self.firstByteNanos = firstByteNanos
         self.totalNanos = totalNanos
+        self.llm = llm
     }
 
     /// The one error kind this outcome counts as, if any: a transport failure first, else the status class.

@@ -10,12 +10,61 @@ public struct RequestStatsRecord: Sendable, Codable, Hashable {
     public var errors: [UInt64]
     public var firstByte: [[UInt64]]
     public var total: [[UInt64]]
+    /// The LLM statistics, when the second had any (absent in records of earlier builds).
+    public var llm: LLMRecord?
 
     enum CodingKeys: String, CodingKey {
         case requests = "r"
         case errors = "e"
         case firstByte = "f"
         case total = "t"
+        case llm = "l"
+    }
+
+    /// `LLMStats` in the same compact form.
+    public struct LLMRecord: Sendable, Codable, Hashable {
+        public var responses: UInt64
+        public var ttft: [[UInt64]]
+        public var tpot: [[UInt64]]
+        public var outputTokens: UInt64
+        public var inputTokens: UInt64
+        public var durationNanos: UInt64
+        public var finishes: [UInt64]
+        public var streamErrors: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case responses = "n"
+            case ttft = "t"
+            case tpot = "p"
+            case outputTokens = "o"
+            case inputTokens = "i"
+            case durationNanos = "d"
+            case finishes = "f"
+            case streamErrors = "s"
+        }
+
+        init(_ stats: LLMStats) {
+            responses = stats.responses
+            ttft = stats.ttft.recordedPairs
+            tpot = stats.tpot.recordedPairs
+            outputTokens = stats.outputTokens
+            inputTokens = stats.inputTokens
+            durationNanos = stats.durationNanos
+            finishes = stats.finishes
+            streamErrors = stats.streamErrors
+        }
+
+        func stats(limit: UInt64) -> LLMStats? {
+            guard responses < limit, streamErrors <= responses, finishes.count <= FinishReason.count,
+                finishes.allSatisfy({ $0 <= responses }),
+                let ttft = LatencyHistogram(recordedPairs: ttft), let tpot = LatencyHistogram(recordedPairs: tpot)
+            else { return nil }
+            return LLMStats(
+                responses: responses, ttft: ttft, tpot: tpot, outputTokens: outputTokens, inputTokens: inputTokens,
+                durationNanos: durationNanos,
+                finishes: finishes + Array(repeating: 0, count: FinishReason.count - finishes.count),
+                streamErrors: streamErrors)
+        }
     }
 
     public init(_ stats: RequestStats) {
@@ -23,6 +72,7 @@ public struct RequestStatsRecord: Sendable, Codable, Hashable {
         errors = stats.errorsByKind
         firstByte = stats.firstByte.recordedPairs
         total = stats.total.recordedPairs
+        llm = stats.llm.map(LLMRecord.init)
     }
 
     /// The statistics this record holds; nil when it is malformed (another build's, or damaged).
@@ -34,9 +84,14 @@ public struct RequestStatsRecord: Sendable, Codable, Hashable {
             let first = LatencyHistogram(recordedPairs: firstByte),
             let total = LatencyHistogram(recordedPairs: total)
         else { return nil }
+        var llmStats: LLMStats?
+        if let llm {
+            guard let stats = llm.stats(limit: limit) else { return nil }
+            llmStats = stats
+        }
         var padded = errors
         padded += Array(repeating: 0, count: ErrorKind.count - errors.count)
-        return RequestStats(requests: requests, errorsByKind: padded, firstByte: first, total: total)
+        return RequestStats(requests: requests, errorsByKind: padded, firstByte: first, total: total, llm: llmStats)
     }
 
     /// The record as compact JSON text.

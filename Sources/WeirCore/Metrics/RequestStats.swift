@@ -7,15 +7,21 @@ public struct RequestStats: Sendable {
     public private(set) var errorsByKind: [UInt64] = Array(repeating: 0, count: ErrorKind.count)
     public private(set) var firstByte = LatencyHistogram()
     public private(set) var total = LatencyHistogram()
+    /// Time to first token, tokens and finish reasons, once an LLM response was measured.
+    public private(set) var llm: LLMStats?
 
     public init() {}
 
     /// Statistics assembled from stored parts (a fleet record).
-    init(requests: UInt64, errorsByKind: [UInt64], firstByte: LatencyHistogram, total: LatencyHistogram) {
+    init(
+        requests: UInt64, errorsByKind: [UInt64], firstByte: LatencyHistogram, total: LatencyHistogram,
+        llm: LLMStats? = nil
+    ) {
         self.requests = requests
         self.errorsByKind = errorsByKind
         self.firstByte = firstByte
         self.total = total
+        self.llm = llm
     }
 
     public mutating func record(_ outcome: RequestOutcome) {
@@ -28,6 +34,10 @@ public struct RequestStats: Sendable {
         if let kind = outcome.errorKind { errorsByKind[kind.index] += 1 }
         if let firstByteNanos = outcome.firstByteNanos { firstByte.record(nanoseconds: firstByteNanos) }
         total.record(nanoseconds: outcome.totalNanos)
+        if let facts = outcome.llm {
+            if llm == nil { llm = LLMStats() }
+            llm!.record(facts)
+        }
     }
 
     public mutating func merge(_ other: RequestStats) {
@@ -35,6 +45,10 @@ public struct RequestStats: Sendable {
         for index in errorsByKind.indices { errorsByKind[index] += other.errorsByKind[index] }
         firstByte.merge(other.firstByte)
         total.merge(other.total)
+        if let other = other.llm {
+            if llm == nil { llm = LLMStats() }
+            llm!.merge(other)
+        }
     }
 
     public mutating func reset() {
@@ -42,6 +56,7 @@ public struct RequestStats: Sendable {
         for index in errorsByKind.indices { errorsByKind[index] = 0 }
         firstByte.reset()
         total.reset()
+        llm = nil
     }
 
     public func errors(of kind: ErrorKind) -> UInt64 { errorsByKind[kind.index] }

@@ -83,7 +83,7 @@ public struct RolloutPolicy: Sendable, Hashable {
     }
 
     public static let defaultSteps: [Step] = [5, 10, 25, 50].map { Step(weight: $0) }
-    public static let defaultErrors: Set<ErrorKind> = [.http5xx, .connect, .timeout, .reset, .grpc]
+    public static let defaultErrors: Set<ErrorKind> = [.http5xx, .connect, .timeout, .reset, .grpc, .stream]
     public static let defaultChecks: [Check] = [Check(metric: .errorRate, bound: .maxIncrease(0.02))]
 }
 
@@ -96,6 +96,50 @@ public struct Check: Sendable, Hashable {
         case latency(percentile: Double)
         /// Latency to the first response byte at a percentile (`ttfb_p99`).
         case timeToFirstByte(percentile: Double)
+        /// LLM responses: time to the first content chunk at a percentile (`ttft_p95`).
+        case timeToFirstToken(percentile: Double)
+        /// LLM responses: time per output token at a percentile (`tpot_p50`).
+        case timePerOutputToken(percentile: Double)
+        /// LLM responses: output tokens per response (`output_tokens_mean`).
+        case outputTokensMean
+        /// LLM responses: share that stopped at the length limit (`finish_length_rate`).
+        case finishLengthRate
+        /// LLM responses: share whose stream failed (`stream_error_rate`).
+        case streamErrorRate
+
+        /// What the metric's values are, for bounds and text.
+        public enum Unit: Sendable { case rate, seconds, tokens }
+
+        public var unit: Unit {
+            switch self {
+            case .errorRate, .finishLengthRate, .streamErrorRate: .rate
+            case .latency, .timeToFirstByte, .timeToFirstToken, .timePerOutputToken: .seconds
+            case .outputTokensMean: .tokens
+            }
+        }
+
+        /// The name the config uses (`ttft_p95`).
+        public var name: String {
+            switch self {
+            case .errorRate: "error_rate"
+            case .latency(let percentile): "latency_p\(Format.percentileName(percentile))"
+            case .timeToFirstByte(let percentile): "ttfb_p\(Format.percentileName(percentile))"
+            case .timeToFirstToken(let percentile): "ttft_p\(Format.percentileName(percentile))"
+            case .timePerOutputToken(let percentile): "tpot_p\(Format.percentileName(percentile))"
+            case .outputTokensMean: "output_tokens_mean"
+            case .finishLengthRate: "finish_length_rate"
+            case .streamErrorRate: "stream_error_rate"
+            }
+        }
+
+        /// The value in the unit's own text: `2.5%`, `120ms`, `312.4`.
+        public func format(_ value: Double) -> String {
+            switch unit {
+            case .rate: Format.percent(value)
+            case .seconds: Format.milliseconds(value)
+            case .tokens: Format.decimal(value, places: 1)
+            }
+        }
     }
 
     /// The limit the canary's value must respect.

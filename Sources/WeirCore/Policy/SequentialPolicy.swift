@@ -18,6 +18,11 @@ public struct SequentialPolicy: Sendable, Hashable {
     /// Promotion evidence: a step may advance early once the canary is shown no worse than r₀ × stable.
     public var r0: Double
     public var latency: LatencyTest
+    /// Slow time-to-first-token events (LLM routes). nil: learned when the route declares `llm`,
+    /// off otherwise (the config compiler decides).
+    public var ttft: LatencyTest?
+    /// Slow time-per-output-token events (LLM routes), as `ttft`.
+    public var tpot: LatencyTest?
     /// A stable error rate at or above this is shared trouble (a failing dependency): the judge
     /// freezes its evidence and the rollout holds until it passes.
     public var troubleErrorRate: Double = 0.10

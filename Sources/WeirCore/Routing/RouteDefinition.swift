@@ -43,6 +43,9 @@ public struct RouteDefinition: Sendable, Hashable {
     public var upstreamTLS = TLSPolicy.intermediate
     /// Bounds on connections, waiting and in-flight requests per upstream.
     public var circuitBreakers = CircuitBreakers()
+    /// The LLM API the route serves (`llm:`): every response is measured for tokens. nil: only
+    /// SSE responses that look like OpenAI chunks are.
+    public var llm: LLMAPI?
 
     public init(
         name: String,

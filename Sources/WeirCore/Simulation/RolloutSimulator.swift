@@ -66,6 +66,8 @@ public struct RolloutSimulator {
             var canaryStats = RequestStats()
             let stableModel = LatencyModel(phase.stable)
             let canaryModel = LatencyModel(phase.canary)
+            let stableModels = phase.stable.llm.map(GenerationModels.init)
+            let canaryModels = phase.canary.llm.map(GenerationModels.init)
             for _ in 0..<count {
                 // Pinned requests reach the canary only while it has weight, and are never judged.
                 if phase.pinnedShare > 0, split.canaryBasisPoints > 0,
@@ -79,12 +81,17 @@ public struct RolloutSimulator {
                 let behavior = toCanary ? phase.canary : phase.stable
                 let model = toCanary ? canaryModel : stableModel
                 let failed = behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate
-                var latency = model.sample(using: &random)
-                if behavior.slowShare > 0 && Double.random(in: 0..<1, using: &random) < behavior.slowShare {
-                    latency += UInt64(behavior.slowExtra * 1e9)
+                let outcome: RequestOutcome
+                if let llm = behavior.llm, !failed {
+                    outcome = Self.generation(llm, models: toCanary ? canaryModels : stableModels, using: &random)
+                } else {
+                    var latency = model.sample(using: &random)
+                    if behavior.slowShare > 0 && Double.random(in: 0..<1, using: &random) < behavior.slowShare {
+                        latency += UInt64(behavior.slowExtra * 1e9)
+                    }
+                    outcome = RequestOutcome(
+                        status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
                 }
-                let outcome = RequestOutcome(
-                    status: failed ? 500 : 200, failure: nil, firstByteNanos: latency / 2, totalNanos: latency)
                 if toCanary { canaryStats.record(outcome) } else { stableStats.record(outcome) }
             }
             totals.stable += stableStats.requests
@@ -125,9 +132,41 @@ public struct RolloutSimulator {
         return Outcome(decisions: decisions, final: machine.status, decidedAt: decidedAt, requests: totals)
     }
 
+    /// One streamed LLM response drawn from `llm`: its time to first token, time per token, tokens
+    /// and finish, and the latencies they add up to.
+    static func generation(
+        _ llm: Scenario.LLMBehavior, models: GenerationModels?, using random: inout SplitMix64
+    ) -> RequestOutcome {
+        let models = models ?? GenerationModels(llm)
+        let ttft = models.ttft.sample(using: &random)
+        let tpot = models.tpot.sample(using: &random)
+        let tokens = UInt64(max(1, (llm.outputTokens * Double.random(in: 0.5..<1.5, using: &random)).rounded()))
+        let cut = llm.streamErrorRate > 0 && Double.random(in: 0..<1, using: &random) < llm.streamErrorRate
+        let finish: FinishReason =
+            cut ? .none : Double.random(in: 0..<1, using: &random) < llm.lengthShare ? .length : .stop
+        let total = ttft + tpot * (tokens - 1)
+        let facts = LLMFacts(
+            ttftNanos: ttft, tpotNanos: tokens >= 2 ? tpot : nil, outputTokens: tokens, durationNanos: total,
+            finish: finish, streamError: cut)
+        return RequestOutcome(
+            status: 200, failure: cut ? .stream : nil, firstByteNanos: min(ttft, 1_000_000), totalNanos: total,
+            llm: facts)
+    }
+
     static func ceilSecond(_ instant: VirtualClock.Instant) -> Int64 {
         let whole = instant.second
         return VirtualClock.Instant(offset: .seconds(whole)) == instant ? whole : whole + 1
+    }
+}
+
+/// The distributions of one LLM version's generations.
+struct GenerationModels {
+    let ttft: LatencyModel
+    let tpot: LatencyModel
+
+    init(_ llm: Scenario.LLMBehavior) {
+        ttft = LatencyModel(p50: llm.ttftP50, p99: llm.ttftP99)
+        tpot = LatencyModel(p50: llm.tpotP50, p99: llm.tpotP99)
     }
 }
 
@@ -137,8 +176,12 @@ struct LatencyModel {
     let sigma: Double
 
     init(_ behavior: Scenario.VersionBehavior) {
-        let p50 = max(behavior.latencyP50, 1e-6)
-        let p99 = max(behavior.latencyP99, p50)
+        self.init(p50: behavior.latencyP50, p99: behavior.latencyP99)
+    }
+
+    init(p50 median: Double, p99 tail: Double) {
+        let p50 = max(median, 1e-6)
+        let p99 = max(tail, p50)
         mu = Double.log(p50)
         sigma = (Double.log(p99) - mu) / 2.326_347_874
     }

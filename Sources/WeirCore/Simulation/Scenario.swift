@@ -12,6 +12,9 @@ public struct Scenario: Sendable, Hashable {
         /// Share of requests that take `slowExtra` seconds longer (a stalled dependency).
         public var slowShare: Double
         public var slowExtra: Double
+        /// How the version generates, when it serves an LLM: then every response is streamed with
+        /// these distributions and latency comes from them (TTFT + TPOT × (tokens − 1)).
+        public var llm: LLMBehavior?
 
         public init(
             errorRate: Double = 0, latencyP50: Double = 0.020, latencyP99: Double = 0.080, slowShare: Double = 0,
@@ -23,6 +26,22 @@ public struct Scenario: Sendable, Hashable {
             self.slowShare = slowShare
             self.slowExtra = slowExtra
         }
+    }
+
+    /// How an LLM version streams: log-normal time to first token and time per output token fitted to
+    /// a median and a p99, output tokens uniform around a mean, and shares of length-limited and
+    /// failed streams.
+    public struct LLMBehavior: Sendable, Hashable {
+        public var ttftP50: Double = 0.200
+        public var ttftP99: Double = 0.800
+        public var tpotP50: Double = 0.020
+        public var tpotP99: Double = 0.050
+        public var outputTokens: Double = 200
+        /// Share of responses that stop at the length limit (`finish_reason: length`).
+        public var lengthShare: Double = 0.02
+        /// Share of streams that fail midway (error kind `stream`).
+        public var streamErrorRate: Double = 0
+        public init() {}
     }
 
     /// A stretch of time with steady traffic.

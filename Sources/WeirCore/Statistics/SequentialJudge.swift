@@ -1,5 +1,5 @@
 /// The sequential judge of one rollout: error-provenance e-processes on errors and on slow
-/// responses, combined by their average (never multiplied: they see the same requests), plus the
+/// responses — and, on LLM routes, on slow first tokens and slow token rates — combined by their average (never multiplied: they see the same requests), plus the
 /// reverse test that shows a canary safe. Fed one second of traffic at a time with the canary
 /// weight in force. The rollback tests are never reset while the rollout lasts; the safety proof
 /// starts again at each step (`startStep`), so it speaks of the weight in force, and it is fed
@@ -10,11 +10,14 @@ public struct SequentialJudge: Sendable {
     public let policy: SequentialPolicy
     public private(set) var errors: ErrorProvenanceEProcess
     /// Slow-response test; nil when latency is not judged.
-    public private(set) var slow: ErrorProvenanceEProcess?
+    public private(set) var latency: SlowEventTest?
+    /// Slow time-to-first-token test (LLM routes); nil when not judged.
+    public private(set) var ttft: SlowEventTest?
+    /// Slow time-per-output-token test (LLM routes); nil when not judged.
+    public private(set) var tpot: SlowEventTest?
     public private(set) var safety: NoWorseThanEProcess
-    /// The slow threshold in seconds once fixed.
-    public private(set) var slowThreshold: Double?
-    private var learning = LatencyHistogram()
+    /// The stable's values while a threshold is learned, per slow test (latency, TTFT, TPOT).
+    private var learning: [LatencyHistogram] = []
     /// The canary weight (percent) of the last observation, for reasons.
     public private(set) var lastWeightPercent: Double = 0
     /// The stable's errors and requests over trouble-free seconds: its baseline error rate.
@@ -52,12 +55,25 @@ public struct SequentialJudge: Sendable {
         self.policy = policy
         errors = ErrorProvenanceEProcess(ratios: policy.ratios)
         safety = NoWorseThanEProcess(r0: policy.r0)
-        switch policy.latency {
-        case .off:
-            slow = nil
-        case .slowEvents(let threshold):
-            slow = ErrorProvenanceEProcess(ratios: policy.ratios)
-            slowThreshold = threshold
+        latency = Self.test(policy.latency, policy)
+        ttft = Self.test(policy.ttft ?? .off, policy)
+        tpot = Self.test(policy.tpot ?? .off, policy)
+    }
+
+    private static func test(_ setting: SequentialPolicy.LatencyTest, _ policy: SequentialPolicy) -> SlowEventTest? {
+        guard case .slowEvents(let threshold) = setting else { return nil }
+        return SlowEventTest(ratios: policy.ratios, threshold: threshold)
+    }
+
+    /// Slow-response test (total latency); nil when latency is not judged.
+    public var slow: ErrorProvenanceEProcess? { latency?.process }
+    /// The slow-response threshold in seconds once fixed.
+    public var slowThreshold: Double? { latency?.threshold }
+
+    /// The active slow tests with what each reads, for feeding and for reasons.
+    private var slowTests: [(name: String, test: SlowEventTest)] {
+        [("slow responses", latency), ("slow first tokens", ttft), ("slow token rates", tpot)].compactMap { name, test in
+            test.map { (name, $0) }
         }
     }
 
@@ -90,17 +106,10 @@ public struct SequentialJudge: Sendable {
         guard !sharedTrouble else { return }
         errors.observe(canary: canaryErrors, stable: stableErrors, rho: rho)
         if forSafety { safety.observe(canary: canaryErrors, stable: stableErrors, rho: rho) }
-        guard slow != nil else { return }
-        if let threshold = slowThreshold {
-            slow?.observe(
-                canary: canary.total.count(above: threshold), stable: stable.total.count(above: threshold), rho: rho)
-        } else {
-            // Learn the threshold from the stable alone, then freeze it.
-            learning.merge(stable.total)
-            if learning.count >= UInt64(SequentialPolicy.learnRequests) {
-                slowThreshold = learning.seconds(atPercentile: 99)
-            }
-        }
+        if learning.isEmpty { learning = Array(repeating: LatencyHistogram(), count: 3) }
+        latency?.observe(canary: canary.total, stable: stable.total, rho: rho, learning: &learning[0])
+        ttft?.observe(canary: canary.llm?.ttft, stable: stable.llm?.ttft, rho: rho, learning: &learning[1])
+        tpot?.observe(canary: canary.llm?.tpot, stable: stable.llm?.tpot, rho: rho, learning: &learning[2])
     }
 
     /// Starts the safety proof again: evidence gathered at another weight (or before a hold)
@@ -133,10 +142,10 @@ public struct SequentialJudge: Sendable {
             "shared trouble: stable errors \(Format.percent(window.rate)) against a baseline of \(Format.percent(baseline.rate)); holding"
     }
 
-    /// The combined e-value: the mean of the active tests' e-values.
+    /// The combined e-value: the mean of the active tests' e-values (a mean of e-values is one).
     public var eValue: Double {
-        guard let slow else { return errors.eValue }
-        return (errors.eValue + slow.eValue) / 2
+        let tests = slowTests
+        return tests.reduce(errors.eValue) { $0 + $1.test.eValue } / Double(1 + tests.count)
     }
 
     /// Why to roll back, once the evidence is strong enough; nil before.
@@ -153,9 +162,12 @@ public struct SequentialJudge: Sendable {
         let head =
             "e=\(Format.decimal(min(eValue, 1e12), places: 1)) \(sign) \(Format.decimal(rejectionThreshold, places: 0)) (α=\(policy.alpha))"
         let weight = "at weight \(Format.weight(lastWeightPercent))%"
-        if let slow, let slowThreshold, slow.eValue > errors.eValue {
+        if let strongest = slowTests.max(by: { $0.test.eValue < $1.test.eValue }),
+            strongest.test.eValue > errors.eValue, let threshold = strongest.test.threshold
+        {
+            let process = strongest.test.process
             return
-                "\(head): canary slow responses (> \(Format.milliseconds(slowThreshold))) \(slow.canaryEvents) of \(slow.totalEvents) \(weight)"
+                "\(head): canary \(strongest.name) (> \(Format.milliseconds(threshold))) \(process.canaryEvents) of \(process.totalEvents) \(weight)"
         }
         return "\(head): canary errors \(errors.canaryEvents) of \(errors.totalEvents) \(weight)"
     }
@@ -176,28 +188,45 @@ extension SequentialJudge {
         public var lastWeightPercent: Double
         public var canaryRequestsInStep: UInt64
         public var baseline: Tally?
+        /// The slow-token tests of an LLM route (absent in snapshots of earlier builds).
+        public var ttft: SlowEventTest?
+        public var tpot: SlowEventTest?
     }
 
     /// The judge's state for `snapshot`.
     public func snapshot(canary: String, stable: String, canaryRequestsInStep: UInt64) -> Snapshot {
         Snapshot(
             canary: canary, stable: stable, errors: errors, slow: slow, safety: safety, slowThreshold: slowThreshold,
-            lastWeightPercent: lastWeightPercent, canaryRequestsInStep: canaryRequestsInStep, baseline: baseline)
+            lastWeightPercent: lastWeightPercent, canaryRequestsInStep: canaryRequestsInStep, baseline: baseline,
+            ttft: ttft, tpot: tpot)
     }
 
     /// A judge continuing `snapshot`; nil when it was made under another policy (other ratios,
-    /// r₀ or latency test), which then starts afresh.
+    /// r₀ or slow tests), which then starts afresh.
     public init?(policy: SequentialPolicy, restoring snapshot: Snapshot) {
         self.init(policy: policy)
         guard snapshot.errors.ratios == policy.ratios, snapshot.safety.r0 == policy.r0,
-            (snapshot.slow == nil) == (slow == nil), snapshot.slow.map({ $0.ratios == policy.ratios }) ?? true
+            (snapshot.slow == nil) == (latency == nil), snapshot.slow.map({ $0.ratios == policy.ratios }) ?? true,
+            Self.matches(snapshot.ttft, ttft), Self.matches(snapshot.tpot, tpot)
         else { return nil }
         if case .slowEvents(let fixed?) = policy.latency, snapshot.slowThreshold != fixed { return nil }
         errors = snapshot.errors
-        slow = snapshot.slow
+        latency = snapshot.slow.map { SlowEventTest(process: $0, threshold: snapshot.slowThreshold) }
+        ttft = snapshot.ttft
+        tpot = snapshot.tpot
         safety = snapshot.safety
-        slowThreshold = snapshot.slowThreshold
         lastWeightPercent = snapshot.lastWeightPercent
         baseline = snapshot.baseline ?? Tally()
+    }
+
+    /// Whether a stored slow test continues the one this policy asks for: both absent, or the same
+    /// ratios and, for a fixed threshold, the same threshold.
+    private static func matches(_ stored: SlowEventTest?, _ fresh: SlowEventTest?) -> Bool {
+        switch (stored, fresh) {
+        case (nil, nil): return true
+        case (let stored?, let fresh?):
+            return stored.process.ratios == fresh.process.ratios && (fresh.threshold == nil || stored.threshold == fresh.threshold)
+        default: return false
+        }
     }
 }
