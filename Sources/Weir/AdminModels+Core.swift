@@ -40,6 +40,7 @@ extension RouteStatusModel {
                     ? PinnedTrafficModel(requests: pinned.requests, errors: pinned.errors(countingAs: policy.errors))
                     : nil
             )
+            versions[version.name]?.llm = stats.llm.map(LLMStatusModel.init)
         }
         self.init(
             name: route.name,
@@ -56,6 +57,19 @@ extension RouteStatusModel {
             lastEvent: view.lastEvent.map(EventModel.init)
         )
         disagreement = view.disagreement
+    }
+}
+
+extension LLMStatusModel {
+    init(_ llm: LLMStats) {
+        var finishes: [String: UInt64] = [:]
+        for reason in FinishReason.allCases where llm.finishes(reason) > 0 { finishes[reason.name] = llm.finishes(reason) }
+        self.init(
+            responses: llm.responses, ttftMs: LatencyModel(llm.ttft), tpotMs: LatencyModel(llm.tpot),
+            outputTokens: llm.outputTokens, inputTokens: llm.inputTokens,
+            outputTokensMean: (llm.outputTokensMean * 10).rounded() / 10,
+            tokensPerSecond: llm.tokensPerSecond.map { ($0 * 10).rounded() / 10 }, finishReasons: finishes,
+            streamErrors: llm.streamErrors)
     }
 }
 

@@ -60,6 +60,8 @@ public struct VersionStatusModel: Codable, Sendable, Hashable {
     public var metadata: [String: String]
     /// Requests pinned to this version by an override in the same window: shown, never judged.
     public var pinned: PinnedTrafficModel?
+    /// LLM measurements over the window, when the version served LLM responses.
+    public var llm: LLMStatusModel?
 
     public init(
         requests: UInt64, errors: UInt64, errorRate: Double, rps: Double, latencyMs: LatencyModel, ttfbMs: LatencyModel,
@@ -76,10 +78,54 @@ public struct VersionStatusModel: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case requests, errors, rps, metadata, pinned
+        case requests, errors, rps, metadata, pinned, llm
         case errorRate = "error_rate"
         case latencyMs = "latency_ms"
         case ttfbMs = "ttfb_ms"
+    }
+}
+
+/// One version's LLM answers over the window (CONTRACT §10): time to first token, time per output
+/// token, tokens and why the answers stopped.
+public struct LLMStatusModel: Codable, Sendable, Hashable {
+    /// Answers measured.
+    public var responses: UInt64
+    public var ttftMs: LatencyModel
+    public var tpotMs: LatencyModel
+    public var outputTokens: UInt64
+    public var inputTokens: UInt64
+    public var outputTokensMean: Double
+    /// Output tokens per second of answer time; nil with none.
+    public var tokensPerSecond: Double?
+    /// Answers by `finish_reason` (`stop`, `length`, `content_filter`, `tool_calls`, `other`, `none`).
+    public var finishReasons: [String: UInt64]
+    public var streamErrors: UInt64
+
+    public init(
+        responses: UInt64, ttftMs: LatencyModel, tpotMs: LatencyModel, outputTokens: UInt64, inputTokens: UInt64,
+        outputTokensMean: Double, tokensPerSecond: Double?, finishReasons: [String: UInt64], streamErrors: UInt64
+    ) {
+        self.responses = responses
+        self.ttftMs = ttftMs
+        self.tpotMs = tpotMs
+        self.outputTokens = outputTokens
+        self.inputTokens = inputTokens
+        self.outputTokensMean = outputTokensMean
+        self.tokensPerSecond = tokensPerSecond
+        self.finishReasons = finishReasons
+        self.streamErrors = streamErrors
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case responses
+        case ttftMs = "ttft_ms"
+        case tpotMs = "tpot_ms"
+        case outputTokens = "output_tokens"
+        case inputTokens = "input_tokens"
+        case outputTokensMean = "output_tokens_mean"
+        case tokensPerSecond = "tokens_per_second"
+        case finishReasons = "finish_reasons"
+        case streamErrors = "stream_errors"
     }
 }
 

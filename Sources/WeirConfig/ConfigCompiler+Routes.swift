@@ -112,11 +112,11 @@ extension ConfigCompiler {
             }
         }
         guard let name, var policy, let match, let versions, let stable else { return nil }
-        if case .sequential(var settings) = policy.judge {
-            // Slow-token tests join the judge on LLM routes unless the policy says otherwise.
-            let learn = llm == nil ? SequentialPolicy.LatencyTest.off : .slowEvents(thresholdSeconds: nil)
-            settings.ttft = settings.ttft ?? learn
-            settings.tpot = settings.tpot ?? learn
+        if llm != nil, case .sequential(var settings) = policy.judge {
+            // Slow-token tests join the judge on LLM routes unless the policy says otherwise
+            // (elsewhere nil stays off).
+            settings.ttft = settings.ttft ?? .slowEvents(thresholdSeconds: nil)
+            settings.tpot = settings.tpot ?? .slowEvents(thresholdSeconds: nil)
             policy.judge = .sequential(settings)
         }
         var route = RouteDefinition(

@@ -14,6 +14,16 @@ public struct DemoModelBehavior: Sendable {
     /// Milliseconds between streamed events.
     public var streamIntervalMillis: Int
 
+    /// OpenAI-compatible generation (`/v1/chat/completions`, `/v1/completions`): milliseconds to
+    /// the first token, between tokens, tokens per answer (capped by the request's `max_tokens`).
+    public var ttftMillis: Int = 100
+    public var tpotMillis: Int = 10
+    public var outputTokens: Int = 32
+    /// Share of answers that stop at the length limit (`finish_reason: length`) instead of `stop`.
+    public var lengthRate: Double = 0
+    /// Share of streamed answers the server cuts mid-way (closes the connection).
+    public var streamCutRate: Double = 0
+
     public init(
         version: String,
         errorRate: Double = 0,

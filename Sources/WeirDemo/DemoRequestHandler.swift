@@ -3,6 +3,7 @@
 #elseif canImport(Darwin)
     import Darwin
 #endif
+import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -14,6 +15,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
     private let behavior: DemoModelBehavior
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
+    /// The request body, kept (up to 1 MiB) for the OpenAI endpoints, which read it.
+    private var body: ByteBuffer?
     private var keepAlive = true
     /// Bytes still to send of a `/bytes/N` response, written as the client drains them.
     private var remainingBytes = 0
@@ -29,9 +32,11 @@ final class DemoRequestHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             bodyBytes = 0
+            body = head.uri.hasPrefix("/v1/") ? context.channel.allocator.buffer(capacity: 0) : nil
             keepAlive = head.isKeepAlive
-        case .body(let body):
-            bodyBytes += body.readableBytes
+        case .body(var part):
+            bodyBytes += part.readableBytes
+            if body != nil, bodyBytes <= 1 << 20 { body!.writeBuffer(&part) }
         case .end:
             guard let head else { return }
             self.head = nil
@@ -61,6 +66,23 @@ final class DemoRequestHandler: ChannelInboundHandler {
                 status: .ok,
                 json: "{\"name\":\"\(parts[2])\",\"versions\":[\"\(behavior.version)\"],\"platform\":\"weir-demo\"}",
                 context: context)
+        case (.POST, "v1") where path == "/v1/chat/completions" || path == "/v1/completions":
+            var request = body ?? ByteBuffer()
+            let json = request.readBytes(length: request.readableBytes).flatMap {
+                try? JSONSerialization.jsonObject(with: Data($0)) as? [String: Any]
+            }
+            guard let json else {
+                send(status: .badRequest, json: "{\"error\":{\"message\":\"expected a JSON object\"}}", context: context)
+                return
+            }
+            if behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate {
+                send(status: .internalServerError, json: "{\"error\":{\"message\":\"injected failure\"}}", context: context)
+                return
+            }
+            var generation = DemoGeneration(
+                request: json, chat: path == "/v1/chat/completions", behavior: behavior, random: &random)
+            generation.cutAfter = Self.queryInt(query, "die_after") ?? generation.cutAfter
+            generate(generation, context: context)
         case (.GET, "bytes") where parts.count == 2:
             startBytes(Int(parts[1]) ?? 0, context: context)
         case (_, "count"):
@@ -154,6 +176,57 @@ final class DemoRequestHandler: ChannelInboundHandler {
             [self] in
             sendEvent(index: index + 1, model: model, dieAfter: dieAfter, context: context)
         }
+    }
+
+    /// An OpenAI-style answer: streamed as SSE chunks (role, one token per chunk at the configured
+    /// pace, finish, usage when asked, `[DONE]`) or, unstreamed, one JSON completion after the
+    /// whole generation time.
+    private func generate(_ generation: DemoGeneration, context: ChannelHandlerContext) {
+        let loop = context.eventLoop.assumeIsolated()
+        guard generation.stream else {
+            let millis = behavior.ttftMillis + behavior.tpotMillis * max(generation.tokens - 1, 0)
+            loop.scheduleTask(in: .milliseconds(Int64(millis))) { [self] in
+                send(status: .ok, json: generation.completion(), context: context)
+            }
+            return
+        }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
+        headers.add(name: "x-demo-version", value: behavior.version)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        if generation.chat { writeEvent(generation.chunk(role: true), context: context) }
+        context.flush()
+        loop.scheduleTask(in: .milliseconds(Int64(behavior.ttftMillis))) { [self] in
+            sendToken(0, of: generation, context: context)
+        }
+    }
+
+    private func sendToken(_ index: Int, of generation: DemoGeneration, context: ChannelHandlerContext) {
+        guard context.channel.isActive else { return }
+        if let cut = generation.cutAfter, index >= cut {
+            context.close(promise: nil)
+            return
+        }
+        writeEvent(generation.chunk(token: index), context: context)
+        guard index + 1 >= generation.tokens else {
+            context.flush()
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(behavior.tpotMillis))) { [self] in
+                sendToken(index + 1, of: generation, context: context)
+            }
+            return
+        }
+        writeEvent(generation.chunk(finish: true), context: context)
+        if generation.includeUsage { writeEvent(generation.usageChunk(), context: context) }
+        writeEvent("[DONE]", context: context)
+        finish(context: context)
+    }
+
+    private func writeEvent(_ data: String, context: ChannelHandlerContext) {
+        context.write(
+            wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: "data: \(data)\n\n")))),
+            promise: nil)
     }
 
     private func startBytes(_ count: Int, context: ChannelHandlerContext) {

@@ -7,7 +7,7 @@ import WeirDemo
 struct DemoModelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "weir-demo-model",
-        abstract: "A demo model server speaking the KServe V2 inference protocol over HTTP/1.1."
+        abstract: "A demo model server speaking the KServe V2 inference protocol and OpenAI-compatible completions over HTTP/1.1."
     )
 
     @Option(help: "Port to listen on (0 picks a free one).") var port: Int = 9001
@@ -18,14 +18,25 @@ struct DemoModelCommand: AsyncParsableCommand {
     @Option(help: "Random extra latency up to this many milliseconds.") var jitterMs: Int = 0
     @Option(help: "Events per streamed (SSE) response.") var streamChunks: Int = 5
     @Option(help: "Milliseconds between streamed events.") var streamIntervalMs: Int = 200
+    @Option(help: "OpenAI endpoints: milliseconds to the first token.") var ttftMs: Int = 100
+    @Option(help: "OpenAI endpoints: milliseconds between tokens.") var tpotMs: Int = 10
+    @Option(help: "OpenAI endpoints: tokens per answer (capped by max_tokens).") var outputTokens: Int = 32
+    @Option(help: "OpenAI endpoints: share of answers ending with finish_reason length (0-1).") var lengthRate: Double = 0
+    @Option(help: "OpenAI endpoints: share of streams cut mid-way (0-1).") var streamCutRate: Double = 0
 
     func validate() throws {
         guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate must be between 0 and 1") }
-        guard latencyMs >= 0, jitterMs >= 0 else { throw ValidationError("latencies must not be negative") }
+        guard latencyMs >= 0, jitterMs >= 0, ttftMs >= 0, tpotMs >= 0 else {
+            throw ValidationError("latencies must not be negative")
+        }
+        guard (0...1).contains(lengthRate), (0...1).contains(streamCutRate) else {
+            throw ValidationError("--length-rate and --stream-cut-rate must be between 0 and 1")
+        }
+        guard outputTokens >= 1 else { throw ValidationError("--output-tokens must be at least 1") }
     }
 
     func run() async throws {
-        let behavior = DemoModelBehavior(
+        var behavior = DemoModelBehavior(
             version: version,
             errorRate: errorRate,
             latencyMillis: latencyMs,
@@ -33,6 +44,11 @@ struct DemoModelCommand: AsyncParsableCommand {
             streamChunks: streamChunks,
             streamIntervalMillis: streamIntervalMs
         )
+        behavior.ttftMillis = ttftMs
+        behavior.tpotMillis = tpotMs
+        behavior.outputTokens = outputTokens
+        behavior.lengthRate = lengthRate
+        behavior.streamCutRate = streamCutRate
         let server = try await DemoModelServer.start(behavior: behavior, host: host, port: port)
         print(
             "weir-demo-model \(version) listening on \(host):\(server.port) (error rate \(errorRate), latency \(latencyMs) ms)"

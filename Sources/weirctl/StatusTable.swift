@@ -28,6 +28,7 @@ enum StatusTable {
             render(
                 header: ["  VERSION", "ROLE", "RPS", "REQUESTS", "ERRORS", "ERROR%", "P50", "P99", "METADATA"],
                 rows: rows))
+        if let llmTable = renderLLM(route, versions: versionNames) { lines.append(llmTable) }
         lines.append("  window: last \(Int(route.windowSeconds))s")
         if let verdict = route.lastVerdict { lines.append("  last verdict: \(verdict.result): \(verdict.reason)") }
         if let event = route.lastEvent {
@@ -35,6 +36,23 @@ enum StatusTable {
         }
         if let disagreement = route.disagreement { lines.append("  CONFIG DISAGREEMENT: \(disagreement)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The LLM columns (CONTRACT §10), for versions that served LLM answers in the window; nil when none did.
+    static func renderLLM(_ route: RouteStatusModel, versions: [String]) -> String? {
+        let rows = versions.compactMap { name -> [String]? in
+            guard let llm = route.versions[name]?.llm else { return nil }
+            let finishes = llm.finishReasons.sorted { ($1.value, $0.key) < ($0.value, $1.key) }
+                .map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            return [
+                "  " + name, "\(llm.responses)", millis(llm.ttftMs.p50), millis(llm.ttftMs.p95), millis(llm.tpotMs.p50),
+                llm.tokensPerSecond.map { decimal($0, 1) } ?? "-", decimal(llm.outputTokensMean, 1),
+                "\(llm.streamErrors)", finishes,
+            ]
+        }
+        guard !rows.isEmpty else { return nil }
+        return render(
+            header: ["  LLM", "ANSWERS", "TTFT50", "TTFT95", "TPOT50", "TOK/S", "TOKENS", "CUT", "FINISH"], rows: rows)
     }
 
     /// The fleet's instances (fleet mode), the judging one marked.
