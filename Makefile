@@ -20,6 +20,7 @@ deps:
 	@python3 -c 'import grpc' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore grpcio
 	@python3 -c 'import h2' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore h2
 	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore selenium
+	@python3 -c 'import openai' 2>/dev/null || python3 -m pip install -q --root-user-action=ignore openai
 
 ## build: debug build of every product.
 build:

@@ -15,6 +15,7 @@ struct DemoGeneration {
     /// The server closes the connection before this token (a cut stream).
     var cutAfter: Int?
     private let id: String
+    private let createdAt: Int?
 
     init(request: [String: Any], chat: Bool, behavior: DemoModelBehavior, random: inout SystemRandomNumberGenerator) {
         self.chat = chat
@@ -39,11 +40,18 @@ struct DemoGeneration {
         if stream, behavior.streamCutRate > 0, Double.random(in: 0..<1, using: &random) < behavior.streamCutRate {
             cutAfter = tokens / 2
         }
-        id = "cmpl-demo-\(UInt32.random(in: 0...UInt32.max, using: &random))"
+        // A seeded request (OpenAI's `seed`) is answered byte for byte the same each time.
+        if let seed = request["seed"] as? Int {
+            id = "cmpl-demo-\(seed)"
+            createdAt = 1_700_000_000 + seed
+        } else {
+            id = "cmpl-demo-\(UInt32.random(in: 0...UInt32.max, using: &random))"
+            createdAt = nil
+        }
     }
 
     private var object: String { chat ? "chat.completion" : "text_completion" }
-    private var created: Int { Int(Date().timeIntervalSince1970) }
+    private var created: Int { createdAt ?? Int(Date().timeIntervalSince1970) }
 
     static func word(_ index: Int) -> String { "tok\(index) " }
 

@@ -146,14 +146,18 @@ struct Simulate: ParsableCommand {
         let steps = policy.steps.map { Format.weight($0.weight) + ($0.pause ? " (pause)" : "") }.joined(separator: ", ")
         var checks = policy.checks.map(CheckText.describe).joined(separator: "; ")
         if let sequential = policy.sequential {
-            let latency: String
-            switch sequential.latency {
-            case .off: latency = "off"
-            case .slowEvents(let threshold?): latency = "slow > \(Format.milliseconds(threshold))"
-            case .slowEvents(nil): latency = "slow > stable p99 (learned)"
+            func text(_ test: SequentialPolicy.LatencyTest?) -> String {
+                switch test ?? .off {
+                case .off: "off"
+                case .slowEvents(let threshold?): "slow > \(Format.milliseconds(threshold))"
+                case .slowEvents(nil): "slow > stable p99 (learned)"
+                }
             }
+            var tests = "latency \(text(sequential.latency))"
+            if route.llm != nil { tests += ", ttft \(text(sequential.ttft)), tpot \(text(sequential.tpot))" }
+            let written = checks.isEmpty ? "" : "; and per interval: \(checks)"
             checks =
-                "sequential judge, α=\(sequential.alpha), ratios \(sequential.ratios.map { Format.decimal($0, places: 1) }.joined(separator: ",")), r0 \(sequential.r0), latency \(latency)"
+                "sequential judge, α=\(sequential.alpha), ratios \(sequential.ratios.map { Format.decimal($0, places: 1) }.joined(separator: ",")), r0 \(sequential.r0), \(tests)\(written)"
         }
         return """
             route \(route.name): steps [\(steps)], interval \(DurationText.format(policy.interval)), warmup \(DurationText.format(policy.warmup)), \

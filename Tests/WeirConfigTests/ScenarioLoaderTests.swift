@@ -91,3 +91,81 @@ import WeirCore
         #expect(orphanErrors.errors.contains { $0.message.contains("need 'judge: sequential'") })
     }
 }
+
+@Suite struct LLMConfigTests {
+    static func route(_ extra: String, policy: String = "") -> String {
+        """
+        routes:
+          - name: chat
+            match: { path_prefix: /v1/ }
+        \(extra)
+            versions:
+              a: { upstreams: ["http://127.0.0.1:9001"] }
+              b: { upstreams: ["http://127.0.0.1:9002"] }
+            stable: a
+            canary: b
+        \(policy)
+        """
+    }
+
+    @Test func readsTheLLMKeyTheChecksAndTurnsTheTokenTestsOnForLLMRoutes() throws {
+        let policy = """
+                policy:
+                  judge: sequential
+                  checks:
+                    - { metric: ttft_p95, max_ratio: 1.5 }
+                    - { metric: tpot_p50, max: 40ms }
+                    - { metric: output_tokens_mean, max_increase: 50 }
+                    - { metric: finish_length_rate, max_increase: 0.05 }
+                    - { metric: stream_error_rate, max: 0.01 }
+            """
+        let config = try ConfigLoader.parse(yaml: Self.route("    llm: openai", policy: policy), file: "w.yaml")
+        let route = try #require(config.routes.first)
+        #expect(route.llm == .openai)
+        #expect(
+            route.policy.checks.map(\.metric) == [
+                .timeToFirstToken(percentile: 95), .timePerOutputToken(percentile: 50), .outputTokensMean,
+                .finishLengthRate, .streamErrorRate,
+            ])
+        #expect(route.policy.checks[1].bound == .max(0.040))
+        #expect(route.policy.sequential?.ttft == .slowEvents(thresholdSeconds: nil))
+        #expect(route.policy.sequential?.tpot == .slowEvents(thresholdSeconds: nil))
+        #expect(route.policy.errors.contains(.stream))
+        // Not an LLM route: the token tests stay off unless asked for.
+        let plain = try ConfigLoader.parse(yaml: Self.route("", policy: "    policy: { judge: sequential }"), file: "w.yaml")
+        #expect(plain.routes[0].llm == nil && plain.routes[0].policy.sequential?.ttft == nil)
+        let asked = try ConfigLoader.parse(
+            yaml: Self.route("    llm: kserve", policy: "    policy: { judge: sequential, sequential: { ttft: 500ms, tpot: \"off\" } }"),
+            file: "w.yaml")
+        #expect(asked.routes[0].policy.sequential?.ttft == .slowEvents(thresholdSeconds: 0.5))
+        #expect(asked.routes[0].policy.sequential?.tpot == .off)
+    }
+
+    @Test func reportsBadLLMSettingsWithTheirPath() throws {
+        for (extra, policy, expected) in [
+            ("    llm: anthropic", "", "routes[0].llm"),
+            ("", "    policy:\n      checks: [{ metric: finish_length_rate, max: 2 }]", "routes[0].policy.checks[0].max"),
+            ("", "    policy:\n      checks: [{ metric: ttft_p95, max: fast }]", "routes[0].policy.checks[0].max"),
+            ("", "    policy:\n      checks: [{ metric: tokens_p50, max: 1 }]", "routes[0].policy.checks[0].metric"),
+        ] {
+            let error = try #require(throws: ConfigErrors.self) {
+                try ConfigLoader.parse(yaml: Self.route(extra, policy: policy), file: "w.yaml")
+            }
+            #expect(error.errors.contains { $0.path == expected }, "\(error)")
+        }
+    }
+
+    @Test func scenariosDescribeGenerationPerVersionAndTheCanaryInheritsTheStables() throws {
+        let loaded = try ScenarioLoader.parse(
+            yaml: """
+                phases:
+                  - duration: 1m
+                    rps: 20
+                    stable: { ttft_p50: 200ms, ttft_p99: 600ms, tpot_p50: 20ms, output_tokens: 150 }
+                    canary: { ttft_p50: 400ms, ttft_p99: 1200ms }
+                """, file: "s.yaml")
+        let phase = try #require(loaded.scenario.phases.first)
+        #expect(phase.stable.llm?.ttftP50 == 0.2 && phase.stable.llm?.outputTokens == 150)
+        #expect(phase.canary.llm?.ttftP50 == 0.4 && phase.canary.llm?.tpotP50 == 0.02 && phase.canary.llm?.outputTokens == 150)
+    }
+}

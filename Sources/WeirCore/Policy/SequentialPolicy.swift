@@ -39,9 +39,13 @@ public struct SequentialPolicy: Sendable, Hashable {
         ratios: [Double] = [1.5, 2, 3, 5, 8, 13, 20],
         r0: Double = 1.5,
         latency: LatencyTest = .slowEvents(thresholdSeconds: nil),
+        ttft: LatencyTest? = nil,
+        tpot: LatencyTest? = nil,
         maxStepTime: Duration? = nil,
         minBakeTime: Duration = .seconds(10)
     ) {
+        self.ttft = ttft
+        self.tpot = tpot
         self.alpha = alpha
         self.ratios = ratios
         self.r0 = r0
