@@ -44,6 +44,7 @@ run: deps release
 ## statements per instance), then the core micro-benchmarks (reports only).
 bench: deps release
 	@scripts/bench.sh
+	@python3 scripts/llm_bench.py .build/release
 	@python3 scripts/fleet_bench.py
 	@cd Benchmarks && swift package --disable-sandbox benchmark --no-progress --format markdown
 

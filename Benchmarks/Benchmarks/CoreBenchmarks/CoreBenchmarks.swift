@@ -32,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
                 VersionDefinition(
                     name: "v1", upstreams: [UpstreamAddress(scheme: .http, host: "127.0.0.1", port: 9001)])
             ],
-            stableIndex: 0, canaryIndex: nil, sticky: nil, overrideHeader: "x-weir-version", policy: RolloutPolicy())
+            stableIndex: 0, canaryIndex: nil, sticky: nil, policy: RolloutPolicy())
     }
     let table = RoutingTable(initialFor: routes)
     Benchmark("RoutingTable.routeIndex (8 routes, last matches)", configuration: .init(scalingFactor: .kilo)) {
@@ -81,5 +81,20 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(window.stats(from: 270, to: 300))
         }
+    }
+
+    // The LLM meter reads every chunk of a streamed answer: one typical OpenAI chunk (≈ 200 bytes)
+    // per iteration, in one buffer as it usually arrives.
+    let chunk = Array(
+        #"data: {"id":"chatcmpl-9f2c","object":"chat.completion.chunk","created":1732752000,"model":"llama-3-8b","choices":[{"index":0,"delta":{"content":" token"},"logprobs":null,"finish_reason":null}]}"#
+            .utf8) + [10, 10]
+    Benchmark("LLMStreamMeter.read (one chat chunk)", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        var meter = LLMStreamMeter(framing: .events, requireShape: false, startedAt: 0)
+        var now: UInt64 = 1
+        for _ in benchmark.scaledIterations {
+            now += 1
+            chunk.withUnsafeBytes { meter.read($0, now: now) }
+        }
+        blackHole(meter.finish(now: now, cut: false))
     }
 }

@@ -48,14 +48,24 @@ public struct CompletionChunkScanner {
     private var path: [Key] = []
     private var fields = Fields()
 
-    private init(_ bytes: UnsafeRawBufferPointer) {
+    private init(_ bytes: UnsafeRawBufferPointer, path: [Key]) {
         self.bytes = bytes
-        path.reserveCapacity(Self.maxDepth)
+        self.path = path
+        self.path.removeAll(keepingCapacity: true)
+        self.path.reserveCapacity(Self.maxDepth)
     }
 
     /// The fields of the document in `bytes`; nil when it is not one well-formed JSON value.
     public static func scan(_ bytes: UnsafeRawBufferPointer) -> Fields? {
-        var scanner = CompletionChunkScanner(bytes)
+        var path: [Key] = []
+        return scan(bytes, reusing: &path)
+    }
+
+    /// `scan`, keeping the key-path storage in `path` for the next document (no allocation per chunk).
+    static func scan(_ bytes: UnsafeRawBufferPointer, reusing path: inout [Key]) -> Fields? {
+        var scanner = CompletionChunkScanner(bytes, path: path)
+        path = []
+        defer { path = scanner.path }
         scanner.skipSpace()
         guard scanner.value(depth: 0) != nil else { return nil }
         scanner.skipSpace()

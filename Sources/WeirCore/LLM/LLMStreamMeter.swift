@@ -42,6 +42,8 @@ public struct LLMStreamMeter: Sendable {
     private var completionTokens: UInt64?
     private var promptTokens: UInt64?
     private var finish: FinishReason?
+    /// The chunk scanner's key-path storage, kept across chunks.
+    private var scanPath: [CompletionChunkScanner.Key] = []
 
     private enum LineKind {
         /// Not known yet (the line's first bytes are still to come).
@@ -208,7 +210,7 @@ public struct LLMStreamMeter: Sendable {
             sawDone = true
             return
         }
-        if let fields = data.withUnsafeBytes({ CompletionChunkScanner.scan($0) }) {
+        if let fields = data.withUnsafeBytes({ CompletionChunkScanner.scan($0, reusing: &scanPath) }) {
             apply(fields, at: now, countsChunk: true)
         }
     }
