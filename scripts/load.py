@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A gentle load generator for the quickstart: POSTs at a steady rate over keep-alive connections
-and prints, once a second, how many responses each version served and how many failed."""
+and prints, once a second, how many responses each version served and how many failed.
+--chat sends streamed OpenAI chat completions instead (and reads each stream to its end)."""
 import argparse, collections, http.client, threading, time, urllib.parse
 
 def main():
@@ -8,6 +9,7 @@ def main():
     parser.add_argument("--url", required=True)
     parser.add_argument("--rps", type=float, default=100)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--chat", action="store_true", help="streamed OpenAI chat completions")
     args = parser.parse_args()
     url = urllib.parse.urlsplit(args.url)
     counts = collections.Counter()
@@ -22,7 +24,9 @@ def main():
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-                conn.request("POST", url.path, body=b'{"inputs":[]}', headers={"content-type": "application/json"})
+                body = (b'{"model":"demo","stream":true,"stream_options":{"include_usage":true},'
+                        b'"messages":[{"role":"user","content":"hello"}]}' if args.chat else b'{"inputs":[]}')
+                conn.request("POST", url.path, body=body, headers={"content-type": "application/json"})
                 response = conn.getresponse()
                 response.read()
                 version = response.getheader("x-weir-version", "?")

@@ -7,18 +7,48 @@ cd "$(dirname "$0")/.."
 CONFIG=${1:-examples/quickstart.yaml}
 BIN=.build/release
 V2_ERROR_RATE=${V2_ERROR_RATE:-0}
+V2_TTFT_MS=${V2_TTFT_MS:-200}
+# An LLM config (a route with `llm:`) gets OpenAI-compatible demo models and a streaming load.
+LLM=$(grep -qE '^\s+llm:' "$CONFIG" && echo 1 || echo "")
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 # The demo starts every time from a clean slate; a real deployment keeps its state file.
 rm -f weir-quickstart.sqlite weir-quickstart.sqlite-wal weir-quickstart.sqlite-shm
-$BIN/weir-demo-model --port 9001 --version v1 --latency-ms 5 --jitter-ms 5 & PIDS+=($!)
-$BIN/weir-demo-model --port 9002 --version v2 --latency-ms 5 --jitter-ms 5 --error-rate "$V2_ERROR_RATE" & PIDS+=($!)
+if [ -n "$LLM" ]; then
+  $BIN/weir-demo-model --port 9001 --version v1 --ttft-ms 200 --tpot-ms 20 --output-tokens 40 --length-rate 0.02 & PIDS+=($!)
+  $BIN/weir-demo-model --port 9002 --version v2 --ttft-ms "$V2_TTFT_MS" --tpot-ms 20 --output-tokens 40 \
+    --length-rate 0.02 --error-rate "$V2_ERROR_RATE" & PIDS+=($!)
+else
+  $BIN/weir-demo-model --port 9001 --version v1 --latency-ms 5 --jitter-ms 5 & PIDS+=($!)
+  $BIN/weir-demo-model --port 9002 --version v2 --latency-ms 5 --jitter-ms 5 --error-rate "$V2_ERROR_RATE" & PIDS+=($!)
+fi
 $BIN/weir check -c "$CONFIG"
 $BIN/weir serve -c "$CONFIG" & PIDS+=($!)
 sleep 1
 ADMIN_LISTEN=$(awk '/^admin:/ {a=1; next} a && /listen:/ {gsub(/[" ]/, "", $2); print $2; exit}' "$CONFIG")
+
+if [ -n "$LLM" ]; then
+cat <<MSG
+
+Dashboard:    http://${ADMIN_LISTEN:-127.0.0.1:9901}/
+
+weir is routing http://127.0.0.1:8080/v1/ (OpenAI-compatible) to two demo models, measuring every
+streamed answer: time to first token, time per token, tokens, finish reasons.
+Try, in another terminal:
+  curl -N http://127.0.0.1:8080/v1/chat/completions -d '{"model":"m","stream":true,"messages":[]}'
+Watch it:     .build/release/weirctl status --watch      (the LLM table: TTFT, TPOT, tok/s, finishes)
+To see the judge roll back a canary whose first token comes twice as late:
+  V2_TTFT_MS=400 make run CONFIG=$CONFIG
+Load: ~20 streamed answers/s; each line shows who served the last second.
+
+MSG
+python3 scripts/load.py --chat --url http://127.0.0.1:8080/v1/chat/completions --rps 20 --workers 16 &
+PIDS+=($!)
+wait "${PIDS[2]}"
+exit 0
+fi
 
 cat <<MSG
 
