@@ -165,7 +165,7 @@ final class DemoRequestHandler: ChannelInboundHandler {
             return
         }
         let event =
-            "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index)}\n\n"
+            "data: {\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"index\":\(index),\"text_output\":\"tok\(index) \"}\n\n"
         context.writeAndFlush(
             wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: event)))), promise: nil)
         if index + 1 >= behavior.streamChunks {

@@ -117,6 +117,10 @@ import WeirCore
         let events = (0..<4).map { "data: {\"model_name\":\"m\",\"model_version\":\"1\",\"text_output\":\"t\($0)\"}\n\n" }
         let facts = try #require(Self.measure(events, times: [10, 20, 30, 40].map { $0 * Self.ms }, requireShape: true))
         #expect(facts.outputTokens == 4 && facts.ttftNanos == 10 * Self.ms && facts.tpotNanos == 10 * Self.ms)
+        // generate_stream has no finish_reason or [DONE]: a clean end is no error, a cut one is.
+        #expect(!facts.streamError && facts.finish == .none)
+        let cut = Self.measure(Array(events.prefix(2)), times: [1, 2], requireShape: true, cut: true)
+        #expect(cut?.streamError == true)
     }
 
     @Test func completionsTextChunksAndToolCallChunksAreContent() throws {

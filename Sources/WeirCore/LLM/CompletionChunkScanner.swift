@@ -16,6 +16,8 @@ public struct CompletionChunkScanner {
         public var error = false
         /// It had the shape of a completion (`choices` or `text_output`): what auto-detection looks for.
         public var shaped = false
+        /// It had OpenAI's shape (`choices`): such a stream ends with `finish_reason` and `[DONE]`.
+        public var openAI = false
         public init() {}
     }
 
@@ -128,7 +130,9 @@ public struct CompletionChunkScanner {
         switch path.count {
         case 1:
             switch last {
-            case .choices: fields.shaped = true
+            case .choices:
+                fields.shaped = true
+                fields.openAI = true
             case .error: if nonEmpty { fields.error = true }
             case .object:
                 if case .string(let start, let end) = value,

@@ -56,8 +56,8 @@ public struct LLMFacts: Sendable, Hashable {
     /// Request arrival to the response's end: the time the tokens took, for tokens per second.
     public var durationNanos: UInt64
     public var finish: FinishReason
-    /// The stream ended badly: an `error` event, a cut connection, or an end without
-    /// `finish_reason` and `[DONE]`. Recorded as error kind `stream`.
+    /// The stream ended badly: an `error` event, a cut connection, or (OpenAI chunks) an end
+    /// without `finish_reason` and `[DONE]`. Recorded as error kind `stream`.
     public var streamError: Bool
 
     public init(

@@ -34,6 +34,7 @@ public struct LLMStreamMeter: Sendable {
     private var oversized = false
 
     private var shaped = false
+    private var openAI = false
     private var sawDone = false
     private var errorEvent = false
     private var contentChunks: UInt64 = 0
@@ -76,7 +77,8 @@ public struct LLMStreamMeter: Sendable {
         }
     }
 
-    /// The facts of the finished response (the body ended at `now`; `cut`: the connection failed
+    /// The facts of the finished response (a stream of OpenAI chunks that ends without
+    /// `finish_reason` or `[DONE]` is a stream error; a KServe one may just end) (the body ended at `now`; `cut`: the connection failed
     /// before its end); nil when a stream never looked like a completion and none was declared.
     public mutating func finish(now: UInt64, cut: Bool) -> LLMFacts? {
         switch framing {
@@ -102,7 +104,8 @@ public struct LLMStreamMeter: Sendable {
                 facts.tpotNanos = (last - first) / (tokens - 1)
             }
         }
-        let endedWell = framing == .document || finish != nil || sawDone
+        // OpenAI streams end with a finish_reason and [DONE]; KServe's generate_stream just ends.
+        let endedWell = framing == .document || finish != nil || sawDone || !openAI
         facts.streamError = errorEvent || cut || !endedWell
         return facts
     }
@@ -217,6 +220,7 @@ public struct LLMStreamMeter: Sendable {
 
     private mutating func apply(_ fields: CompletionChunkScanner.Fields, at now: UInt64, countsChunk: Bool) {
         if fields.shaped { shaped = true }
+        if fields.openAI { openAI = true }
         if fields.error { errorEvent = true }
         if fields.content {
             if countsChunk { contentChunks += 1 }
