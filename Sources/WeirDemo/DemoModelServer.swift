@@ -15,7 +15,8 @@ import NIOPosix
 /// - `POST /v1/chat/completions`, `POST /v1/completions`: OpenAI-compatible answers, streamed
 ///   (`"stream": true`, SSE chunks, usage with `stream_options.include_usage`) or not, after
 ///   `ttftMillis` and `tpotMillis` per token, `outputTokens` long (capped by `max_tokens`), ending
-///   with `length` at `lengthRate`; `?die_after=K` (or `streamCutRate`) cuts the stream before token K.
+///   with `length` at `lengthRate`; `?die_after=K` (or `streamCutRate`) cuts the stream before token K;
+///   `?status=CODE` answers CODE with a one-event `text/event-stream` error body.
 /// - `GET /bytes/N`: N bytes, streamed with backpressure. `POST /count`: the number of body bytes
 ///   received. `GET /die/N` (`/reset/N`): the head and N bytes of a longer body, then the connection
 ///   closes (resets). `generate_stream?die_after=K`: the stream dies after K events.

@@ -75,6 +75,18 @@ final class DemoRequestHandler: ChannelInboundHandler {
                 send(status: .badRequest, json: "{\"error\":{\"message\":\"expected a JSON object\"}}", context: context)
                 return
             }
+            if let code = Self.queryInt(query, "status") {
+                // A refusal or failure sent as a one-event stream, as some servers do.
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: "text/event-stream")
+                context.write(
+                    wrapOutboundOut(
+                        .head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))),
+                    promise: nil)
+                writeEvent("{\"error\":{\"message\":\"demo status \(code)\",\"code\":\(code)}}", context: context)
+                finish(context: context)
+                return
+            }
             if behavior.errorRate > 0 && Double.random(in: 0..<1, using: &random) < behavior.errorRate {
                 send(status: .internalServerError, json: "{\"error\":{\"message\":\"injected failure\"}}", context: context)
                 return

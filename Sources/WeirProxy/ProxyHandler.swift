@@ -452,14 +452,17 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         context.write(wrapOutboundOut(.head(response)), promise: nil)
     }
 
-    /// The meter for a response: every SSE stream (reported when it looks like a completion, or
-    /// always on a route that declares `llm`), and a declared LLM route's JSON answers.
+    /// The meter for a 2xx response: every SSE stream (reported when it looks like a completion, or
+    /// always on a route that declares `llm`), and a declared LLM route's JSON completions.
     private static func meter(for head: HTTPResponseHead, route llm: LLMAPI?, startedAt: UInt64) -> LLMStreamMeter? {
-        guard let type = head.headers.first(name: "content-type") else { return nil }
+        // A refusal (4xx) or failure (5xx) keeps its status kind, whatever its body looks like.
+        guard (200..<300).contains(head.status.code), let type = head.headers.first(name: "content-type") else {
+            return nil
+        }
         if Self.startsIgnoringCase(type, "text/event-stream") {
             return LLMStreamMeter(framing: .events, requireShape: llm == nil, startedAt: startedAt)
         }
-        if llm != nil, head.status.code < 300, Self.startsIgnoringCase(type, "application/json") {
+        if llm != nil, Self.startsIgnoringCase(type, "application/json") {
             return LLMStreamMeter(framing: .document, requireShape: false, startedAt: startedAt)
         }
         return nil

@@ -186,4 +186,38 @@ import WeirCore
         // A record of an earlier build has no LLM part.
         #expect(RequestStatsRecord(encoded: #"{"r":1,"e":[],"f":[],"t":[[5,1]]}"#)?.stats?.llm == nil)
     }
+
+    /// Regressions from the attacker's review: values that are not errors or content, a BOM, lying
+    /// usage numbers, and JSON answers that are not completions.
+    @Test func oddValuesLyingUsageAndNonCompletionsDoNotCorruptTheNumbers() throws {
+        let tail = Self.chatStream(tokens: 2)
+        for odd in [
+            "data: {\"choices\":[{\"delta\":{}}],\"error\":false}\n\n", "data: {\"error\":0,\"choices\":[]}\n\n",
+            "event: error\n\n",
+        ] {
+            let facts = try #require(Self.measure([odd] + tail, times: Array(repeating: Self.ms, count: tail.count + 1)))
+            #expect(!facts.streamError, "\(odd)")
+        }
+        // `"content": 0` is not text: no first token until real text arrives.
+        let numeric = ["data: {\"choices\":[{\"delta\":{\"content\":0}}]}\n\n"] + tail
+        let times = [10 * Self.ms] + Array(repeating: 50 * Self.ms, count: tail.count)
+        #expect(Self.measure(numeric, times: times)?.ttftNanos == 50 * Self.ms)
+        // A leading BOM (split across buffers) does not hide the first event.
+        let bom = String(decoding: [0xEF, 0xBB, 0xBF], as: UTF8.self) + tail[1]
+        let withBOM = try #require(Self.measure([bom] + Array(tail.dropFirst(2)), times: [1, 2, 3, 4], split: 2))
+        #expect(withBOM.outputTokens == 2)
+        // usage claiming 2^53 tokens for 3 chunks: clamped to 16 per chunk, and sums saturate.
+        let lying = Array(Self.chatStream(tokens: 3, usage: 1 << 50))
+        let facts = try #require(Self.measure(lying, times: Array(repeating: Self.ms, count: lying.count)))
+        #expect(facts.outputTokens == 48)
+        var stats = LLMStats()
+        for _ in 0..<3 { stats.record(LLMFacts(outputTokens: .max / 2)) }
+        #expect(stats.outputTokens == .max)
+        // On an llm route, JSON that is no completion (/v1/models) or is cut off by the cap says nothing.
+        let models = #"{"object":"list","data":[{"id":"llama","object":"model"}]}"#
+        #expect(Self.measure([models], times: [1], framing: .document) == nil)
+        let big = #"{"choices":[{"message":{"content":""# + String(repeating: "x", count: 300 * 1024)
+            + #""},"finish_reason":"length"}],"usage":{"completion_tokens":9}}"#
+        #expect(Self.measure([big], times: [1], split: 8192, framing: .document) == nil)
+    }
 }

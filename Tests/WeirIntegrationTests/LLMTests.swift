@@ -103,10 +103,19 @@ extension IntegrationTests {
                     let route = try await weir.admin("GET", "/v1/routes/chat").json
                     let stable = (route["versions"] as? [String: [String: Any]])?["stable"]
                     #expect(stable?["errors"] as? Int == 3, "cut streams count against the version: \(String(describing: stable))")
+                    // A 429 or 500 sent as an SSE error event keeps its status kind: not a stream error.
+                    for code in [429, 500] {
+                        let refused = try await TestHTTPClient.request(
+                            port: weir.port, method: .POST, path: "/v1/chat/completions?status=\(code)",
+                            body: Array("{}".utf8))
+                        #expect(refused.status == code)
+                    }
+                    try await Task.sleep(for: .milliseconds(1500))
                     let text = try await TestHTTPClient.request(port: weir.adminPort, method: .GET, path: "/metrics")
-                    #expect(
-                        String(decoding: text.body, as: UTF8.self).contains(
-                            #"weir_requests_total{route="chat",version="stable",code="stream"} 3"#))
+                    let metrics = String(decoding: text.body, as: UTF8.self)
+                    #expect(metrics.contains(#"weir_requests_total{route="chat",version="stable",code="stream"} 3"#))
+                    #expect(metrics.contains(#"weir_requests_total{route="chat",version="stable",code="429"} 1"#))
+                    #expect(metrics.contains(#"weir_requests_total{route="chat",version="stable",code="5xx"} 1"#))
                 }
             }
         }

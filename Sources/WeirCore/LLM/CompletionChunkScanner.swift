@@ -119,13 +119,20 @@ public struct CompletionChunkScanner {
     /// Applies the rules to a value found at the current `path`.
     private mutating func noteValue(_ value: Value) {
         guard let last = path.last else { return }
-        let nonEmpty: Bool
+        // Text is content only as a non-empty string; a tool call only as a non-empty array or
+        // object; an error only as a non-empty object or string (`"error": false` is none).
+        let nonEmptyText: Bool
+        let nonEmptyStructure: Bool
         switch value {
-        case .string(let start, let end): nonEmpty = end > start
-        case .container(let hasElements): nonEmpty = hasElements
-        case .number: nonEmpty = true
-        case .boolean: nonEmpty = true
-        case .null: nonEmpty = false
+        case .string(let start, let end):
+            nonEmptyText = end > start
+            nonEmptyStructure = end > start
+        case .container(let hasElements):
+            nonEmptyText = false
+            nonEmptyStructure = hasElements
+        case .number, .boolean, .null:
+            nonEmptyText = false
+            nonEmptyStructure = false
         }
         switch path.count {
         case 1:
@@ -133,7 +140,7 @@ public struct CompletionChunkScanner {
             case .choices:
                 fields.shaped = true
                 fields.openAI = true
-            case .error: if nonEmpty { fields.error = true }
+            case .error: if nonEmptyStructure { fields.error = true }
             case .object:
                 if case .string(let start, let end) = value,
                     UnsafeRawBufferPointer(rebasing: bytes[start..<end]).elementsEqual("error".utf8)
@@ -142,12 +149,12 @@ public struct CompletionChunkScanner {
                 }
             case .textOutput:
                 fields.shaped = true
-                if nonEmpty { fields.content = true }
+                if nonEmptyText { fields.content = true }
             default: break
             }
         case 2:
             switch (path[0], last) {
-            case (.choices, .text): if nonEmpty { fields.content = true }
+            case (.choices, .text): if nonEmptyText { fields.content = true }
             case (.choices, .finishReason):
                 if case .string(let start, let end) = value, end > start {
                     fields.finish = FinishReason.named(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
@@ -159,8 +166,10 @@ public struct CompletionChunkScanner {
         case 3:
             guard path[0] == .choices, path[1] == .delta || path[1] == .message else { return }
             switch last {
-            case .content, .reasoningContent, .reasoning, .toolCalls, .functionCall:
-                if nonEmpty { fields.content = true }
+            case .content, .reasoningContent, .reasoning:
+                if nonEmptyText { fields.content = true }
+            case .toolCalls, .functionCall:
+                if nonEmptyStructure { fields.content = true }
             default: break
             }
         default: break

@@ -49,7 +49,8 @@ public struct LLMFacts: Sendable, Hashable {
     /// Mean time per output token after the first: (last content − first content) / (tokens − 1);
     /// nil with fewer than two tokens.
     public var tpotNanos: UInt64?
-    /// `usage.completion_tokens` when the server sent it, else the content chunks counted.
+    /// `usage.completion_tokens` when the server sent it (within 1–16 per content chunk of a
+    /// stream, at most 2^24), else the content chunks counted.
     public var outputTokens: UInt64
     /// `usage.prompt_tokens`, when sent.
     public var inputTokens: UInt64

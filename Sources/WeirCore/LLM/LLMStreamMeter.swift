@@ -16,7 +16,12 @@ public struct LLMStreamMeter: Sendable {
 
     /// An event's (or a document's) bytes beyond this are not kept: it is skipped, not measured.
     public static let maxEventBytes = 64 * 1024
-    public static let maxDocumentBytes = 1024 * 1024
+    public static let maxDocumentBytes = 256 * 1024
+    /// No answer has more output tokens than this; a larger `usage` is clamped (sums never wrap).
+    public static let maxTokens: UInt64 = 1 << 24
+    /// A stream's `usage` may say up to this many tokens per content chunk (servers batch a few);
+    /// more would make the time per token look better than the chunks show.
+    public static let maxTokensPerChunk: UInt64 = 16
 
     public let framing: Framing
     /// Facts are reported only once a completion-shaped document was seen (auto-detection); a
@@ -28,6 +33,8 @@ public struct LLMStreamMeter: Sendable {
     private var line: [UInt8] = []
     private var lineKind = LineKind.unknown
     private var lastByteWasCR = false
+    /// Bytes of the body read so far (a leading UTF-8 BOM is skipped, as the SSE standard says).
+    private var bodyBytes = 0
     /// The current event's `data`, lines joined with `\n`.
     private var data: [UInt8] = []
     private var eventIsError = false
@@ -63,6 +70,19 @@ public struct LLMStreamMeter: Sendable {
 
     /// Reads the next bytes of the body, which arrived at `now`.
     public mutating func read(_ bytes: UnsafeRawBufferPointer, now: UInt64) {
+        var bytes = bytes
+        if bodyBytes < 3 {
+            // Skip what of a leading BOM (EF BB BF) is in this buffer.
+            let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+            var skip = 0
+            while bodyBytes + skip < 3, skip < bytes.count, bytes[skip] == bom[bodyBytes + skip] { skip += 1 }
+            if bodyBytes + skip == 3 || (skip == bytes.count && skip > 0) {
+                bodyBytes += skip
+                bytes = UnsafeRawBufferPointer(rebasing: bytes[skip...])
+            } else {
+                bodyBytes = 3
+            }
+        }
         switch framing {
         case .document:
             guard !oversized else { return }
@@ -90,11 +110,20 @@ public struct LLMStreamMeter: Sendable {
             // A last event not followed by a blank line is dispatched by the end of the stream.
             if !cut {
                 endLine(now: now)
-                if !data.isEmpty || eventIsError { dispatch(now: now) }
+                if !data.isEmpty { dispatch(now: now) }
             }
         }
-        guard shaped || !requireShape else { return nil }
-        let tokens = completionTokens ?? contentChunks
+        switch framing {
+        case .document:
+            // Only a completion read whole says anything (not /v1/models, not a cut-off body).
+            guard shaped, !oversized else { return nil }
+        case .events:
+            guard shaped || !requireShape else { return nil }
+        }
+        var tokens = min(completionTokens ?? contentChunks, Self.maxTokens)
+        if framing == .events, completionTokens != nil {
+            tokens = min(max(tokens, contentChunks), contentChunks * Self.maxTokensPerChunk)
+        }
         var facts = LLMFacts(
             outputTokens: tokens, inputTokens: promptTokens ?? 0,
             durationNanos: now > startedAt ? now - startedAt : 0, finish: finish ?? .none)
@@ -204,11 +233,12 @@ public struct LLMStreamMeter: Sendable {
             eventIsError = false
             oversized = false
         }
+        // An event without data is not dispatched (HTML §9.2.6), `event: error` included.
+        guard !oversized, !data.isEmpty else { return }
         if eventIsError {
             errorEvent = true
             return
         }
-        guard !oversized, !data.isEmpty else { return }
         if data.elementsEqual("[DONE]".utf8) {
             sawDone = true
             return

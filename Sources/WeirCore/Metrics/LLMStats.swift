@@ -35,9 +35,9 @@ public struct LLMStats: Sendable {
         responses += 1
         if let ttftNanos = facts.ttftNanos { ttft.record(nanoseconds: ttftNanos) }
         if let tpotNanos = facts.tpotNanos { tpot.record(nanoseconds: tpotNanos) }
-        outputTokens &+= facts.outputTokens
-        inputTokens &+= facts.inputTokens
-        durationNanos &+= facts.durationNanos
+        outputTokens = Self.sum(outputTokens, facts.outputTokens)
+        inputTokens = Self.sum(inputTokens, facts.inputTokens)
+        durationNanos = Self.sum(durationNanos, facts.durationNanos)
         finishes[facts.finish.rawValue] += 1
         if facts.streamError { streamErrors += 1 }
     }
@@ -46,11 +46,17 @@ public struct LLMStats: Sendable {
         responses += other.responses
         ttft.merge(other.ttft)
         tpot.merge(other.tpot)
-        outputTokens &+= other.outputTokens
-        inputTokens &+= other.inputTokens
-        durationNanos &+= other.durationNanos
+        outputTokens = Self.sum(outputTokens, other.outputTokens)
+        inputTokens = Self.sum(inputTokens, other.inputTokens)
+        durationNanos = Self.sum(durationNanos, other.durationNanos)
         for index in finishes.indices { finishes[index] += other.finishes[index] }
         streamErrors += other.streamErrors
+    }
+
+    /// Saturating: a counter stops at its largest value rather than wrapping.
+    static func sum(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (result, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : result
     }
 
     public func finishes(_ reason: FinishReason) -> UInt64 { finishes[reason.rawValue] }
