@@ -18,7 +18,7 @@ struct AdminBridge: AdminOperations {
 
     func routes() async -> RoutesModel {
         RoutesModel(
-            routes: await controller.views().map(RouteStatusModel.init), store: StoreHealthModel(writer.health),
+            routes: await controller.views().map(status), store: StoreHealthModel(writer.health),
             instances: await fleetInstances())
     }
 
@@ -33,7 +33,27 @@ struct AdminBridge: AdminOperations {
     }
 
     func route(named name: String) async -> RouteStatusModel? {
-        await controller.views().first { $0.route.name == name }.map(RouteStatusModel.init)
+        await controller.views().first { $0.route.name == name }.map(status)
+    }
+
+    /// A route's status with its shadow's comparisons.
+    private func status(_ view: RolloutController.RouteView) -> RouteStatusModel {
+        var model = RouteStatusModel(view)
+        if let settings = view.route.shadow {
+            model.shadow = ShadowStatusModel(
+                proxy.measurements.shadows.tally(route: view.route.name) ?? ShadowTally(),
+                version: view.route.versions[settings.versionIndex].name)
+        }
+        return model
+    }
+
+    func shadowDiff(route: String, limit: Int) async -> ShadowDiffModel? {
+        guard await controller.status(of: route) != nil else { return nil }
+        let pairs = proxy.measurements.shadows.disagreements(route: route, limit: limit).map {
+            DisagreementModel(
+                at: EventModel.timestamp($0.at), request: $0.request, stable: $0.stable, shadow: $0.shadow, detail: $0.detail)
+        }
+        return ShadowDiffModel(route: route, pairs: pairs)
     }
 
     func events(route: String, limit: Int) async throws -> [EventModel]? {
@@ -89,6 +109,11 @@ struct AdminBridge: AdminOperations {
         exporter.setWebhookCounts(webhooks.deliveryCounts)
         exporter.setUpstreamConnections(await proxy.upstreamConnections())
         exporter.setStoreHealth(writer.health)
+        for view in await controller.views() where view.route.shadow != nil {
+            if let tally = proxy.measurements.shadows.tally(route: view.route.name) {
+                exporter.setShadow(route: view.route.name, tally)
+            }
+        }
         if let fleet = await controller.fleetMembership {
             exporter.setFleet(liveInstances: fleet.instances.filter(\.alive).count, judging: fleet.judging)
         }

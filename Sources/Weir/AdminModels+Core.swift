@@ -73,6 +73,23 @@ extension LLMStatusModel {
     }
 }
 
+extension ShadowStatusModel {
+    init(_ tally: ShadowTally, version: String) {
+        func rounded(_ value: Double?) -> Double? { value.map { ($0 * 10_000).rounded() / 10_000 } }
+        var flips: [FlipModel] = []
+        for (from, row) in tally.flips {
+            for (to, count) in row where from != to { flips.append(FlipModel(stable: from, shadow: to, count: count)) }
+        }
+        flips.sort { ($0.count, $1.stable, $1.shadow) > ($1.count, $0.stable, $0.shadow) }
+        self.init(
+            version: version, comparisons: tally.comparisons, differ: tally.differ, agreement: rounded(tally.agreement),
+            noiseAgreement: rounded(tally.noiseAgreement), excess: rounded(tally.excessDisagreement),
+            kappa: rounded(tally.kappa), ks: rounded(tally.ks), psi: rounded(tally.psi), errors: tally.errors,
+            shed: tally.shed, excessEValue: min(tally.excessTest.eValue, 1e12),
+            agreementEValue: min(tally.agreementTest.eValue, 1e12), flips: Array(flips.prefix(10)))
+    }
+}
+
 extension SeriesPointModel {
     init(_ point: RouteSeries.Point) {
         let millis = LatencyModel.milliseconds

@@ -67,6 +67,16 @@ public final class PrometheusExporter: Sendable {
     /// Time-per-output-token buckets: 1 ms to 1 s.
     static let tpotBuckets: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1]
 
+    static var shadowComparisons: MetricNameDescriptor {
+        series("shadow_comparisons", "total", "Shadow copies by result: agree, differ, error (failed or unreadable), shed.")
+    }
+    static var shadowAgreement: MetricNameDescriptor {
+        series("shadow_agreement", "", "Share of compared requests where the shadow agreed with the stable (noise: the stable with itself).")
+    }
+    static var shadowKS: MetricNameDescriptor {
+        series("shadow_ks", "", "Kolmogorov-Smirnov statistic between the stable's and the shadow's recent scores.")
+    }
+
     static var upstreamConnections: MetricNameDescriptor {
         series("upstream_connections", "", "Connections to each upstream by state: open (all), idle (pooled HTTP/1.1).")
     }
@@ -189,6 +199,25 @@ public final class PrometheusExporter: Sendable {
                 .set(to: Double(value))
             }
         }
+    }
+
+    /// Sets a route's shadow series from its tally (at scrape time).
+    public func setShadow(route: String, _ tally: ShadowTally) {
+        for (result, value) in [
+            ("agree", tally.comparisons - tally.differ), ("differ", tally.differ), ("error", tally.errors),
+            ("shed", tally.shed),
+        ] {
+            let counter = registry.makeCounter(
+                descriptor: Self.shadowComparisons, labels: [("route", route), ("result", result)])
+            counter.reset()
+            counter.increment(by: Int64(value))
+        }
+        for (of, value) in [("shadow", tally.agreement), ("noise", tally.noiseAgreement)] {
+            if let value {
+                registry.makeGauge(descriptor: Self.shadowAgreement, labels: [("route", route), ("of", of)]).set(to: value)
+            }
+        }
+        if let ks = tally.ks { registry.makeGauge(descriptor: Self.shadowKS, labels: [("route", route)]).set(to: ks) }
     }
 
     public func setWebhookCounts(_ counts: WebhookNotifier.Counts) {

@@ -11,6 +11,8 @@ public protocol AdminOperations: Sendable {
     /// A route's per-second history after unix second `since` (all of it with nil); nil when
     /// there is no such route.
     func series(route: String, since: Int64?) async -> SeriesModel?
+    /// A route's latest disagreeing shadow pairs, newest first; nil when there is no such route.
+    func shadowDiff(route: String, limit: Int) async -> ShadowDiffModel?
     /// Applies an operator's command; a refusal says why (code `not_found` for an unknown route).
     func command(_ command: RolloutCommand, route: String) async throws -> Result<CommandResultModel, RolloutRefusal>
     /// Re-reads the config: the new route count, or every error of a refused config.

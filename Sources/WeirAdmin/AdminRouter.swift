@@ -58,6 +58,15 @@ public enum AdminRouter {
             guard let series = await operations.series(route: name, since: since) else { return notFound(name) }
             return json(series)
         }
+        router.get("/v1/routes/:name/diff") { request, context in
+            let name = try context.parameters.require("name")
+            let text = request.uri.queryParameters.get("limit") ?? "20"
+            guard let limit = Int(text), (1...1000).contains(limit) else {
+                return error(.badRequest, "bad_request", "limit must be a whole number from 1 to 1000, not \(text)")
+            }
+            guard let diff = await operations.shadowDiff(route: name, limit: limit) else { return notFound(name) }
+            return json(diff)
+        }
         for verb in ["promote", "pause", "resume", "retry", "rollback", "weight", "undo"] {
             router.post("/v1/routes/:name/\(verb)") { request, context in
                 let name = try context.parameters.require("name")

@@ -17,6 +17,8 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
     public var lastEvent: EventModel?
     /// Fleet mode: why this instance leaves the route's rollout alone (instances' configs disagree).
     public var disagreement: String?
+    /// The route's shadow comparisons, when it has a shadow.
+    public var shadow: ShadowStatusModel?
 
     public init(
         name: String, state: String, step: Int, steps: Int, stepWeights: [Double], stable: String, canary: String?,
@@ -44,7 +46,7 @@ public struct RouteStatusModel: Codable, Sendable, Hashable {
         case stepWeights = "step_weights"
         case lastVerdict = "last_verdict"
         case lastEvent = "last_event"
-        case disagreement
+        case disagreement, shadow
     }
 }
 

@@ -4,7 +4,7 @@ import Yams
 extension ConfigCompiler {
     static let routeKeys = [
         "name", "match", "timeout", "versions", "stable", "canary", "sticky", "override", "override_header", "policy", "ejection",
-        "upstream_ca", "upstream_tls", "circuit_breakers", "llm",
+        "upstream_ca", "upstream_tls", "circuit_breakers", "llm", "shadow",
     ]
 
     mutating func routes(_ node: Node) -> [RouteDefinition] {
@@ -111,6 +111,9 @@ extension ConfigCompiler {
                 reader.fail(llmNode, YAMLReader.join(path, "llm"), "expected 'openai' or 'kserve', found '\(text)'")
             }
         }
+        let shadow = fields["shadow"].flatMap {
+            self.shadow($0, YAMLReader.join(path, "shadow"), versions: versions, stable: stable, canary: canary)
+        }
         guard let name, var policy, let match, let versions, let stable else { return nil }
         if llm != nil, case .sequential(var settings) = policy.judge {
             // Slow-token tests join the judge on LLM routes unless the policy says otherwise
@@ -125,6 +128,7 @@ extension ConfigCompiler {
         )
         route.ejection = ejection
         route.llm = llm
+        route.shadow = shadow
         route.upstreamCAFile = upstreamCA
         if let node = fields["upstream_tls"] {
             let tlsPath = YAMLReader.join(path, "upstream_tls")
@@ -302,7 +306,7 @@ extension ConfigCompiler {
         return valid ? VersionDefinition(name: name, upstreams: upstreams, metadata: metadata) : nil
     }
 
-    private mutating func versionRef(_ node: Node, _ path: String, _ versions: [VersionDefinition]?) -> Int? {
+    mutating func versionRef(_ node: Node, _ path: String, _ versions: [VersionDefinition]?) -> Int? {
         guard let name = reader.string(node, path) else { return nil }
         guard let versions else { return nil }
         guard let index = versions.firstIndex(where: { $0.name == name }) else {

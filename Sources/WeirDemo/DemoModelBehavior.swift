@@ -24,6 +24,17 @@ public struct DemoModelBehavior: Sendable {
     /// Share of streamed answers the server cuts mid-way (closes the connection).
     public var streamCutRate: Double = 0
 
+    /// Seeded answers for shadow comparisons: `infer` answers a class (`outputs[0]`, one of eight
+    /// animals) and a score (`outputs[1]`, roughly normal) drawn from a hash of the request body, so
+    /// the same input gets the same answer — unless one of these changes it.
+    public var seededOutputs = false
+    /// Share of inputs (chosen by input, so the same ones every time) whose class this version flips.
+    public var flipRate: Double = 0
+    /// Added to every score, in standard deviations.
+    public var scoreShift: Double = 0
+    /// Share of answers whose class is drawn at random (a nondeterministic model).
+    public var labelNoise: Double = 0
+
     public init(
         version: String,
         errorRate: Double = 0,

@@ -32,7 +32,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
         case .head(let head):
             self.head = head
             bodyBytes = 0
-            body = head.uri.hasPrefix("/v1/") ? context.channel.allocator.buffer(capacity: 0) : nil
+            body =
+                head.uri.hasPrefix("/v1/") || behavior.seededOutputs ? context.channel.allocator.buffer(capacity: 0) : nil
             keepAlive = head.isKeepAlive
         case .body(var part):
             bodyBytes += part.readableBytes
@@ -142,6 +143,8 @@ final class DemoRequestHandler: ChannelInboundHandler {
                 send(
                     status: .internalServerError,
                     json: "{\"error\":\"model \(model) \(behavior.version) failed (injected)\"}", context: context)
+            } else if behavior.seededOutputs {
+                send(status: .ok, json: seededAnswer(model: model), context: context)
             } else {
                 let score = Double.random(in: 0..<1, using: &random)
                 send(
@@ -157,6 +160,29 @@ final class DemoRequestHandler: ChannelInboundHandler {
         } else {
             respond()
         }
+    }
+
+    static let classes = ["cat", "dog", "owl", "fox", "elk", "bat", "ant", "eel"]
+
+    /// The seeded answer for the request body: class and score from its hash (see `DemoModelBehavior`).
+    private func seededAnswer(model: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        if let body { for byte in body.readableBytesView { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 } }
+        func uniform(_ salt: UInt64) -> Double {
+            var z = hash &+ salt &* 0x9e37_79b9_7f4a_7c15
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        var label = Int(uniform(1) * Double(Self.classes.count))
+        if uniform(2) < behavior.flipRate { label = (label + 1) % Self.classes.count }
+        if behavior.labelNoise > 0 && Double.random(in: 0..<1, using: &random) < behavior.labelNoise {
+            label = Int.random(in: 0..<Self.classes.count, using: &random)
+        }
+        // Irwin–Hall: the sum of 12 uniforms minus 6 is close to a standard normal.
+        let score = (3...14).reduce(-6.0) { $0 + uniform(UInt64($1)) } + behavior.scoreShift
+        return
+            "{\"model_name\":\"\(model)\",\"model_version\":\"\(behavior.version)\",\"id\":\"\(UInt32.random(in: 0...UInt32.max, using: &random))\",\"outputs\":[{\"name\":\"label\",\"shape\":[1],\"datatype\":\"BYTES\",\"data\":[\"\(Self.classes[label])\"]},{\"name\":\"score\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[\(score)]}]}"
     }
 
     private func stream(model: String, dieAfter: Int?, context: ChannelHandlerContext) {

@@ -32,11 +32,14 @@ final class LoopState {
     let loopCount: Int
     /// Off only in the benchmark that prices measurement (`WEIR_MEASUREMENT=off`).
     let measuring: Bool
+    /// Sends copies of shadowed routes' requests and compares the answers.
+    let shadow: ShadowMirror
 
     init(
         eventLoop: any EventLoop, seed: UInt64, limits: ConnectionLimits, maxConnections: Int, loopCount: Int,
-        measuring: Bool = true
+        measuring: Bool = true, shadows: ShadowBook = ShadowBook()
     ) {
+        self.shadow = ShadowMirror(book: shadows)
         self.accessLog = limits.accessLog
         self.trustedProxies = limits.trustedProxies
         self.loopCount = loopCount

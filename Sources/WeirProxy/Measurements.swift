@@ -11,6 +11,8 @@ public final class Measurements: Sendable {
 
     private let store: Mutex<Store>
     private let capacitySeconds: Int
+    /// Every route's shadow comparisons.
+    public let shadows = ShadowBook()
     /// Told about every collected second, outside the lock (the metrics exporter).
     private let observer = Mutex<(@Sendable ([(SeriesKey, RequestStats)]) -> Void)?>(nil)
 

@@ -72,6 +72,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// its last byte and has no reason to reset it (curl does, and resets count against the client).
     private var streamBytesDue: Int?
     private var streamEndSent = false
+    /// The request and the stable's answer, kept while a shadowed route's exchange runs.
+    private var shadowCapture: ShadowMirror.Capture?
     /// Measures an LLM response (time to first token, tokens, finish) as its body passes; nil for
     /// every other response.
     private var llmMeter: LLMStreamMeter?
@@ -138,6 +140,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             let plan = plan(for: head, now: now)
             run(machine.requestHead(plan, keepAlive: keepAlive, now: now.uptimeNanoseconds), now: now)
         case .body(let body):
+            if shadowCapture != nil { captureRequestBody(body) }
             switch machine.requestBodyPart(bytes: body.readableBytes, now: now.uptimeNanoseconds) {
             case .forwardBodyPart: upstream?.write(.body(.byteBuffer(body)))
             case .bufferBodyPart: buffered.append(.body(.byteBuffer(body)))
@@ -145,6 +148,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             }
         case .end(var trailers):
             if let route, trailers != nil { route.removePinHeaders(from: &trailers!) }
+            shadowCapture?.parts.append(.end(trailers))
             switch machine.requestEnd(now: now.uptimeNanoseconds) {
             case .forwardEnd: upstream?.write(.end(trailers))
             case .bufferEnd: buffered.append(.end(trailers))
@@ -217,6 +221,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         headGRPCStatus = nil
         responseBytes = 0
         llmMeter = nil
+        shadowCapture = nil
         if loop.accessLog != nil { loggedHead = head }
         route = nil
         version = nil
@@ -255,6 +260,11 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
         buffered.append(.head(forwarded))
+        if let shadow = definition.shadow, !pinned,
+            shadow.percent >= 100 || Double(loop.random.next() % 10_000) < shadow.percent * 100
+        {
+            shadowCapture = ShadowMirror.Capture(parts: [.head(forwarded)])
+        }
         if prepared.expectsContinue {
             context.writeAndFlush(
                 wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
@@ -393,6 +403,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Ends the exchange's bookkeeping; the machine has already moved on.
     private func endExchange() {
         if route != nil { loop.inFlight -= 1 }
+        shadowCapture = nil
         route = nil
         version = nil
         currentPool = nil
@@ -471,6 +482,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     func upstreamResponseBody(_ body: ByteBuffer) {
         guard machine.responseBodyPart() == .forwardResponseBodyPart, !streamEndSent else { return }
         responseBytes &+= body.readableBytes
+        if shadowCapture != nil { shadowCapture!.keep(response: body, maxBody: route?.definition.shadow?.maxBody ?? 0) }
         if llmMeter != nil {
             let now = NIODeadline.now().uptimeNanoseconds
             body.withUnsafeReadableBytes { llmMeter!.read($0, now: now) }
@@ -494,6 +506,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         else { return }
         self.upstream = nil
         upstream.detach(reusable: reuse)
+        let mirror = shadowCapture.flatMap { capture in route.map { (capture, $0, currentPool) } }
+        shadowCapture = nil
         var failure = isGRPC ? grpcFailure(trailers: trailers) : nil
         let llm = llmMeter?.finish(now: now.uptimeNanoseconds, cut: false)
         if failure == nil, llm?.streamError == true { failure = .stream }
@@ -511,6 +525,22 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
             resetStream()
         }
         armTimer()
+        // The client has its answer: only now do the copies go out.
+        if let (capture, route, pool) = mirror, failure == nil, let status = responseStatus {
+            loop.shadow.mirror(capture, status: status, route: route, primary: pool, now: now.uptimeNanoseconds)
+        }
+    }
+
+    /// Keeps a shadowed request's body part for the copies, or gives the copy up past `max_body`.
+    private func captureRequestBody(_ body: ByteBuffer) {
+        guard let route, let maxBody = route.definition.shadow?.maxBody else { return }
+        shadowCapture!.bodyBytes += body.readableBytes
+        if shadowCapture!.bodyBytes > maxBody {
+            shadowCapture = nil
+            loop.shadow.book.recordShed(route: route.definition.name)
+        } else {
+            shadowCapture!.parts.append(.body(.byteBuffer(body)))
+        }
     }
 
     /// How a finished gRPC call counts: a status other than OK is a `grpc` error; a 200 without

@@ -39,7 +39,7 @@ public final class ProxyServer: Sendable {
                     NIOLoopBound(
                         LoopState(
                             eventLoop: loop, seed: loopSeed, limits: limits, maxConnections: perLoop,
-                            loopCount: loopCount, measuring: measuring),
+                            loopCount: loopCount, measuring: measuring, shadows: measurements.shadows),
                         eventLoop: loop)
                 }
                 .get())

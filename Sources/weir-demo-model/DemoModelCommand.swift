@@ -23,6 +23,11 @@ struct DemoModelCommand: AsyncParsableCommand {
     @Option(help: "OpenAI endpoints: tokens per answer (capped by max_tokens).") var outputTokens: Int = 32
     @Option(help: "OpenAI endpoints: share of answers ending with finish_reason length (0-1).") var lengthRate: Double = 0
     @Option(help: "OpenAI endpoints: share of streams cut mid-way (0-1).") var streamCutRate: Double = 0
+    @Flag(help: "Seeded infer answers (a class and a score from the request body) for shadow comparisons.")
+    var seededOutputs = false
+    @Option(help: "Seeded answers: share of inputs whose class this version flips (0-1).") var flipRate: Double = 0
+    @Option(help: "Seeded answers: shift of every score, in standard deviations.") var scoreShift: Double = 0
+    @Option(help: "Seeded answers: share of answers with a random class (0-1).") var labelNoise: Double = 0
 
     func validate() throws {
         guard (0...1).contains(errorRate) else { throw ValidationError("--error-rate must be between 0 and 1") }
@@ -49,6 +54,10 @@ struct DemoModelCommand: AsyncParsableCommand {
         behavior.outputTokens = outputTokens
         behavior.lengthRate = lengthRate
         behavior.streamCutRate = streamCutRate
+        behavior.seededOutputs = seededOutputs
+        behavior.flipRate = flipRate
+        behavior.scoreShift = scoreShift
+        behavior.labelNoise = labelNoise
         let server = try await DemoModelServer.start(behavior: behavior, host: host, port: port)
         print(
             "weir-demo-model \(version) listening on \(host):\(server.port) (error rate \(errorRate), latency \(latencyMs) ms)"

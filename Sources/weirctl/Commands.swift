@@ -160,6 +160,37 @@ struct History: AsyncParsableCommand {
     }
 }
 
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a route's latest pairs of stable and shadow answers that disagreed, newest first.")
+    @OptionGroup var connection: AdminConnection
+    @OptionGroup var target: RouteArgument
+    @Option(help: "How many pairs (at most 50 are kept).") var limit: Int = 10
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be from 1 to 1000") }
+    }
+
+    func run() async throws {
+        let path = "/v1/routes/\(target.route)/diff?limit=\(limit)"
+        if output.json {
+            print(String(decoding: try await connection.call("GET", path), as: UTF8.self), terminator: "")
+            return
+        }
+        let diff = try await connection.get(ShadowDiffModel.self, path)
+        guard !diff.pairs.isEmpty else {
+            print("\(target.route): no disagreeing pairs kept")
+            return
+        }
+        for pair in diff.pairs {
+            print("\(String(pair.at.prefix(19)).replacingOccurrences(of: "T", with: " "))  \(pair.request)  differs: \(pair.detail)")
+            print("  stable: \(pair.stable)")
+            print("  shadow: \(pair.shadow)")
+        }
+    }
+}
+
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show every route's rollout, or one route's.")
     @OptionGroup var connection: AdminConnection

@@ -29,6 +29,7 @@ enum StatusTable {
                 header: ["  VERSION", "ROLE", "RPS", "REQUESTS", "ERRORS", "ERROR%", "P50", "P99", "METADATA"],
                 rows: rows))
         if let llmTable = renderLLM(route, versions: versionNames) { lines.append(llmTable) }
+        if let shadow = route.shadow { lines.append(render(shadow: shadow)) }
         lines.append("  window: last \(Int(route.windowSeconds))s")
         if let verdict = route.lastVerdict { lines.append("  last verdict: \(verdict.result): \(verdict.reason)") }
         if let event = route.lastEvent {
@@ -53,6 +54,26 @@ enum StatusTable {
         guard !rows.isEmpty else { return nil }
         return render(
             header: ["  LLM", "ANSWERS", "TTFT50", "TTFT95", "TPOT50", "TOK/S", "TOKENS", "CUT", "FINISH"], rows: rows)
+    }
+
+    /// The shadow's line (CONTRACT §11): agreement against the noise floor, κ, KS, and the tests.
+    static func render(shadow: ShadowStatusModel) -> String {
+        func share(_ value: Double?) -> String { value.map { decimal($0 * 100, 2) + "%" } ?? "-" }
+        var parts = [
+            "  shadow \(shadow.version): \(shadow.comparisons) compared, agreement \(share(shadow.agreement))",
+            "noise floor \(share(shadow.noiseAgreement))", "excess \(share(shadow.excess))",
+        ]
+        if let kappa = shadow.kappa { parts.append("κ \(decimal(kappa, 3))") }
+        if let ks = shadow.ks { parts.append("KS \(decimal(ks, 3))") }
+        if let psi = shadow.psi { parts.append("PSI \(decimal(psi, 3))") }
+        parts.append("errors \(shadow.errors), shed \(shadow.shed)")
+        var text = parts.joined(separator: " · ")
+        text += "\n  shadow tests: differs e=\(decimal(shadow.excessEValue, 1)), agrees e=\(decimal(shadow.agreementEValue, 1))"
+        if !shadow.flips.isEmpty {
+            text += "\n  top flips: " + shadow.flips.prefix(5).map { "\($0.stable)→\($0.shadow) \($0.count)" }
+                .joined(separator: ", ")
+        }
+        return text
     }
 
     /// The fleet's instances (fleet mode), the judging one marked.

@@ -13,7 +13,7 @@ struct WeirCtl: AsyncParsableCommand {
         abstract: "Watch and steer Weir's canary rollouts.",
         discussion: "Exit codes: 0 done, 1 refused by the router, 2 usage error, 3 router unreachable or unauthorized.",
         subcommands: [
-            Status.self, History.self, Promote.self, Pause.self, Resume.self, Retry.self, Rollback.self, Undo.self,
+            Status.self, History.self, Diff.self, Promote.self, Pause.self, Resume.self, Retry.self, Rollback.self, Undo.self,
             SetWeight.self, Reload.self,
         ]
     )

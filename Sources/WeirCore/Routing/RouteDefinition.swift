@@ -46,6 +46,8 @@ public struct RouteDefinition: Sendable, Hashable {
     /// The LLM API the route serves (`llm:`): every response is measured for tokens. nil: only
     /// SSE responses that look like OpenAI chunks are.
     public var llm: LLMAPI?
+    /// Copies of this route's requests to a shadow version, whose answers are compared and never sent.
+    public var shadow: ShadowSettings?
 
     public init(
         name: String,

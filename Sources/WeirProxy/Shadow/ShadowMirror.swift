@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+import NIOCore
+import NIOHTTP1
+import WeirCore
+
+/// Sends a finished exchange's request to the route's shadow version (and, with `noise: 2`, to the
+/// stable again), then compares their answers with the one the client got and records the result
+/// in the `ShadowBook`. Runs on the exchange's event loop after the client's answer was written,
+/// so it never delays it; `max_in_flight` copies per loop at most, the rest are shed.
+final class ShadowMirror {
+    /// A request and the stable's answer, captured as they passed.
+    struct Capture {
+        var parts: [HTTPClientRequestPart]
+        var bodyBytes = 0
+        var responseBody: [UInt8] = []
+        var responseTooLong = false
+
+        /// Keeps a part of the stable's answer (within `maxBody`).
+        mutating func keep(response part: ByteBuffer, maxBody: Int) {
+            guard !responseTooLong else { return }
+            if responseBody.count + part.readableBytes > maxBody {
+                responseTooLong = true
+                responseBody = []
+            } else {
+                responseBody.append(contentsOf: part.readableBytesView)
+            }
+        }
+
+        /// `POST /v2/models/x/infer #3f9a1c02d4e7`: the request's method, path and a hash of its body
+        /// (FNV-1a), so equal inputs show equal digests without storing them.
+        var digest: String {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            var line = ""
+            for part in parts {
+                switch part {
+                case .head(let head): line = "\(head.method.rawValue) \(head.uri.split(separator: "?").first ?? "")"
+                case .body(.byteBuffer(let buffer)):
+                    for byte in buffer.readableBytesView {
+                        hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+                    }
+                default: break
+                }
+            }
+            let hex = String(hash, radix: 16)
+            return line + " #" + String(repeating: "0", count: 16 - hex.count) + hex
+        }
+    }
+
+    let book: ShadowBook
+    private var inFlight = 0
+
+    init(book: ShadowBook) {
+        self.book = book
+    }
+
+    /// Starts the copies of one finished exchange on `route`; `primary` served the client.
+    func mirror(_ capture: Capture, status: Int, route: LoopRoute, primary: UpstreamPool?, now: UInt64) {
+        guard let settings = route.definition.shadow else { return }
+        let name = route.definition.name
+        guard inFlight < settings.maxInFlight, !capture.responseTooLong else {
+            book.recordShed(route: name)
+            return
+        }
+        guard (200..<300).contains(status), let stable = JSONValue.parse(capture.responseBody) else {
+            // Only answers the comparison can read are compared; the rest say nothing of the shadow.
+            return
+        }
+        let digest = capture.digest
+        let shadowVersion = route.versions[settings.versionIndex]
+        let stableVersion = route.versions[route.definition.stableIndex]
+        var results: [ShadowExchange.Result?] = Array(repeating: nil, count: settings.noise)
+        var remaining = settings.noise
+        inFlight += 1
+        let done: (Int, ShadowExchange.Result) -> Void = { [self] index, result in
+            results[index] = result
+            remaining -= 1
+            guard remaining == 0 else { return }
+            inFlight -= 1
+            compare(stable: stable, results: results, settings: settings, route: name, digest: digest)
+        }
+        let targets = [shadowVersion.nextUpstream(at: now)]
+            + (settings.noise == 2 ? [stableVersion.nextUpstream(at: now, avoiding: primary)] : [])
+        for (index, pool) in targets.enumerated() {
+            ShadowExchange(maxBody: settings.maxBody) { done(index, $0) }
+                .start(pool: pool, parts: capture.parts, timeout: route.timeout)
+        }
+    }
+
+    private func compare(
+        stable: JSONValue, results: [ShadowExchange.Result?], settings: ShadowSettings, route: String, digest: String
+    ) {
+        guard case .answered(let status, let body)? = results[0], (200..<300).contains(status),
+            let shadow = JSONValue.parse(body), let candidate = settings.compare.compare(stable: stable, other: shadow)
+        else {
+            book.recordError(route: route)
+            return
+        }
+        var noise: OutputComparator.Outcome?
+        if results.count > 1, case .answered(let status, let body)? = results[1], (200..<300).contains(status),
+            let copy = JSONValue.parse(body)
+        {
+            noise = settings.compare.compare(stable: stable, other: copy)
+        }
+        var pair: ShadowBook.Disagreement?
+        if !candidate.agree {
+            pair = ShadowBook.Disagreement(
+                at: Self.unixMillis(), request: digest,
+                stable: Self.redacted(stable, settings.redact).text(), shadow: Self.redacted(shadow, settings.redact).text(),
+                detail: candidate.detail)
+        }
+        book.record(route: route, candidate: candidate, noise: noise, pair: pair)
+    }
+
+    static func unixMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// The document with every value under a `redact` key replaced by `"[redacted]"`.
+    static func redacted(_ value: JSONValue, _ keys: Set<String>) -> JSONValue {
+        guard !keys.isEmpty else { return value }
+        switch value {
+        case .object(let members):
+            return .object(members.map { ($0.0, keys.contains($0.0) ? .string("[redacted]") : redacted($0.1, keys)) })
+        case .array(let values): return .array(values.map { redacted($0, keys) })
+        default: return value
+        }
+    }
+}
+
+@available(*, unavailable)
+extension ShadowMirror: Sendable {}
