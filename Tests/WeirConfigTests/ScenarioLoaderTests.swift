@@ -169,3 +169,48 @@ import WeirCore
         #expect(phase.canary.llm?.ttftP50 == 0.4 && phase.canary.llm?.tpotP50 == 0.02 && phase.canary.llm?.outputTokens == 150)
     }
 }
+
+@Suite struct ShadowConfigTests {
+    static func route(_ shadow: String) -> String {
+        """
+        routes:
+          - name: fraud
+            match: { path_prefix: /v2/models/fraud }
+            versions:
+              v1: { upstreams: ["http://127.0.0.1:9001"] }
+              v3: { upstreams: ["http://127.0.0.1:9003"] }
+            stable: v1
+            shadow: \(shadow)
+        """
+    }
+
+    @Test func readsTheShadowBlockWithItsComparison() throws {
+        let config = try ConfigLoader.parse(
+            yaml: Self.route(
+                #"{ version: v3, percent: 25, max_body: 512KiB, max_in_flight: 8, noise: 1, redact: [id], compare: { kind: numeric, path: "outputs[0].data", abs: 0.01, rel: 0, cosine: 0.99 } }"#
+            ), file: "w.yaml")
+        let shadow = try #require(config.routes[0].shadow)
+        #expect(shadow.versionIndex == 1 && shadow.percent == 25 && shadow.maxBody == 512 * 1024)
+        #expect(shadow.maxInFlight == 8 && shadow.noise == 1 && shadow.redact == ["id"])
+        #expect(shadow.compare.kind == .numeric && shadow.compare.path?.description == "outputs[0].data")
+        #expect(shadow.compare.absolute == 0.01 && shadow.compare.cosine == 0.99)
+        let preset = try ConfigLoader.parse(yaml: Self.route("{ version: v3, compare: { preset: openai } }"), file: "w.yaml")
+        #expect(preset.routes[0].shadow?.compare == .openai && preset.routes[0].shadow?.noise == 2)
+    }
+
+    @Test func reportsBadShadowSettingsWithTheirPath() throws {
+        for (shadow, expected) in [
+            ("{ version: v9, compare: { kind: json } }", "routes[0].shadow.version"),
+            ("{ version: v1, compare: { kind: json } }", "routes[0].shadow.version"),
+            ("{ version: v3, compare: { kind: label } }", "routes[0].shadow.compare.path"),
+            ("{ version: v3, compare: { kind: guess, path: a } }", "routes[0].shadow.compare.kind"),
+            ("{ version: v3, compare: { kind: label, path: \"a[x]\" } }", "routes[0].shadow.compare.path"),
+            ("{ version: v3, max_body: lots, compare: { kind: json } }", "routes[0].shadow.max_body"),
+            ("{ version: v3, noise: 3, compare: { kind: json } }", "routes[0].shadow.noise"),
+            ("{ version: v3, percent: 0, compare: { kind: json } }", "routes[0].shadow.percent"),
+        ] {
+            let error = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: Self.route(shadow), file: "w.yaml") }
+            #expect(error.errors.contains { $0.path == expected }, "\(shadow): \(error)")
+        }
+    }
+}

@@ -43,6 +43,16 @@ public struct OutputComparator: Sendable, Hashable {
         /// What differs, for `weirctl diff` (a path, or the two values).
         public var detail: String
 
+        public init(
+            agree: Bool, labels: (stable: String, other: String)? = nil, scores: (stable: Double, other: Double)? = nil,
+            detail: String
+        ) {
+            self.agree = agree
+            self.labels = labels
+            self.scores = scores
+            self.detail = detail
+        }
+
         public static func == (lhs: Outcome, rhs: Outcome) -> Bool {
             lhs.agree == rhs.agree && lhs.detail == rhs.detail && lhs.labels?.stable == rhs.labels?.stable
                 && lhs.labels?.other == rhs.labels?.other
