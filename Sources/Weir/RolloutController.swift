@@ -173,7 +173,26 @@ public actor RolloutController {
         let now = decisionNow
         await judgeDueWindows(now: now)
         await observeSeconds(now: now)
+        await observeShadows(now: now)
         recordSeries(now: now)
+    }
+
+    /// Judges every route standing at a shadow step on its shadow's comparisons (this instance's:
+    /// copies are not summed over a fleet).
+    private func observeShadows(now: UptimeClock.Instant) async {
+        var changed = false
+        for route in routes where route.shadow != nil && fleet?.disagreement(about: route) == nil {
+            guard var machine = machines[route.name], machine.isShadowStep else { continue }
+            let tally = proxy.measurements.shadows.tally(route: route.name) ?? ShadowTally()
+            if let transition = machine.observeShadow(tally, at: now) {
+                guard await take(transition, machine: machine, revision: revisions[route.name, default: 0]) != nil
+                else { continue }
+                changed = changed || transition.changesWeights(policy: route.policy)
+            } else {
+                machines[route.name] = machine
+            }
+        }
+        if changed { await publish() }
     }
 
     /// Appends every whole second since the last tick to each route's series: per version its
@@ -392,6 +411,13 @@ public actor RolloutController {
     {
         let route = machine.route
         let event = RolloutEvent(transition, atUnixMillis: Self.nowMillis())
+        if route.shadow != nil, transition.to.phase == .progressing,
+            route.policy.steps.indices.contains(transition.to.step), route.policy.steps[transition.to.step].shadow,
+            transition.from.phase != .progressing || transition.from.step != transition.to.step
+        {
+            // A shadow step starts with no evidence: earlier comparisons were of another attempt.
+            proxy.measurements.shadows.reset(route: route.name)
+        }
         if fleet != nil {
             // In a fleet every move waits for the database: the change is the fleet's only once
             // it is stored, and it is stored only if nobody changed the route since it was read.

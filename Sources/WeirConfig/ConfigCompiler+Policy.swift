@@ -201,6 +201,14 @@ extension ConfigCompiler {
                         RolloutPolicy.Step(weight: $0, pause: pause)
                     }
                 }
+            } else if case .scalar(let scalar) = item, scalar.string == "shadow" {
+                // The canary answers nobody yet: it gets copies of the traffic and is compared.
+                if let previous = steps.last, !previous.shadow {
+                    reader.fail(item, itemPath, "a shadow step comes before every weighted step")
+                    valid = false
+                }
+                steps.append(RolloutPolicy.Step(shadow: ()))
+                continue
             } else {
                 step = stepWeight(item, itemPath).map { RolloutPolicy.Step(weight: $0) }
             }
@@ -208,7 +216,7 @@ extension ConfigCompiler {
                 valid = false
                 continue
             }
-            if let previous = steps.last, step.weight <= previous.weight {
+            if let previous = steps.last, !previous.shadow, step.weight <= previous.weight {
                 reader.fail(
                     weightNode, itemPath,
                     "steps must increase; \(Self.percent(step.weight)) follows \(Self.percent(previous.weight))")
@@ -278,7 +286,7 @@ extension ConfigCompiler {
         guard let metric = Self.metric(named: name) else {
             reader.fail(
                 metricNode, YAMLReader.join(path, "metric"),
-                "unknown metric '\(name)'; expected error_rate, latency_pNN, ttfb_pNN (e.g. latency_p99), or for LLM routes ttft_pNN, tpot_pNN, output_tokens_mean, finish_length_rate, stream_error_rate"
+                "unknown metric '\(name)'; expected error_rate, latency_pNN, ttfb_pNN (e.g. latency_p99), for LLM routes ttft_pNN, tpot_pNN, output_tokens_mean, finish_length_rate, stream_error_rate, for shadows disagreement, output_ks, output_psi"
             )
             return nil
         }
@@ -303,10 +311,10 @@ extension ConfigCompiler {
                     reader.fail(boundNode, boundPath, "expected a rate from 0 to 1 (0.02 = 2 %), found \(value)")
                     return nil
                 }
-            case .tokens:
+            case .tokens, .statistic:
                 value = reader.number(boundNode, boundPath)
                 if let value, value < 0 {
-                    reader.fail(boundNode, boundPath, "expected a number of tokens, found \(value)")
+                    reader.fail(boundNode, boundPath, "expected a number of 0 or more, found \(value)")
                     return nil
                 }
             case .seconds:
@@ -331,6 +339,9 @@ extension ConfigCompiler {
         case "output_tokens_mean": return .outputTokensMean
         case "finish_length_rate": return .finishLengthRate
         case "stream_error_rate": return .streamErrorRate
+        case "disagreement": return .disagreement
+        case "output_ks": return .outputKS
+        case "output_psi": return .outputPSI
         default: break
         }
         let percentiles: [(String, (Double) -> Check.Metric)] = [

@@ -114,6 +114,20 @@ extension ConfigCompiler {
         let shadow = fields["shadow"].flatMap {
             self.shadow($0, YAMLReader.join(path, "shadow"), versions: versions, stable: stable, canary: canary)
         }
+        if let policy, let policyNode = fields["policy"] {
+            let shadowSteps = policy.steps.contains(where: \.shadow)
+            let shadowChecks = policy.checks.contains { $0.metric.isShadow }
+            if shadowSteps && (canary == nil || shadow?.versionIndex != canary) {
+                reader.fail(
+                    policyNode, YAMLReader.join(path, "policy.steps"),
+                    "a shadow step needs the route's shadow to be its canary: shadow: { version: <the canary>, compare: … }")
+            }
+            if shadowChecks && fields["shadow"] == nil {
+                reader.fail(
+                    policyNode, YAMLReader.join(path, "policy.checks"),
+                    "disagreement, output_ks and output_psi are read from the route's shadow; it has none")
+            }
+        }
         guard let name, var policy, let match, let versions, let stable else { return nil }
         if llm != nil, case .sequential(var settings) = policy.judge {
             // Slow-token tests join the judge on LLM routes unless the policy says otherwise

@@ -12,6 +12,8 @@ import Yams
 ///     stable: { error_rate: 0.01, latency_p50: 20ms, latency_p99: 80ms }
 ///     canary: { error_rate: 0.06, latency_p50: 20ms, latency_p99: 80ms }   # default: as stable
 ///     # also: slow_share: 0.03, slow_extra: 1s   (3 % of requests take 1 s longer)
+///     # shadow steps: disagreement: 0.05 — share of answers differing from the stable's (the
+///     #   stable's own is its noise with itself)
 ///     # an LLM version (any of these makes every response a stream; the canary's default to the stable's):
 ///     #   ttft_p50: 200ms, ttft_p99: 800ms, tpot_p50: 20ms, tpot_p99: 50ms, output_tokens: 200,
 ///     #   length_share: 0.02, stream_error_rate: 0
@@ -110,12 +112,19 @@ public enum ScenarioLoader {
     ) -> Scenario.VersionBehavior? {
         guard
             let fields = reader.mapping(
-                node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra"] + llmKeys)
+                node, path, allowed: ["error_rate", "latency_p50", "latency_p99", "slow_share", "slow_extra", "disagreement"] + llmKeys)
         else {
             return nil
         }
         var behavior = Scenario.VersionBehavior()
         behavior.llm = llmBehavior(fields, path, &reader, base: llmBase)
+        if let node = fields["disagreement"], let share = reader.number(node, YAMLReader.join(path, "disagreement")) {
+            if (0...1).contains(share) {
+                behavior.disagreement = share
+            } else {
+                reader.fail(node, YAMLReader.join(path, "disagreement"), "expected a share from 0 to 1")
+            }
+        }
         if let node = fields["error_rate"], let rate = reader.number(node, YAMLReader.join(path, "error_rate")) {
             if (0...1).contains(rate) {
                 behavior.errorRate = rate

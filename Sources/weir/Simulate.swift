@@ -143,7 +143,8 @@ struct Simulate: ParsableCommand {
 
     static func describe(_ route: RouteDefinition, scenario: Scenario) -> String {
         let policy = route.policy
-        let steps = policy.steps.map { Format.weight($0.weight) + ($0.pause ? " (pause)" : "") }.joined(separator: ", ")
+        let steps = policy.steps.map { $0.shadow ? "shadow" : Format.weight($0.weight) + ($0.pause ? " (pause)" : "") }
+            .joined(separator: ", ")
         var checks = policy.checks.map(CheckText.describe).joined(separator: "; ")
         if let sequential = policy.sequential {
             func text(_ test: SequentialPolicy.LatencyTest?) -> String {

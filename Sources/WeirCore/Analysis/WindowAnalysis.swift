@@ -7,7 +7,7 @@ public enum WindowAnalysis {
             return .inconclusive(reason: "too few canary requests: n=\(n) < min_requests \(policy.minRequests)")
         }
         var failures: [String] = []
-        for check in policy.checks {
+        for check in policy.checks where !check.metric.isShadow {
             if let failure = evaluate(check, canary: canary, stable: stable, policy: policy) {
                 failures.append(failure)
             }
@@ -48,11 +48,20 @@ public enum WindowAnalysis {
             values = (canary.llm?.finishLengthRate, stable.llm?.finishLengthRate)
         case .streamErrorRate:
             values = (canary.llm?.streamErrorRate, stable.llm?.streamErrorRate)
+        case .disagreement, .outputKS, .outputPSI:
+            // Judged on the shadow's comparisons (`ShadowAnalysis`), not on served requests.
+            return nil
         }
         // No canary value (no LLM response, an empty histogram): nothing to judge.
         guard let canaryValue = values.canary else { return nil }
         return compare(
             name: metric.name, canary: canaryValue, stable: values.stable, bound: check.bound, format: metric.format)
+    }
+
+    /// A shadow check against its value and the stable's own (the noise floor for disagreement;
+    /// nothing for the distribution statistics, which already compare the two).
+    static func compareShadow(_ check: Check, value: Double, floor: Double?) -> String? {
+        compare(name: check.metric.name, canary: value, stable: floor, bound: check.bound, format: check.metric.format)
     }
 
     /// A comparison against the stable passes when the stable has no data in the window: there is

@@ -3,12 +3,22 @@
 public struct RolloutPolicy: Sendable, Hashable {
     /// One step of the rollout: a canary weight and whether to wait for an operator there.
     public struct Step: Sendable, Hashable {
-        /// Canary share in percent, 0 < weight ≤ 100.
+        /// Canary share in percent, 0 < weight ≤ 100 (0 for a shadow step).
         public var weight: Double
         public var pause: Bool
+        /// A shadow step (`steps: [shadow, …]`): the canary answers nobody, gets copies of the
+        /// route's requests (`route.shadow`) and advances once shown to agree with the stable.
+        public var shadow = false
         public init(weight: Double, pause: Bool = false) {
             self.weight = weight
             self.pause = pause
+        }
+
+        /// A shadow step.
+        public init(shadow: Void) {
+            self.weight = 0
+            self.pause = false
+            self.shadow = true
         }
     }
 
@@ -106,15 +116,30 @@ public struct Check: Sendable, Hashable {
         case finishLengthRate
         /// LLM responses: share whose stream failed (`stream_error_rate`).
         case streamErrorRate
+        /// Shadow: the candidate's disagreement with the stable above the stable's own (`disagreement`).
+        case disagreement
+        /// Shadow: Kolmogorov–Smirnov statistic of the scores, stable vs candidate (`output_ks`).
+        case outputKS
+        /// Shadow: population stability index of the scores (`output_psi`).
+        case outputPSI
+
+        /// Whether the metric is read from the shadow's comparisons rather than from served requests.
+        public var isShadow: Bool {
+            switch self {
+            case .disagreement, .outputKS, .outputPSI: true
+            default: false
+            }
+        }
 
         /// What the metric's values are, for bounds and text.
-        public enum Unit: Sendable { case rate, seconds, tokens }
+        public enum Unit: Sendable { case rate, seconds, tokens, statistic }
 
         public var unit: Unit {
             switch self {
-            case .errorRate, .finishLengthRate, .streamErrorRate: .rate
+            case .errorRate, .finishLengthRate, .streamErrorRate, .disagreement: .rate
             case .latency, .timeToFirstByte, .timeToFirstToken, .timePerOutputToken: .seconds
             case .outputTokensMean: .tokens
+            case .outputKS, .outputPSI: .statistic
             }
         }
 
@@ -129,6 +154,9 @@ public struct Check: Sendable, Hashable {
             case .outputTokensMean: "output_tokens_mean"
             case .finishLengthRate: "finish_length_rate"
             case .streamErrorRate: "stream_error_rate"
+            case .disagreement: "disagreement"
+            case .outputKS: "output_ks"
+            case .outputPSI: "output_psi"
             }
         }
 
@@ -138,6 +166,7 @@ public struct Check: Sendable, Hashable {
             case .rate: Format.percent(value)
             case .seconds: Format.milliseconds(value)
             case .tokens: Format.decimal(value, places: 1)
+            case .statistic: Format.decimal(value, places: 3)
             }
         }
     }

@@ -61,6 +61,15 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// The traffic split the current state means.
     public var split: TrafficSplit { status.split(for: route) }
 
+    /// Whether the rollout stands at a shadow step: the canary answers nobody and is judged on the
+    /// shadow's comparisons (`observeShadow`).
+    public var isShadowStep: Bool {
+        guard status.phase == .progressing || status.phase == .paused, status.canary != nil,
+            status.pinnedPercent == nil, !policy.steps.isEmpty
+        else { return false }
+        return policy.steps[min(status.step, policy.steps.count - 1)].shadow
+    }
+
     // MARK: Analysis
 
     /// Judges the window that just ended on what canary and stable served over `[measureFrom, now)`.
@@ -69,8 +78,9 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     public mutating func windowEnded(at now: C.Instant, canary: RequestStats, stable: RequestStats)
         -> RolloutTransition?
     {
-        guard status.phase == .progressing || isHeld, status.canary != nil else {
-            startWindow(at: now, warmup: false)
+        guard status.phase == .progressing || isHeld, status.canary != nil, !isShadowStep else {
+            // A shadow step's windows are judged on its comparisons (`observeShadow`).
+            if !isShadowStep { startWindow(at: now, warmup: false) }
             return nil
         }
         if let judge, judge.sharedTrouble {
@@ -148,6 +158,61 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
                 ? arrow + "; paused at \(Format.weight(policy.steps[next.step].weight))% (pause: true)" : arrow)
     }
 
+    // MARK: Shadow steps
+
+    /// Judges a shadow step on the shadow's comparisons since the step began (called every tick):
+    /// rolls back once the candidate is shown to differ more than the stable's own noise (or its
+    /// shadow checks fail `failure_limit` windows); advances only once it is shown to agree — by
+    /// the agreement test after `min_bake_time` under the sequential judge, by passing shadow
+    /// checks under the threshold judge (or, without shadow checks, by the agreement test).
+    public mutating func observeShadow(_ tally: ShadowTally, at now: C.Instant) -> RolloutTransition? {
+        guard status.phase == .progressing, isShadowStep else { return nil }
+        let evidence = ShadowAnalysis.evidence(tally, policy: policy)
+        if case .failure(let reason)? = evidence {
+            lastVerdict = .failure(reason: reason)
+            return rollback(at: now, actor: .policy, reason: "rolled back at the shadow step: \(reason)")
+        }
+        let hasChecks = policy.checks.contains { $0.metric.isShadow }
+        var checksPassed = !hasChecks || checksPassedInStep
+        if isWindowDue(at: now) {
+            let verdict = ShadowAnalysis.checks(tally, policy: policy)
+            startWindow(at: now, warmup: false)
+            if hasChecks { lastVerdict = verdict }
+            switch verdict {
+            case .inconclusive: break
+            case .success:
+                checksPassedInStep = true
+                checksPassed = true
+                if status.consecutiveFailures > 0 {
+                    var next = status
+                    next.consecutiveFailures = 0
+                    return apply(next, at: now, actor: .policy, kind: .recovered, reason: "shadow window passed: \(verdict.reason)")
+                }
+                if hasChecks && policy.sequential == nil {
+                    return advance(at: now, reason: "shadow step passed: \(verdict.reason)")
+                }
+            case .failure(let reason):
+                guard hasChecks else { break }
+                var next = status
+                next.consecutiveFailures = status.consecutiveFailures + 1
+                if next.consecutiveFailures >= policy.failureLimit {
+                    return rollback(
+                        at: now, actor: .policy,
+                        reason: "rolled back at the shadow step after \(next.consecutiveFailures) failed windows: \(reason)")
+                }
+                return apply(
+                    next, at: now, actor: .policy, kind: .failedWindow,
+                    reason: "shadow window failed (\(next.consecutiveFailures)/\(policy.failureLimit)): \(reason)")
+            }
+        }
+        guard case .success(let reason)? = evidence, checksPassed else { return nil }
+        if hasChecks && policy.sequential == nil { return nil }
+        let bake = policy.sequential?.minBakeTime ?? .zero
+        guard stepStartedAt.duration(to: now) >= bake else { return nil }
+        lastVerdict = .success(reason: reason)
+        return advance(at: now, reason: reason)
+    }
+
     // MARK: Sequential judging
 
     /// Feeds one second of traffic to the sequential judge (policies with `judge: sequential`).
@@ -179,7 +244,7 @@ public struct RolloutStateMachine<C: Clock>: Sendable where C.Duration == Durati
     /// for this step (its safety proof and its `min_requests`).
     public mutating func observeSecond(slices: [RoutedSlice], at now: C.Instant) -> RolloutTransition? {
         guard let settings = policy.sequential, status.phase == .progressing || status.phase == .paused,
-            status.canary != nil
+            status.canary != nil, !isShadowStep
         else {
             return nil
         }

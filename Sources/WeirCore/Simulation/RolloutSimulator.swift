@@ -47,6 +47,8 @@ public struct RolloutSimulator {
         let seconds = scenario.totalDuration.components.seconds
 
         var lastPhase: Int?
+        var shadow = ShadowTally()
+        var shadowStep: Int?
         for second in 0..<seconds {
             guard let (phaseIndex, phase) = scenario.indexedPhase(at: .seconds(second)) else { break }
             if phase.reload && phaseIndex != lastPhase {
@@ -64,6 +66,21 @@ public struct RolloutSimulator {
             carry -= Double(count)
             var stableStats = RequestStats()
             var canaryStats = RequestStats()
+            if machine.isShadowStep {
+                // Every request is copied to the candidate and to the stable again.
+                if shadowStep != machine.status.step {
+                    shadow = ShadowTally()
+                    shadowStep = machine.status.step
+                }
+                for _ in 0..<count {
+                    let differs = Double.random(in: 0..<1, using: &random) < phase.canary.disagreement
+                    let noise = Double.random(in: 0..<1, using: &random) < phase.stable.disagreement
+                    shadow.record(
+                        candidate: .init(agree: !differs, detail: ""), noise: .init(agree: !noise, detail: ""))
+                }
+            } else {
+                shadowStep = nil
+            }
             let stableModel = LatencyModel(phase.stable)
             let canaryModel = LatencyModel(phase.canary)
             let stableModels = phase.stable.llm.map(GenerationModels.init)
@@ -113,6 +130,9 @@ public struct RolloutSimulator {
                 ) {
                     transitions.append(transition)
                 }
+            }
+            if machine.isShadowStep, let transition = machine.observeShadow(shadow, at: now) {
+                transitions.append(transition)
             }
             if route.policy.sequential != nil, machine.status.phase == .progressing || machine.isHeld,
                 let transition = machine.observeSecond(canary: canaryStats, stable: stableStats, at: now)

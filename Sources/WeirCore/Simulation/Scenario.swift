@@ -12,6 +12,9 @@ public struct Scenario: Sendable, Hashable {
         /// Share of requests that take `slowExtra` seconds longer (a stalled dependency).
         public var slowShare: Double
         public var slowExtra: Double
+        /// Share of this version's answers that differ from the stable's own answer to the same
+        /// request, in a shadow step (for the stable: its noise with itself).
+        public var disagreement: Double = 0
         /// How the version generates, when it serves an LLM: then every response is streamed with
         /// these distributions and latency comes from them (TTFT + TPOT × (tokens − 1)).
         public var llm: LLMBehavior?
