@@ -45,6 +45,7 @@ run: deps release
 bench: deps release
 	@scripts/bench.sh
 	@python3 scripts/llm_bench.py .build/release
+	@python3 scripts/shadow_bench.py .build/release
 	@python3 scripts/fleet_bench.py
 	@cd Benchmarks && swift package --disable-sandbox benchmark --no-progress --format markdown
 

@@ -197,5 +197,90 @@ extension IntegrationTests {
             let outputs = json?["outputs"] as? [[String: Any]]
             return ((outputs?.first?["data"] as? [String])?.first ?? "?") + "/" + "\((outputs?.last?["data"] as? [Double])?.first ?? 0)"
         }
+
+        /// `weir serve` with a shadow step in front of a candidate: `steps: [shadow, 50]`.
+        static func shadowStepRoute(stable: [String], candidate: String) -> String {
+            """
+            routes:
+              - name: fraud
+                match: { path_prefix: /v2/models/fraud }
+                versions:
+                  v1: { upstreams: [\(stable.map { "\"\($0)\"" }.joined(separator: ", "))] }
+                  v2: { upstreams: ["\(candidate)"] }
+                stable: v1
+                canary: v2
+                shadow: { version: v2, noise: 2, compare: { kind: label, path: "outputs[0].data" }, redact: [id] }
+                policy:
+                  steps: [shadow, 50]
+                  interval: 60s
+                  warmup: 0s
+                  min_requests: 20
+                  judge: sequential
+                  sequential: { latency: "off", min_bake_time: 1s, max_step_time: 60s }
+            """
+        }
+
+        /// Sends distinct inputs until the route leaves the shadow step (or 60 s pass); its state then.
+        static func driveShadowStep(_ weir: WeirProcess) async throws -> [String: Any] {
+            let started = ContinuousClock.now
+            var batch = 0
+            let port = weir.port
+            while ContinuousClock.now - started < .seconds(60) {
+                let first = batch * 200
+                _ = try await withThrowingTaskGroup(of: Void.self) { group in
+                    for connection in 0..<4 {
+                        group.addTask {
+                            try await TestHTTPClient.withConnection(port: port) { client in
+                                for index in 0..<50 {
+                                    let input = first + connection * 50 + index
+                                    _ = try await client.request(
+                                        method: .POST, path: "/v2/models/fraud/infer",
+                                        body: Array(#"{"inputs":[{"data":[\#(input)]}]}"#.utf8))
+                                }
+                            }
+                        }
+                    }
+                    try await group.waitForAll()
+                }
+                batch += 1
+                let route = try await weir.admin("GET", "/v1/routes/fraud").json
+                if route["state"] as? String != "progressing" || route["step"] as? Int != 0 { return route }
+            }
+            return try await weir.admin("GET", "/v1/routes/fraud").json
+        }
+
+        @Test func aShadowStepAdvancesToTheCanaryStepsOnlyOnceAgreementIsShown() async throws {
+            try await withDemoServers([
+                Self.seeded("v1", noise: 0.1), Self.seeded("v1", noise: 0.1), Self.seeded("v2", noise: 0.1),
+                Self.seeded("v2", flip: 0.2, noise: 0.1),
+            ]) { servers in
+                // A candidate that answers like the stable (its own noise only): shown to agree, on to 50 %.
+                try await withWeir(routes: Self.shadowStepRoute(stable: [servers[0].url, servers[1].url], candidate: servers[2].url)) {
+                    weir in
+                    let route = try await Self.driveShadowStep(weir)
+                    #expect(route["state"] as? String == "progressing" && route["step"] as? Int == 1, "\(route)")
+                    #expect((route["weights"] as? [String: Double])?["v2"] == 50)
+                    let reason = (route["last_event"] as? [String: Any])?["reason"] as? String ?? ""
+                    #expect(reason.contains("shadow agrees"), "\(reason)")
+                    print("SHADOW-STEP advance: \(reason)")
+                }
+                // One that flips 20 % of classes: rolled back without ever answering a client.
+                try await withWeir(routes: Self.shadowStepRoute(stable: [servers[0].url, servers[1].url], candidate: servers[3].url)) {
+                    weir in
+                    let route = try await Self.driveShadowStep(weir)
+                    #expect(route["state"] as? String == "rolled_back", "\(route)")
+                    let reason = (route["last_event"] as? [String: Any])?["reason"] as? String ?? ""
+                    #expect(reason.contains("shadow differs"), "\(reason)")
+                    print("SHADOW-STEP rollback: \(reason)")
+                    let v2 = (route["versions"] as? [String: [String: Any]])?["v2"]
+                    #expect(v2?["requests"] as? Int == 0, "the candidate answered nobody")
+                    let status = try weir.weirctl(["status", "fraud"]).stdout
+                    #expect(status.contains("shadow v2:") && status.contains("top flips:"), "\(status)")
+                    let diff = try weir.weirctl(["diff", "fraud", "--limit", "2"]).stdout
+                    #expect(diff.contains("differs: ") && diff.contains("\"id\":\"[redacted]\""), "\(diff)")
+                    #expect(!diff.contains("\"id\":\"1") && !diff.contains("\"id\":\"2"), "ids are redacted")
+                }
+            }
+        }
     }
 }
