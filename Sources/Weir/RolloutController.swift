@@ -620,6 +620,6 @@ public actor RolloutController {
             return "route configured: all traffic to \(status.stable)"
         }
         return
-            "rollout of \(canary) started at step 0 (\(Format.weight(status.canaryPercent(policy: route.policy)))%) against \(status.stable)"
+            "rollout of \(canary) started at step 0 (\(route.policy.steps.first?.shadow == true ? "shadow: copies only" : Format.weight(status.canaryPercent(policy: route.policy)) + "%")) against \(status.stable)"
     }
 }

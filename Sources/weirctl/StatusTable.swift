@@ -6,7 +6,8 @@ enum StatusTable {
     static func render(_ route: RouteStatusModel) -> String {
         var lines: [String] = []
         let steps = route.stepWeights.enumerated().map { index, weight in
-            let text = percent(weight)
+            // Only a shadow step has no weight.
+            let text = weight == 0 ? "shadow" : percent(weight)
             return index == route.step && (route.state == "progressing" || route.state == "paused") ? "[\(text)]" : text
         }.joined(separator: " › ")
         lines.append("\(route.name)  \(route.state.uppercased())  steps \(steps)  weights \(weights(route.weights))")
