@@ -16,16 +16,7 @@ import os, socket, statistics, subprocess, sys, tempfile, threading, time
 BIN = sys.argv[1]
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 5
 
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close(); return port
-
-def wait_port(port):
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close(); return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"port {port} never opened")
+from benchlib import free_port, wait_port
 
 def stream(port, body=b'{"model":"m","stream":true,"messages":[]}'):
     """One streamed answer over a raw socket: (time of each content chunk's arrival, tokens)."""

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import WeirCore
 
 /// A response Weir writes itself (no route, upstream unreachable, timeout): a status and a JSON
 /// body that names the route and version, so a client's logs say where the request died. A gRPC
@@ -54,26 +55,5 @@ struct ErrorResponse {
     }
 
     /// A JSON string literal.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}
-
-extension String {
-    fileprivate init(format value: UInt32) {
-        let hex = String(value, radix: 16)
-        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-    }
+    static func quote(_ text: String) -> String { JSONValue.string(text).description }
 }
