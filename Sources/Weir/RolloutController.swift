@@ -112,6 +112,11 @@ public actor RolloutController {
         for name in unchanged {
             if let current = machines[name] { next[name] = current }
         }
+        // A shadow whose version or comparison changed starts its evidence again.
+        for route in routes {
+            let before = self.routes.first { $0.name == route.name }?.shadow
+            if before != nil, before != route.shadow { proxy.measurements.shadows.reset(route: route.name) }
+        }
         self.routes = routes
         self.machines = next
         series = series.filter { next[$0.key] != nil }

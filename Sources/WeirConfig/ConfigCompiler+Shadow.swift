@@ -38,7 +38,10 @@ extension ConfigCompiler {
             settings.noise = value
         }
         if let node = fields["redact"], let items = reader.sequence(node, YAMLReader.join(path, "redact"), of: "redact") {
-            settings.redact = Set(items.enumerated().compactMap { reader.string($1, YAMLReader.index(YAMLReader.join(path, "redact"), $0)) })
+            settings.redact = Set(
+                items.enumerated().compactMap {
+                    reader.string($1, YAMLReader.index(YAMLReader.join(path, "redact"), $0))?.lowercased()
+                })
         }
         return settings
     }
@@ -102,7 +105,7 @@ extension ConfigCompiler {
         guard let text = reader.string(node, path) else { return nil }
         let units: [(String, Int)] = [("MiB", 1 << 20), ("KiB", 1 << 10), ("MB", 1_000_000), ("KB", 1000), ("B", 1), ("", 1)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            if let number = Double(text.dropLast(suffix.count).filter { $0 != " " }), number > 0,
+            if let number = Double(text.dropLast(suffix.count).filter { $0 != " " }), number * Double(scale) >= 1,
                 number * Double(scale) <= Double(64 << 20)
             {
                 return Int(number * Double(scale))

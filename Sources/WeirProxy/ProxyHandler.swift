@@ -260,7 +260,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
         buffered.append(.head(forwarded))
-        if let shadow = definition.shadow, !pinned,
+        // Only what the stable answers is copied: a canary's own answer is no reference.
+        if let shadow = definition.shadow, !pinned, chosen.index == route.split.stableIndex,
             shadow.percent >= 100 || Double(loop.random.next() % 10_000) < shadow.percent * 100
         {
             shadowCapture = ShadowMirror.Capture(parts: [.head(forwarded)])

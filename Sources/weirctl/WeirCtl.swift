@@ -45,6 +45,11 @@ struct WeirCtl: AsyncParsableCommand {
             FileHandle.standardError.write(Data("weirctl: \(failure.message)\n".utf8))
             Foundation.exit(failure.exitCode)
         } catch {
+            // `weirctl VERB --help` asks for help from inside the subcommand.
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
             FileHandle.standardError.write(Data("weirctl: \(error)\n".utf8))
             Foundation.exit(1)
         }

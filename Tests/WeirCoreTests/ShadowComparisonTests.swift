@@ -117,3 +117,47 @@ import WeirCore
         #expect(ScoreWindow.ks([1, 2], [3]) == nil)
     }
 }
+
+/// Regressions from the attacker's review of shadow traffic.
+@Suite struct ShadowReviewTests {
+    static func json(_ text: String) -> JSONValue? { JSONValue.parse(Array(text.utf8)) }
+
+    @Test func aOneElementClassArrayIsTheClassNotAnArgmax() throws {
+        let label = OutputComparator(kind: .label, path: JSONPath("outputs[0].data"))
+        let two = try #require(Self.json(#"{"outputs":[{"data":[2]}]}"#))
+        let five = try #require(Self.json(#"{"outputs":[{"data":[5]}]}"#))
+        let outcome = try #require(label.compare(stable: two, other: five))
+        #expect(!outcome.agree && outcome.labels?.stable == "2" && outcome.labels?.other == "5")
+    }
+
+    @Test func theParserIsStrictAboutNumbersUTF8AndKeepsTheLastOfADuplicatedKey() throws {
+        for bad in ["01", "+1", ".5", "1.", "1e", "-", "[01]"] { #expect(Self.json(bad) == nil, "\(bad)") }
+        for good in ["0", "-0.5", "1e3", "2E-2", "10"] { #expect(Self.json(good) != nil, "\(good)") }
+        #expect(JSONValue.parse([0x22, 0xFF, 0x22]) == nil)
+        #expect(JSONValue.parse([0x22, 0xC3, 0x22]) == nil)
+        let duplicated = try #require(Self.json(#"{"c":"cat","c":"dog"}"#))
+        #expect(duplicated["c"] == .string("dog"))
+        #expect(duplicated == Self.json(#"{"c":"dog"}"#))
+        // A wide object compares in linear time (a quadratic diff stalled an event loop for 14 s).
+        let keys = (0..<90_000).map { "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let wide = try #require(Self.json("{" + keys + "}"))
+        let changed = (0..<90_000).map { $0 == 5 ? "\"k5\":6" : "\"k\($0)\":\($0)" }.joined(separator: ",")
+        let other = try #require(Self.json("{" + changed + "}"))
+        var paths: [String] = []
+        OutputComparator.diff(wide, other, at: "", ignore: [], into: &paths)
+        #expect(paths == ["k5"])
+    }
+
+    @Test func oddPathsAreRefused() {
+        for bad in ["", "a.b.", ".a", "a[0]b", "a..b"] { #expect(JSONPath(bad) == nil, "\(bad)") }
+        #expect(JSONPath("a[0].b")?.steps.count == 3)
+    }
+
+    @Test func aComparisonThroughARedactedKeyIsMarkedSoNothingOfItIsShown() {
+        var settings = ShadowSettings(versionIndex: 1, compare: OutputComparator(kind: .label, path: JSONPath("user.SSN")))
+        settings.redact = ["ssn"]
+        #expect(settings.pathIsRedacted)
+        settings.compare.path = JSONPath("outputs[0].data")
+        #expect(!settings.pathIsRedacted)
+    }
+}

@@ -18,8 +18,9 @@ public indirect enum JSONValue: Sendable, Hashable {
         case (.number(let a), .number(let b)): a == b
         case (.string(let a), .string(let b)): a == b
         case (.array(let a), .array(let b)): a == b
-        case (.object(let a), .object(let b)):
-            a.count == b.count && a.allSatisfy { key, value in b.contains { $0.0 == key && $0.1 == value } }
+        case (.object, .object):
+            // Members by name (the last of a duplicated key wins, as most parsers do), in linear time.
+            lhs.members == rhs.members
         default: false
         }
     }
@@ -44,10 +45,19 @@ public indirect enum JSONValue: Sendable, Hashable {
         return parser.index == parser.bytes.count ? value : nil
     }
 
-    /// The member named `key` of an object.
+    /// The member named `key` of an object (the last one when the key is duplicated).
     public subscript(key: String) -> JSONValue? {
         guard case .object(let members) = self else { return nil }
-        return members.first { $0.0 == key }?.1
+        return members.last { $0.0 == key }?.1
+    }
+
+    /// An object's members by name, the last of a duplicated key winning; empty for other values.
+    public var members: [String: JSONValue] {
+        guard case .object(let list) = self else { return [:] }
+        var out: [String: JSONValue] = [:]
+        out.reserveCapacity(list.count)
+        for (key, value) in list { out[key] = value }
+        return out
     }
 
     /// The element at `index` of an array.
@@ -109,10 +119,23 @@ public indirect enum JSONValue: Sendable, Hashable {
             case UInt8(ascii: "f"): return literal("false") ? .bool(false) : nil
             case UInt8(ascii: "n"): return literal("null") ? .null : nil
             default:
+                // RFC 8259 §6: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
                 let start = index
-                while index < bytes.count, "+-0123456789.eE".utf8.contains(bytes[index]) { index += 1 }
-                guard index > start, let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)),
-                    number.isFinite
+                func digits() -> Int {
+                    let from = index
+                    while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                    return index - from
+                }
+                _ = take(UInt8(ascii: "-"))
+                let integerStart = index
+                let integerDigits = digits()
+                guard integerDigits > 0, integerDigits == 1 || bytes[integerStart] != UInt8(ascii: "0") else { return nil }
+                if take(UInt8(ascii: ".")) { guard digits() > 0 else { return nil } }
+                if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
+                    if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
+                    guard digits() > 0 else { return nil }
+                }
+                guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)), number.isFinite
                 else { return nil }
                 return .number(number)
             }
@@ -136,13 +159,18 @@ public indirect enum JSONValue: Sendable, Hashable {
             guard take(UInt8(ascii: "\"")) else { return nil }
             var scalars = String.UnicodeScalarView()
             var run = index
-            func flush(_ end: Int) { scalars.append(contentsOf: String(decoding: bytes[run..<end], as: UTF8.self).unicodeScalars) }
+            var valid = true
+            func flush(_ end: Int) {
+                // Invalid UTF-8 is malformed input, not U+FFFD: two different byte runs must not compare equal.
+                guard let text = String(validating: bytes[run..<end], as: UTF8.self) else { return valid = false }
+                scalars.append(contentsOf: text.unicodeScalars)
+            }
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     flush(index)
                     index += 1
-                    return String(scalars)
+                    return valid ? String(scalars) : nil
                 }
                 if byte < 0x20 { return nil }
                 guard byte == UInt8(ascii: "\\") else {

@@ -96,6 +96,8 @@ public struct OutputComparator: Sendable, Hashable {
         case .bool(let flag): return flag ? "true" : "false"
         case .array(let values):
             let scores = values.compactMap { if case .number(let n) = $0 { n } else { nil } }
+            // One number is the class itself (`[2]`); several are scores, the class their argmax.
+            if scores.count == 1 && values.count == 1 { return JSONValue.number(scores[0]).description }
             if scores.count == values.count, let best = scores.indices.max(by: { scores[$0] < scores[$1] }) {
                 return "class \(best)"
             }
@@ -145,15 +147,18 @@ public struct OutputComparator: Sendable, Hashable {
     }
 
     /// Paths where two documents differ, keys in `ignore` skipped at any depth.
-    static func diff(_ a: JSONValue, _ b: JSONValue, at path: String, ignore: Set<String>, into out: inout [String]) {
+    public static func diff(_ a: JSONValue, _ b: JSONValue, at path: String, ignore: Set<String>, into out: inout [String]) {
         guard out.count < 20 else { return }
         switch (a, b) {
-        case (.object(let left), .object(let right)):
-            var keys = left.map(\.0)
-            for (key, _) in right where !keys.contains(key) { keys.append(key) }
-            for key in keys where !ignore.contains(key) {
+        case (.object(let list), .object):
+            // Dictionaries: linear in the members, whatever their number.
+            let left = a.members
+            let right = b.members
+            var seen = Set<String>()
+            for key in list.map(\.0) + right.keys.sorted() where seen.insert(key).inserted && !ignore.contains(key) {
+                guard out.count < 20 else { return }
                 let child = path.isEmpty ? key : path + "." + key
-                switch (a[key], b[key]) {
+                switch (left[key], right[key]) {
                 case (let x?, let y?): diff(x, y, at: child, ignore: ignore, into: &out)
                 default: out.append(child)
                 }
@@ -182,6 +187,8 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
     public init?(_ text: String) {
         var rest = Substring(text)
         if rest.hasPrefix("$.") { rest = rest.dropFirst(2) } else if rest == "$" { rest = "" }
+        // Not empty, no empty key (`a..b`, a trailing `.`), nothing glued after an index (`a[0]b`).
+        guard !rest.isEmpty, !rest.hasSuffix("."), !rest.hasPrefix(".") else { return nil }
         var steps: [Step] = []
         var key = ""
         var index = rest.startIndex
@@ -202,6 +209,7 @@ public struct JSONPath: Sendable, Hashable, CustomStringConvertible {
                 steps.append(.index(number))
                 index = close
             default:
+                if case .index? = steps.last, key.isEmpty, rest[rest.index(before: index)] == "]" { return nil }
                 key.append(character)
             }
             index = rest.index(after: index)

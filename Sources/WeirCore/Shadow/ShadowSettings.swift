@@ -13,8 +13,15 @@ public struct ShadowSettings: Sendable, Hashable {
     /// the noise floor; 1: the shadow only.
     public var noise: Int = 2
     public var compare: OutputComparator
-    /// JSON keys whose values are never stored or shown (`weirctl diff`), at any depth.
+    /// JSON keys (lower-cased; matched in any case) whose values are never stored or shown
+    /// (`weirctl diff`, details, the flip matrix), at any depth.
     public var redact: Set<String> = []
+
+    /// Whether the comparison's path goes through a redacted key: then what it reads is never shown.
+    public var pathIsRedacted: Bool {
+        compare.path?.steps.contains { if case .key(let key) = $0 { redact.contains(key.lowercased()) } else { false } }
+            ?? false
+    }
 
     public init(versionIndex: Int, compare: OutputComparator) {
         self.versionIndex = versionIndex

@@ -86,33 +86,65 @@ final class ShadowMirror {
             + (settings.noise == 2 ? [stableVersion.nextUpstream(at: now, avoiding: primary)] : [])
         for (index, pool) in targets.enumerated() {
             ShadowExchange(maxBody: settings.maxBody) { done(index, $0) }
-                .start(pool: pool, parts: capture.parts, timeout: route.timeout)
+                .start(pool: pool, parts: Self.marked(capture.parts, as: index == 0 ? "shadow" : "noise"), timeout: route.timeout)
         }
     }
 
     private func compare(
         stable: JSONValue, results: [ShadowExchange.Result?], settings: ShadowSettings, route: String, digest: String
     ) {
-        guard case .answered(let status, let body)? = results[0], (200..<300).contains(status),
-            let shadow = JSONValue.parse(body), let candidate = settings.compare.compare(stable: stable, other: shadow)
-        else {
-            book.recordError(route: route)
-            return
+        // A copy that failed or could not be read did not give the stable's answer: a disagreement
+        // (else a candidate could dodge the judge by failing on the inputs it gets wrong), and an error.
+        func outcome(_ result: ShadowExchange.Result?) -> (OutputComparator.Outcome, JSONValue?, error: Bool) {
+            switch result {
+            case .answered(let status, let body)?:
+                guard (200..<300).contains(status) else { return (.init(agree: false, detail: "answered \(status)"), nil, true) }
+                guard let document = JSONValue.parse(body) else {
+                    return (.init(agree: false, detail: "answer is not JSON"), nil, true)
+                }
+                guard let compared = settings.compare.compare(stable: stable, other: document) else {
+                    return (.init(agree: false, detail: "nothing to compare at \(settings.compare.path?.description ?? "$")"), document, true)
+                }
+                return (compared, document, false)
+            case .failed(let reason)?: return (.init(agree: false, detail: reason), nil, true)
+            case nil: return (.init(agree: false, detail: "no answer"), nil, true)
+            }
         }
-        var noise: OutputComparator.Outcome?
-        if results.count > 1, case .answered(let status, let body)? = results[1], (200..<300).contains(status),
-            let copy = JSONValue.parse(body)
-        {
-            noise = settings.compare.compare(stable: stable, other: copy)
+        var (candidate, shadow, failed) = outcome(results[0])
+        var noise = results.count > 1 ? outcome(results[1]).0 : nil
+        if failed { book.recordError(route: route) }
+        let hidden = settings.pathIsRedacted
+        if hidden {
+            // What the comparison reads is secret: no classes in the flip matrix, no values in details.
+            candidate.labels = nil
+            noise?.labels = nil
         }
         var pair: ShadowBook.Disagreement?
         if !candidate.agree {
+            let stableShown = Self.redacted(stable, settings.redact)
+            let shadowShown = shadow.map { Self.redacted($0, settings.redact) }
+            var detail = candidate.detail
+            if hidden {
+                detail = "[redacted]"
+            } else if settings.compare.kind == .json, let shadowShown {
+                // Paths inside redacted values are not shown either.
+                var paths: [String] = []
+                OutputComparator.diff(stableShown, shadowShown, at: "", ignore: settings.compare.ignore, into: &paths)
+                detail = paths.prefix(5).joined(separator: ", ")
+            }
             pair = ShadowBook.Disagreement(
-                at: Self.unixMillis(), request: digest,
-                stable: Self.redacted(stable, settings.redact).text(), shadow: Self.redacted(shadow, settings.redact).text(),
-                detail: candidate.detail)
+                at: Self.unixMillis(), request: digest, stable: stableShown.text(),
+                shadow: shadowShown?.text() ?? "(\(candidate.detail))", detail: detail)
         }
         book.record(route: route, candidate: candidate, noise: noise, pair: pair)
+    }
+
+    /// The copy's parts with `x-weir-shadow: shadow|noise` on its head, so an upstream (and its logs)
+    /// can tell a copy from a request a client waits for.
+    static func marked(_ parts: [HTTPClientRequestPart], as role: String) -> [HTTPClientRequestPart] {
+        guard case .head(var head)? = parts.first else { return parts }
+        head.headers.replaceOrAdd(name: "x-weir-shadow", value: role)
+        return [.head(head)] + parts.dropFirst()
     }
 
     static func unixMillis() -> Int64 {
@@ -121,12 +153,13 @@ final class ShadowMirror {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    /// The document with every value under a `redact` key replaced by `"[redacted]"`.
+    /// The document with every value under a `redact` key (in any case) replaced by `"[redacted]"`.
     static func redacted(_ value: JSONValue, _ keys: Set<String>) -> JSONValue {
         guard !keys.isEmpty else { return value }
         switch value {
         case .object(let members):
-            return .object(members.map { ($0.0, keys.contains($0.0) ? .string("[redacted]") : redacted($0.1, keys)) })
+            return .object(
+                members.map { ($0.0, keys.contains($0.0.lowercased()) ? .string("[redacted]") : redacted($0.1, keys)) })
         case .array(let values): return .array(values.map { redacted($0, keys) })
         default: return value
         }
