@@ -187,7 +187,7 @@ import WeirCore
     @Test func readsTheShadowBlockWithItsComparison() throws {
         let config = try ConfigLoader.parse(
             yaml: Self.route(
-                #"{ version: v3, percent: 25, max_body: 512KiB, max_in_flight: 8, noise: 1, redact: [id], compare: { kind: numeric, path: "outputs[0].data", abs: 0.01, rel: 0, cosine: 0.99 } }"#
+                #"{ version: v3, percent: 25, max_body: 512KiB, max_in_flight: 8, noise: 1, redact: [ID], compare: { kind: numeric, path: "outputs[0].data", abs: 0.01, rel: 0, cosine: 0.99 } }"#
             ), file: "w.yaml")
         let shadow = try #require(config.routes[0].shadow)
         #expect(shadow.versionIndex == 1 && shadow.percent == 25 && shadow.maxBody == 512 * 1024)
@@ -208,6 +208,7 @@ import WeirCore
             ("{ version: v3, max_body: lots, compare: { kind: json } }", "routes[0].shadow.max_body"),
             ("{ version: v3, noise: 3, compare: { kind: json } }", "routes[0].shadow.noise"),
             ("{ version: v3, percent: 0, compare: { kind: json } }", "routes[0].shadow.percent"),
+            ("{ version: v3, max_body: 0.5B, compare: { kind: json } }", "routes[0].shadow.max_body"),
         ] {
             let error = try #require(throws: ConfigErrors.self) { try ConfigLoader.parse(yaml: Self.route(shadow), file: "w.yaml") }
             #expect(error.errors.contains { $0.path == expected }, "\(shadow): \(error)")
