@@ -221,7 +221,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         headGRPCStatus = nil
         responseBytes = 0
         llmMeter = nil
-        shadowCapture = nil
+        dropShadowCapture()
         if loop.accessLog != nil { loggedHead = head }
         route = nil
         version = nil
@@ -262,7 +262,8 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         buffered.append(.head(forwarded))
         // Only what the stable answers is copied: a canary's own answer is no reference.
         if let shadow = definition.shadow, !pinned, chosen.index == route.split.stableIndex,
-            shadow.percent >= 100 || Double(loop.random.next() % 10_000) < shadow.percent * 100
+            shadow.percent >= 100 || Double(loop.random.next() % 10_000) < shadow.percent * 100,
+            loop.shadow.reserve(shadow, route: definition.name)
         {
             shadowCapture = ShadowMirror.Capture(parts: [.head(forwarded)])
         }
@@ -404,7 +405,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
     /// Ends the exchange's bookkeeping; the machine has already moved on.
     private func endExchange() {
         if route != nil { loop.inFlight -= 1 }
-        shadowCapture = nil
+        dropShadowCapture()
         route = nil
         version = nil
         currentPool = nil
@@ -507,7 +508,9 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         else { return }
         self.upstream = nil
         upstream.detach(reusable: reuse)
-        let mirror = shadowCapture.flatMap { capture in route.map { (capture, $0, currentPool) } }
+        // The capture (and its reserved place) moves to the copies, or is given back below.
+        let capture = shadowCapture
+        let mirror = capture.flatMap { capture in route.map { (capture, $0, currentPool) } }
         shadowCapture = nil
         var failure = isGRPC ? grpcFailure(trailers: trailers) : nil
         let llm = llmMeter?.finish(now: now.uptimeNanoseconds, cut: false)
@@ -529,7 +532,16 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         // The client has its answer: only now do the copies go out.
         if let (capture, route, pool) = mirror, failure == nil, let status = responseStatus {
             loop.shadow.mirror(capture, status: status, route: route, primary: pool, now: now.uptimeNanoseconds)
+        } else if capture != nil {
+            loop.shadow.release()
         }
+    }
+
+    /// Drops the exchange's capture, if any, and gives its place back.
+    private func dropShadowCapture() {
+        guard shadowCapture != nil else { return }
+        shadowCapture = nil
+        loop.shadow.release()
     }
 
     /// Keeps a shadowed request's body part for the copies, or gives the copy up past `max_body`.
@@ -537,7 +549,7 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         guard let route, let maxBody = route.definition.shadow?.maxBody else { return }
         shadowCapture!.bodyBytes += body.readableBytes
         if shadowCapture!.bodyBytes > maxBody {
-            shadowCapture = nil
+            dropShadowCapture()
             loop.shadow.book.recordShed(route: route.definition.name)
         } else {
             shadowCapture!.parts.append(.body(.byteBuffer(body)))

@@ -177,6 +177,38 @@ extension IntegrationTests {
             }
         }
 
+        /// Captures in progress hold a place of `max_in_flight`; every way an exchange can end without
+        /// copies gives it back (else, with `max_in_flight: 1`, one leak would shed every later copy).
+        @Test func everyDroppedCaptureGivesItsPlaceBack() async throws {
+            try await withDemoServers([Self.seeded("v1", noise: 0), Self.seeded("v3", noise: 0)]) { servers in
+                let yaml =
+                    "routes:\n"
+                    + Self.route(
+                        "tight", stable: [servers[0].url], shadow: servers[1].url,
+                        compare: #"{ kind: label, path: "outputs[0].data" }"#, extra: ", max_in_flight: 1, max_body: 1KiB")
+                try await ProxyHarness.run(yaml: yaml) { harness in
+                    // A body over max_body (shed), an answer the comparison cannot read (a 404), and a
+                    // client that leaves mid-body.
+                    _ = try await Self.load(port: harness.port, path: "/v2/models/tight/infer", count: 1, connections: 1, bodyBytes: 2000)
+                    _ = try await TestHTTPClient.request(port: harness.port, method: .POST, path: "/v2/models/tight/nothing", body: Array("{}".utf8))
+                    _ = try await RawTCPClient.exchange(
+                        port: harness.port,
+                        send: Array("POST /v2/models/tight/infer HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n{\"in".utf8),
+                        readFor: .milliseconds(200))
+                    // Then requests one at a time, each compared before the next: none may be shed.
+                    for index in 0..<5 {
+                        let answer = try await TestHTTPClient.request(
+                            port: harness.port, method: .POST, path: "/v2/models/tight/infer",
+                            body: Array(#"{"inputs":[{"data":[\#(index)]}]}"#.utf8))
+                        #expect(answer.status == 200)
+                        _ = await Self.settled(harness, route: "tight", expect: UInt64(index + 2))
+                    }
+                    let tally = try #require(harness.proxy.measurements.shadows.tally(route: "tight"))
+                    #expect(tally.shed == 1 && tally.comparisons == 5, "shed \(tally.shed), compared \(tally.comparisons)")
+                }
+            }
+        }
+
         @Test func bodiesOverMaxBodyAreNotMirrored() async throws {
             try await withDemoServers([Self.seeded("v1", noise: 0), Self.seeded("v3", noise: 0)]) { servers in
                 let yaml =

@@ -57,24 +57,40 @@ final class ShadowMirror {
         self.book = book
     }
 
-    /// Starts the copies of one finished exchange on `route`; `primary` served the client.
+    /// Takes a place for one capture and its copies: captures in progress count against
+    /// `max_in_flight` too, so what they hold (up to twice `max_body` each) stays bounded. False:
+    /// shed (counted).
+    func reserve(_ settings: ShadowSettings, route: String) -> Bool {
+        guard inFlight < settings.maxInFlight else {
+            book.recordShed(route: route)
+            return false
+        }
+        inFlight += 1
+        return true
+    }
+
+    /// Gives back a place taken by `reserve` whose capture was dropped before any copy went out.
+    func release() {
+        inFlight -= 1
+    }
+
+    /// Starts the copies of one finished exchange on `route` (its place reserved); `primary` served the client.
     func mirror(_ capture: Capture, status: Int, route: LoopRoute, primary: UpstreamPool?, now: UInt64) {
-        guard let settings = route.definition.shadow else { return }
+        guard let settings = route.definition.shadow else { return release() }
         let name = route.definition.name
-        guard inFlight < settings.maxInFlight, !capture.responseTooLong else {
+        guard !capture.responseTooLong else {
             book.recordShed(route: name)
-            return
+            return release()
         }
         guard (200..<300).contains(status), let stable = JSONValue.parse(capture.responseBody) else {
             // Only answers the comparison can read are compared; the rest say nothing of the shadow.
-            return
+            return release()
         }
         let digest = capture.digest
         let shadowVersion = route.versions[settings.versionIndex]
         let stableVersion = route.versions[route.definition.stableIndex]
         var results: [ShadowExchange.Result?] = Array(repeating: nil, count: settings.noise)
         var remaining = settings.noise
-        inFlight += 1
         let done: (Int, ShadowExchange.Result) -> Void = { [self] index, result in
             results[index] = result
             remaining -= 1
