@@ -120,7 +120,9 @@ function ladder(route) {
     list.append(el("li", {
       class: here ? (stopped ? "stopped" : "current") : done ? "done" : "",
       "aria-current": here && !stopped ? "step" : null,
-      title: "step " + index + (here && stopped ? ": rolled back here" : ""), text: weight + "%",
+      title: "step " + index + (here && stopped ? ": rolled back here" : ""),
+      // Only a shadow step has no weight: the canary answers nobody there, it gets copies.
+      text: weight === 0 ? "shadow" : weight + "%",
     }));
   });
   list.append(el("li", { class: route.state === "promoted" ? "current" : "", text: "100%" }));
@@ -345,6 +347,46 @@ function versionsTable(route) {
     })));
 }
 
+// LLM answers per version (CONTRACT §10), when any version served them in the window.
+function llmTable(route) {
+  const names = Object.keys(route.versions).sort().filter((name) => own(route.versions, name).llm);
+  if (names.length === 0) return null;
+  const ms = (value) => (value == null ? "–" : String(value));
+  return el("table", { id: "llm" },
+    el("thead", {}, el("tr", {}, ["version", "answers", "TTFT p50 ms", "TTFT p95 ms", "TPOT p50 ms", "tokens/s",
+      "tokens/answer", "stream errors", "finish reasons"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, names.map((name) => {
+      const llm = own(route.versions, name).llm;
+      const finishes = Object.keys(llm.finish_reasons || {}).sort()
+        .map((reason) => reason + " " + own(llm.finish_reasons, reason)).join(", ");
+      return el("tr", { "data-version": name },
+        el("td", { text: name }), el("td", { class: "num", text: llm.responses }),
+        el("td", { class: "num", text: ms(llm.ttft_ms.p50) }), el("td", { class: "num", text: ms(llm.ttft_ms.p95) }),
+        el("td", { class: "num", text: ms(llm.tpot_ms.p50) }),
+        el("td", { class: "num", text: ms(llm.tokens_per_second) }),
+        el("td", { class: "num", text: ms(llm.output_tokens_mean) }),
+        el("td", { class: "num", text: llm.stream_errors }), el("td", { text: finishes }));
+    })));
+}
+
+// The shadow's comparisons (CONTRACT §11): agreement against the stable's own, and the tests.
+function shadowPanel(route) {
+  const shadow = route.shadow;
+  if (!shadow) return null;
+  const share = (value) => (value == null ? "–" : percent(100 * value));
+  const number = (value) => (value == null ? "–" : String(value));
+  const rows = [
+    ["version", shadow.version], ["compared", String(shadow.comparisons)], ["agreement", share(shadow.agreement)],
+    ["noise floor (stable vs stable)", share(shadow.noise_agreement)], ["excess disagreement", share(shadow.excess)],
+    ["Cohen's κ", number(shadow.kappa)], ["KS", number(shadow.ks)], ["PSI", number(shadow.psi)],
+    ["errors · shed", shadow.errors + " · " + shadow.shed],
+    ["tests (e-values)", "differs " + formatNumber(shadow.excess_e_value) + ", agrees " + formatNumber(shadow.agreement_e_value)],
+    ["top flips", (shadow.flips || []).slice(0, 5).map((f) => f.stable + " → " + f.shadow + " " + f.count).join(", ") || "none"],
+  ];
+  return el("dl", { class: "summary", id: "shadow" },
+    rows.map(([term, value]) => el("div", {}, el("dt", { text: term }), el("dd", { text: value }))));
+}
+
 function auditLog(events) {
   return el("table", { id: "audit" },
     el("thead", {}, el("tr", {}, ["time (UTC)", "change", "weights", "actor", "reason"].map((h) => el("th", { text: h })))),
@@ -465,6 +507,8 @@ async function showRoute(name) {
   const actions = keep || el("div", { id: "actions-slot" }, actionsPanel(route));
   const main = el("main", { id: "main" }, header, routeCharts(state), actions,
     el("h2", { text: "Versions (current window)" }), versionsTable(route),
+    llmTable(route) ? el("h2", { text: "LLM answers (current window)" }) : null, llmTable(route),
+    route.shadow ? el("h2", { text: "Shadow (copies compared, answers never sent)" }) : null, shadowPanel(route),
     el("h2", { text: "Audit log" }), auditLog(state.events));
   document.getElementById("main").replaceWith(main);
 }
