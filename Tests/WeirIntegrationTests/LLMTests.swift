@@ -83,6 +83,10 @@ extension IntegrationTests {
                     #expect(body.contains(#"weir_llm_finish_total{route="chat",version="stable",reason="length"} 4"#))
                     #expect(body.contains(#"weir_llm_ttft_seconds_count{route="chat",version="stable"} 8"#))
 
+                    let page = try ChildProcess.run(command: [
+                        "python3", RepositoryPath.of("scripts/dashboard_shadow_check.py"), weir.adminURL, "chat", "llm",
+                    ])
+                    #expect(page.status == 0, "\(page.stdout) \(page.stderr)")
                     let status = try weir.weirctl(["status", "chat"])
                     #expect(status.stdout.contains("TTFT50") && status.stdout.contains("length=4"), "\(status.stdout)")
                 }

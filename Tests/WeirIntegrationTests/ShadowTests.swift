@@ -310,6 +310,11 @@ extension IntegrationTests {
                     #expect(v2?["requests"] as? Int == 0, "the candidate answered nobody")
                     let status = try weir.weirctl(["status", "fraud"]).stdout
                     #expect(status.contains("shadow v2:") && status.contains("top flips:"), "\(status)")
+                    // The dashboard shows the same: the shadow step on the ladder, the comparisons panel.
+                    let page = try ChildProcess.run(command: [
+                        "python3", RepositoryPath.of("scripts/dashboard_shadow_check.py"), weir.adminURL, "fraud",
+                    ])
+                    #expect(page.status == 0, "\(page.stdout) \(page.stderr)")
                     let diff = try weir.weirctl(["diff", "fraud", "--limit", "2"]).stdout
                     #expect(diff.contains("differs: ") && diff.contains("\"id\":\"[redacted]\""), "\(diff)")
                     #expect(!diff.contains("\"id\":\"1") && !diff.contains("\"id\":\"2"), "ids are redacted")
