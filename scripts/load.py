@@ -2,7 +2,7 @@
 """A gentle load generator for the quickstart: POSTs at a steady rate over keep-alive connections
 and prints, once a second, how many responses each version served and how many failed.
 --chat sends streamed OpenAI chat completions instead (and reads each stream to its end)."""
-import argparse, collections, http.client, threading, time, urllib.parse
+import argparse, collections, http.client, itertools, threading, time, urllib.parse
 
 def main():
     parser = argparse.ArgumentParser()
@@ -10,10 +10,12 @@ def main():
     parser.add_argument("--rps", type=float, default=100)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--chat", action="store_true", help="streamed OpenAI chat completions")
+    parser.add_argument("--distinct", action="store_true", help="a different input in every request")
     args = parser.parse_args()
     url = urllib.parse.urlsplit(args.url)
     counts = collections.Counter()
     lock = threading.Lock()
+    inputs = itertools.count()
 
     def worker():
         conn = None
@@ -26,6 +28,8 @@ def main():
                     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
                 body = (b'{"model":"demo","stream":true,"stream_options":{"include_usage":true},'
                         b'"messages":[{"role":"user","content":"hello"}]}' if args.chat else b'{"inputs":[]}')
+                if args.distinct:
+                    body = b'{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[%d]}]}' % next(inputs)
                 conn.request("POST", url.path, body=body, headers={"content-type": "application/json"})
                 response = conn.getresponse()
                 response.read()
