@@ -46,6 +46,25 @@ extension IntegrationTests {
             return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(run.stdout)")
         }
 
+        /// Waits (while `load` runs) for the `chat` rollout to be rolled back; stops the load and
+        /// returns the rollback's reason and how long it took (an empty reason when it never came).
+        static func rollback(of weir: WeirProcess, underLoad load: ChildProcess, within limit: Duration) async throws
+            -> (reason: String, took: Duration)
+        {
+            let started = ContinuousClock.now
+            var state = "progressing"
+            while state != "rolled_back" && ContinuousClock.now - started < limit {
+                try await Task.sleep(for: .milliseconds(500))
+                state = try await weir.admin("GET", "/v1/routes/chat").json["state"] as? String ?? "?"
+            }
+            let took = ContinuousClock.now - started
+            load.signal(SIGKILL)
+            _ = await load.waitForExit(limit: .seconds(5))
+            #expect(state == "rolled_back")
+            let route = try await weir.admin("GET", "/v1/routes/chat").json
+            return ((route["last_event"] as? [String: Any])?["reason"] as? String ?? "", took)
+        }
+
         static func llm(_ weir: WeirProcess, version: String) async throws -> [String: Any] {
             let route = try await weir.admin("GET", "/v1/routes/chat").json
             let versions = try #require(route["versions"] as? [String: [String: Any]])
@@ -157,21 +176,11 @@ extension IntegrationTests {
                     let load = try ChildProcess(command: [
                         "python3", Self.peer, "load", "http://127.0.0.1:\(weir.port)/v1", "40", "60", "--concurrency", "8",
                     ])
-                    var state = "progressing"
-                    let started = ContinuousClock.now
                     // Promotion is manual, so a window that passes by chance holds the canary at 50 %,
                     // still judged; only a rollback ends the wait.
-                    while state != "rolled_back" && ContinuousClock.now - started < .seconds(40) {
-                        try await Task.sleep(for: .milliseconds(500))
-                        state = try await weir.admin("GET", "/v1/routes/chat").json["state"] as? String ?? "?"
-                    }
-                    load.signal(SIGKILL)
-                    _ = await load.waitForExit(limit: .seconds(5))
-                    #expect(state == "rolled_back")
-                    let route = try await weir.admin("GET", "/v1/routes/chat").json
-                    let reason = (route["last_event"] as? [String: Any])?["reason"] as? String ?? ""
+                    let (reason, took) = try await Self.rollback(of: weir, underLoad: load, within: .seconds(40))
                     #expect(reason.contains("finish_length_rate"), "\(reason)")
-                    print("LLM length-limit canary rolled back after \(ContinuousClock.now - started): \(reason)")
+                    print("LLM length-limit canary rolled back after \(took): \(reason)")
                 }
             }
         }
@@ -194,18 +203,7 @@ extension IntegrationTests {
                         "python3", Self.peer, "load", "http://127.0.0.1:\(weir.port)/v1", "60", "20", "--stream",
                         "--concurrency", "16",
                     ])
-                    var state = "progressing"
-                    let started = ContinuousClock.now
-                    while state == "progressing" && ContinuousClock.now - started < .seconds(60) {
-                        try await Task.sleep(for: .milliseconds(500))
-                        state = try await weir.admin("GET", "/v1/routes/chat").json["state"] as? String ?? "?"
-                    }
-                    let took = ContinuousClock.now - started
-                    load.signal(SIGKILL)
-                    _ = await load.waitForExit(limit: .seconds(5))
-                    #expect(state == "rolled_back")
-                    let route = try await weir.admin("GET", "/v1/routes/chat").json
-                    let reason = (route["last_event"] as? [String: Any])?["reason"] as? String ?? ""
+                    let (reason, took) = try await Self.rollback(of: weir, underLoad: load, within: .seconds(60))
                     #expect(reason.contains("slow first tokens"), "\(reason)")
                     print("LLM TTFT 2x canary at 10 % and 20 req/s rolled back after \(took): \(reason)")
                 }
