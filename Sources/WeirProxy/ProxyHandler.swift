@@ -260,8 +260,10 @@ final class ProxyHandler: ChannelDuplexHandler, UpstreamResponseSink {
         upstreamHead = forwarded
         buffered.removeAll(keepingCapacity: true)
         buffered.append(.head(forwarded))
-        // Only what the stable answers is copied: a canary's own answer is no reference.
+        // Only what the configured stable answers is copied: a canary's own answer is no reference,
+        // and after a promotion (the shadow now the stable) there is nothing left to compare.
         if let shadow = definition.shadow, !pinned, chosen.index == route.split.stableIndex,
+            chosen.index == definition.stableIndex,
             shadow.percent >= 100 || Double(loop.random.next() % 10_000) < shadow.percent * 100,
             loop.shadow.reserve(shadow, route: definition.name)
         {
