@@ -30,8 +30,12 @@ public struct LLMStreamMeter: Sendable {
     private let startedAt: UInt64
 
     /// The current line, when it is a `data:`/`event:` line split across buffers.
+    /// The current line's first bytes until its field is known, then an `event:` line's value;
+    /// a `data:` line's value goes straight into `data` (one copy, not two).
     private var line: [UInt8] = []
     private var lineKind = LineKind.unknown
+    /// No byte of the current `data:` line's value taken yet (its one leading space is dropped).
+    private var dataLineFresh = false
     private var lastByteWasCR = false
     /// Bytes of the body read so far (a leading UTF-8 BOM is skipped, as the SSE standard says).
     private var bodyBytes = 0
@@ -171,12 +175,11 @@ public struct LLMStreamMeter: Sendable {
         case .unknown:
             line.append(contentsOf: piece)
             classifyLine(complete: false)
-        case .data, .event:
-            if line.count + piece.count > Self.maxEventBytes {
-                oversized = true
-            } else {
-                line.append(contentsOf: piece)
-            }
+        case .data:
+            appendData(piece)
+        case .event:
+            // An event name longer than any the meter looks for is not one it looks for.
+            if line.count + piece.count <= 64 { line.append(contentsOf: piece) }
         case .skipped:
             break
         }
@@ -186,6 +189,11 @@ public struct LLMStreamMeter: Sendable {
     private mutating func classifyLine(complete: Bool) {
         if line.starts(with: "data:".utf8) {
             lineKind = .data
+            // Data lines of one event are joined with a line feed.
+            if !data.isEmpty { appendBytes([UInt8(ascii: "\n")]) }
+            dataLineFresh = true
+            line.withUnsafeBytes { appendData(UnsafeRawBufferPointer(rebasing: $0[5...])) }
+            line.removeAll(keepingCapacity: true)
         } else if line.starts(with: "event:".utf8) {
             lineKind = .event
         } else if complete || !("data:".utf8.starts(with: line) || "event:".utf8.starts(with: line)) {
@@ -194,11 +202,32 @@ public struct LLMStreamMeter: Sendable {
         }
     }
 
+    /// Adds a piece of a `data:` line's value to the event's data.
+    private mutating func appendData(_ piece: UnsafeRawBufferPointer) {
+        var piece = piece
+        if dataLineFresh {
+            guard !piece.isEmpty else { return }
+            dataLineFresh = false
+            if piece[0] == UInt8(ascii: " ") { piece = UnsafeRawBufferPointer(rebasing: piece[1...]) }
+        }
+        appendBytes(piece)
+    }
+
+    private mutating func appendBytes(_ bytes: some Collection<UInt8>) {
+        guard !oversized else { return }
+        if data.count + bytes.count > Self.maxEventBytes {
+            oversized = true
+        } else {
+            data.append(contentsOf: bytes)
+        }
+    }
+
     /// The current line is complete: a field joins the event; an empty line dispatches it.
     private mutating func endLine(now: UInt64) {
         defer {
             line.removeAll(keepingCapacity: true)
             lineKind = .unknown
+            dataLineFresh = false
         }
         if lineKind == .unknown {
             if line.isEmpty {
@@ -207,22 +236,10 @@ public struct LLMStreamMeter: Sendable {
             }
             classifyLine(complete: true)
         }
-        switch lineKind {
-        case .data:
-            var value = line.dropFirst(5)
-            if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
-            if data.count + value.count + 1 > Self.maxEventBytes {
-                oversized = true
-                return
-            }
-            if !data.isEmpty { data.append(UInt8(ascii: "\n")) }
-            data.append(contentsOf: value)
-        case .event:
+        if lineKind == .event {
             var value = line.dropFirst(6)
             if value.first == UInt8(ascii: " ") { value = value.dropFirst() }
             eventIsError = value.elementsEqual("error".utf8)
-        case .skipped, .unknown:
-            break
         }
     }
 

@@ -34,7 +34,7 @@ public struct OutputComparator: Sendable, Hashable {
     public static let openai = OutputComparator(kind: .label, path: JSONPath("choices[0].message.content"))
 
     /// What comparing one pair found.
-    public struct Outcome: Sendable, Hashable {
+    public struct Outcome: Sendable {
         public var agree: Bool
         /// The two classes (label) for the flip matrix.
         public var labels: (stable: String, other: String)?
@@ -52,12 +52,6 @@ public struct OutputComparator: Sendable, Hashable {
             self.scores = scores
             self.detail = detail
         }
-
-        public static func == (lhs: Outcome, rhs: Outcome) -> Bool {
-            lhs.agree == rhs.agree && lhs.detail == rhs.detail && lhs.labels?.stable == rhs.labels?.stable
-                && lhs.labels?.other == rhs.labels?.other
-        }
-        public func hash(into hasher: inout Hasher) { hasher.combine(agree); hasher.combine(detail) }
     }
 
     /// Compares the stable's answer with another's; nil when either lacks what the comparator reads.
