@@ -160,4 +160,28 @@ import WeirCore
         settings.compare.path = JSONPath("outputs[0].data")
         #expect(!settings.pathIsRedacted)
     }
+
+    /// Free text compared as a class (the openai preset): the flip matrix stays bounded, long texts
+    /// are compared whole but kept short, and control characters never reach a terminal.
+    @Test func classesFromFreeTextAreBoundedAndShownSafely() throws {
+        var tally = ShadowTally()
+        for index in 0..<5_000 {
+            tally.record(
+                candidate: .init(agree: false, labels: ("answer \(index % 40)", "reply \(index)"), detail: ""), noise: nil)
+        }
+        #expect(tally.flips.count <= ShadowTally.maxLabels + 1)
+        #expect(tally.flips.values.allSatisfy { $0.count <= ShadowTally.maxLabels + 1 })
+        #expect(tally.flips.values.reduce(0) { $0 + $1.values.reduce(0, +) } == 5_000)
+
+        let openai = OutputComparator.openai
+        let long = String(repeating: "x", count: 500)
+        func answer(_ text: String) -> JSONValue {
+            .object([("choices", .array([.object([("message", .object([("content", .string(text))]))])]))])
+        }
+        let differsLate = try #require(openai.compare(stable: answer(long + "a"), other: answer(long + "b")))
+        #expect(!differsLate.agree && (differsLate.labels?.stable.count ?? 0) <= 81)
+        let escape = try #require(openai.compare(stable: answer("ok"), other: answer("\u{1B}[2Jgone")))
+        #expect(escape.labels?.other == "?[2Jgone" && !escape.detail.contains("\u{1B}"))
+    }
 }
+

@@ -62,8 +62,10 @@ public struct OutputComparator: Sendable, Hashable {
             Self.diff(stable, other, at: "", ignore: ignore, into: &differences)
             return Outcome(agree: differences.isEmpty, detail: differences.prefix(5).joined(separator: ", "))
         case .label:
+            // Compared whole; kept and shown bounded.
             guard let a = label(stable), let b = label(other) else { return nil }
-            return Outcome(agree: a == b, labels: (a, b), detail: a == b ? "" : "\(a) → \(b)")
+            let (shownA, shownB) = (Self.shown(a), Self.shown(b))
+            return Outcome(agree: a == b, labels: (shownA, shownB), detail: a == b ? "" : "\(shownA) → \(shownB)")
         case .numeric, .distribution:
             guard let a = numbers(stable), let b = numbers(other), a.count == b.count, !a.isEmpty else { return nil }
             let agree: Bool
@@ -80,6 +82,16 @@ public struct OutputComparator: Sendable, Hashable {
     private func value(_ document: JSONValue) -> JSONValue? {
         guard let path else { return document }
         return path.value(in: document)
+    }
+
+    /// Text from an upstream's answer as stored and shown (a class, a detail): at most `limit`
+    /// characters, control characters as `?` — it ends up on an operator's terminal.
+    public static func shown(_ text: String, limit: Int = 80) -> String {
+        let scalars = text.unicodeScalars
+        let kept = String(String.UnicodeScalarView(scalars.prefix(limit).map {
+            $0.value < 0x20 || (0x7F...0x9F).contains($0.value) ? "?" : $0
+        }))
+        return scalars.count > limit ? kept + "…" : kept
     }
 
     /// The class: a string (normalised if asked), a number, or the argmax of a vector of numbers.

@@ -21,7 +21,8 @@ public struct ShadowTally: Sendable {
     public private(set) var errors: UInt64 = 0
     /// Copies not sent: over `max_in_flight` or `max_body`, or cut for slowness.
     public private(set) var shed: UInt64 = 0
-    /// Stable class → candidate class → count (label comparators; at most `maxLabels` classes).
+    /// Stable class → candidate class → count (label comparators; at most `maxLabels` classes on
+    /// each side, the rest as `other`).
     public private(set) var flips: [String: [String: UInt64]] = [:]
     public private(set) var stableScores = ScoreWindow()
     public private(set) var candidateScores = ScoreWindow()
@@ -44,8 +45,12 @@ public struct ShadowTally: Sendable {
         comparisons += 1
         if !candidate.agree { differ += 1 }
         if let labels = candidate.labels {
+            // Both sides bounded: free text compared as a class (the openai preset) makes a new
+            // "class" of nearly every answer, and the matrix must not grow with them.
             let from = flips[labels.stable] != nil || flips.count < Self.maxLabels ? labels.stable : "other"
-            flips[from, default: [:]][labels.other, default: 0] += 1
+            let row = flips[from] ?? [:]
+            let to = row[labels.other] != nil || row.count < Self.maxLabels ? labels.other : "other"
+            flips[from, default: [:]][to, default: 0] += 1
         }
         if let scores = candidate.scores {
             stableScores.add(scores.stable)

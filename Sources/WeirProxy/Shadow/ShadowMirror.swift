@@ -149,8 +149,9 @@ final class ShadowMirror {
                 detail = paths.prefix(5).joined(separator: ", ")
             }
             pair = ShadowBook.Disagreement(
-                at: Self.unixMillis(), request: digest, stable: stableShown.text(),
-                shadow: shadowShown?.text() ?? "(\(candidate.detail))", detail: detail)
+                at: Self.unixMillis(), request: OutputComparator.shown(digest, limit: 200), stable: stableShown.text(),
+                shadow: shadowShown?.text() ?? "(\(OutputComparator.shown(candidate.detail, limit: 200)))",
+                detail: OutputComparator.shown(detail, limit: 200))
         }
         book.record(route: route, candidate: candidate, noise: noise, pair: pair)
     }
